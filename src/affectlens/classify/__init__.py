@@ -1,0 +1,7 @@
+"""Expression classification: model cards, ONNX Runtime inference, the shipped models."""
+
+from affectlens.classify.card import ModelCard
+from affectlens.classify.onnx import ExpressionClassifier
+from affectlens.classify.registry import DEFAULT_MODEL, builtin_models, get_model
+
+__all__ = ["DEFAULT_MODEL", "ExpressionClassifier", "ModelCard", "builtin_models", "get_model"]

@@ -1,0 +1,48 @@
+"""Expression models by name: the ones shipped in the package, or any ``.onnx`` with its card.
+
+A PyTorch checkpoint (``.pt`` from ``affectlens train``) is exported to a temporary ONNX file on
+the fly (needs the ``[train]`` extra), so every model is run by ONNX Runtime the same way.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from affectlens.classify.card import ModelCard, card_path
+from affectlens.classify.onnx import ExpressionClassifier
+from affectlens.errors import AffectlensError
+
+WEIGHTS = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "affect-cnn-v1"
+
+
+def builtin_models() -> list[str]:
+    return sorted(p.stem for p in WEIGHTS.glob("*.onnx") if card_path(p).is_file())
+
+
+def get_model(name_or_path: str | Path | None = None) -> ExpressionClassifier:
+    """Resolve a shipped model name, an ``.onnx`` path or a ``.pt`` checkpoint to a classifier."""
+    name = str(name_or_path or DEFAULT_MODEL)
+    path = Path(name)
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise AffectlensError(f"model file {path} not found")
+        return ExpressionClassifier(path, ModelCard.load(card_path(path)))
+    if path.suffix in (".pt", ".pth"):
+        if not path.is_file():
+            raise AffectlensError(f"checkpoint {path} not found")
+        try:
+            from affectlens.train.export import export_onnx
+        except ImportError as exc:
+            raise AffectlensError(
+                f"evaluating a checkpoint needs the training extra ({exc}): pip install 'affectlens[train]'"
+            ) from None
+        out = Path(tempfile.mkdtemp(prefix="affectlens-")) / (path.parent.name or "checkpoint")
+        onnx_path = export_onnx(path, out.with_suffix(".onnx"), name=f"{path.parent.name}/{path.stem}")
+        return ExpressionClassifier(onnx_path, ModelCard.load(card_path(onnx_path)))
+    file = WEIGHTS / f"{name}.onnx"
+    if file.is_file():
+        return ExpressionClassifier(file, ModelCard.load(card_path(file)))
+    known = ", ".join(builtin_models()) or "none shipped"
+    raise AffectlensError(f"unknown model {name!r}: give a shipped name ({known}), an .onnx file or a .pt checkpoint")

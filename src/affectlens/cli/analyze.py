@@ -1,0 +1,236 @@
+"""Analysis verbs: ``affectlens analyze`` and ``affectlens webcam``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from affectlens.cli import app
+
+log = logging.getLogger("affectlens")
+
+
+def _formats(spec: str) -> list[str]:
+    from affectlens.errors import AffectlensError
+    from affectlens.sinks import FORMATS
+
+    fmts = [f.strip().lower() for f in spec.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad or not fmts:
+        raise AffectlensError(f"--format {spec!r}: choose from {', '.join(FORMATS)} (comma-separated)")
+    return fmts
+
+
+@app.command("analyze")
+def analyze_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="image, video, folder, stream URL or camera index")],
+    out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("results"),
+    fmt: Annotated[str, typer.Option("--format", help="csv,jsonl,parquet (comma-separated)")] = "csv",
+    annotate: Annotated[
+        bool, typer.Option("--annotate", help="write annotated images/videos to OUT/annotated/")
+    ] = False,
+    blur_faces: Annotated[bool, typer.Option("--blur-faces", help="blur every face in annotated media")] = False,
+    stride: Annotated[int, typer.Option("--stride", min=1, help="analyse every N-th video frame")] = 1,
+    model: Annotated[str | None, typer.Option("--model", help="expression model name or .onnx")] = None,
+    detector: Annotated[str, typer.Option("--detector", help="face detector")] = "blazeface",
+    min_face: Annotated[int, typer.Option("--min-face", help="ignore faces smaller than this (px)")] = 16,
+    alpha: Annotated[float, typer.Option("--alpha", help="EMA smoothing factor per frame (1 = none)")] = 0.5,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Detect, track and classify every face; write one row per face per frame."""
+    from affectlens.classify import DEFAULT_MODEL
+    from affectlens.errors import AffectlensError
+    from affectlens.pipeline import Analyzer, AnalyzerConfig
+    from affectlens.sinks import Annotator, TableWriter, TrackSummary, VideoWriter, write_image
+    from affectlens.sources import open_sources
+
+    fmts = _formats(fmt)
+    cfg = AnalyzerConfig(
+        detector=detector,
+        model=model or DEFAULT_MODEL,
+        smoothing_alpha=alpha,
+        stride=stride,
+        min_face=min_face,
+        device=device,
+        keep_images=annotate,
+    )
+    # open the inputs first, so a bad path fails before any model is loaded or file written
+    sources = []
+    for spec in inputs:
+        sources.extend(open_sources(spec, stride=stride))
+    analyzer = Analyzer(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    tracks = TrackSummary()
+    annotator = Annotator(blur_faces=blur_faces) if annotate else None
+    failures: list[str] = []
+    t_start = time.perf_counter()
+    write_s = 0.0
+    frames = faces = 0
+    interrupted = False
+    with ExitStack() as stack:
+        writers = [stack.enter_context(TableWriter(out / f"faces.{f}", f)) for f in fmts]
+        bar = _progress(stack, progress)
+        try:
+            for src in sources:
+                total = (src.total_frames + stride - 1) // stride if src.total_frames else None
+                task = bar.add_task(Path(src.name).name, total=total) if bar else None
+                video = None
+                if annotator is not None and src.is_video:
+                    video = stack.enter_context(
+                        VideoWriter(out / "annotated" / (Path(src.name).stem + ".mp4"), src.fps)
+                    )
+                try:
+                    for result in analyzer.analyze_source(src):
+                        t = time.perf_counter()
+                        rows = result.rows()
+                        for w in writers:
+                            w.write(rows)
+                        tracks.update(result)
+                        if annotator is not None:
+                            img = annotator.draw(result)
+                            if video is not None:
+                                video.write(img)
+                            else:
+                                write_image(out / "annotated" / (Path(src.name).stem + ".jpg"), img)
+                        write_s += time.perf_counter() - t
+                        frames += 1
+                        faces += len(result.faces)
+                        if bar:
+                            bar.advance(task)
+                except AffectlensError as exc:
+                    if len(sources) == 1:
+                        raise
+                    failures.append(str(exc))
+                    log.warning("skipped: %s", exc)
+                finally:
+                    if video is not None:
+                        video.close()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            for w in writers:
+                w.flush()
+            track_rows = tracks.rows()
+            for f in fmts:
+                with TableWriter(out / f"tracks.{f}", f) as tw:
+                    tw.write(track_rows)
+            tm = analyzer.timings
+            elapsed = time.perf_counter() - t_start
+            summary = {
+                "inputs": [s.name for s in sources],
+                "frames": frames,
+                "faces": faces,
+                "tracks": len(track_rows),
+                "seconds": round(elapsed, 3),
+                "fps": round(frames / max(elapsed, 1e-9), 2),
+                "breakdown_s": {
+                    "decode_wait": round(tm.decode, 3),
+                    "detect_track_crop": round(tm.detect, 3),
+                    "classify": round(tm.classify, 3),
+                    "write": round(write_s, 3),
+                },
+                "failed": failures,
+                "interrupted": interrupted,
+                "config": cfg.__dict__,
+            }
+            (out / "run.json").write_text(json.dumps(summary, indent=2, default=str))
+    outs = ", ".join(f"faces.{f}" for f in fmts)
+    typer.echo(
+        f"{frames} frames, {faces} face rows, {len(track_rows)} tracks in {elapsed:.1f} s "
+        f"({frames / max(elapsed, 1e-9):.1f} fps) → {out}/ ({outs}, tracks, run.json)",
+        err=True,
+    )
+    if interrupted:
+        typer.echo("interrupted: everything processed so far is written", err=True)
+        sys.exit(130)
+    if failures:
+        typer.echo(f"error: {len(failures)} of {len(sources)} inputs failed (see warnings above)", err=True)
+        sys.exit(1)
+
+
+def _progress(stack: ExitStack, enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    class FpsColumn(TextColumn):
+        def __init__(self) -> None:
+            super().__init__("")
+
+        def render(self, task):
+            from rich.text import Text
+
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.1f} fps" if speed else "")
+
+    return stack.enter_context(
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            FpsColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+    )
+
+
+@app.command("webcam")
+def webcam_cmd(
+    device: Annotated[int, typer.Option("--device", help="camera index")] = 0,
+    headless: Annotated[bool, typer.Option("--headless", help="no window: only write results")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="write faces.csv/tracks.csv (and the video) here")] = None,
+    model: Annotated[str | None, typer.Option("--model")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="EMA smoothing factor per frame")] = 0.5,
+    blur_faces: Annotated[bool, typer.Option("--blur-faces")] = False,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", help="stop after N frames")] = None,
+) -> None:
+    """Live analysis of a camera with a HUD window (q or Esc quits)."""
+    import cv2
+
+    from affectlens.classify import DEFAULT_MODEL
+    from affectlens.errors import AffectlensError
+    from affectlens.pipeline import Analyzer
+    from affectlens.sinks import Annotator, TableWriter, TrackSummary, VideoWriter
+    from affectlens.sources import WebcamSource
+
+    if headless and out is None:
+        raise AffectlensError("--headless needs --out DIR (otherwise nothing would be seen or kept)")
+    src = WebcamSource(device, max_frames=max_frames)
+    analyzer = Analyzer(model=model or DEFAULT_MODEL, smoothing_alpha=alpha, batch_frames=1, keep_images=True)
+    annotator = Annotator(blur_faces=blur_faces)
+    tracks = TrackSummary()
+    n = 0
+    with ExitStack() as stack:
+        writer = stack.enter_context(TableWriter(out / "faces.csv", "csv")) if out else None
+        video = stack.enter_context(VideoWriter(out / "annotated" / "webcam.mp4", src.fps)) if out else None
+        try:
+            for result in analyzer.analyze_source(src):
+                img = annotator.draw(result)
+                tracks.update(result)
+                if writer:
+                    writer.write(result.rows())
+                if video:
+                    video.write(img)
+                n += 1
+                if not headless:
+                    cv2.imshow("affectlens (q quits)", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if out:
+                with TableWriter(out / "tracks.csv", "csv") as tw:
+                    tw.write(tracks.rows())
+            if not headless:
+                cv2.destroyAllWindows()
+    typer.echo(f"{n} frames analysed" + (f"; results in {out}" if out else ""), err=True)

@@ -1,0 +1,254 @@
+"""Model verbs: train, eval, export, benchmark-models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from affectlens.cli import app
+
+
+@app.command("train")
+def train_cmd(
+    out: Annotated[Path, typer.Option("--out", help="run folder: checkpoints, metrics.csv, run.json")],
+    model: Annotated[str, typer.Option("--model", help="architecture name (see `affectlens models`)")] = "affect_cnn",
+    dataset: Annotated[
+        list[str], typer.Option("--dataset", help="KIND:PATH of a training set; repeat to train on several")
+    ] = ["ferplus:../shared/data/ferplus"],  # noqa: B006
+    valid: Annotated[
+        str, typer.Option("--valid", help="KIND:PATH of the validation set ('none' to skip)")
+    ] = "ferplus:../shared/data/ferplus",
+    valid_split: Annotated[str, typer.Option("--valid-split")] = "valid",
+    epochs: Annotated[int, typer.Option("--epochs")] = 30,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
+    lr: Annotated[float, typer.Option("--lr")] = 0.1,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd | adamw")] = "sgd",
+    schedule: Annotated[str, typer.Option("--schedule", help="onecycle | cosine")] = "onecycle",
+    class_weights: Annotated[str, typer.Option("--class-weights", help="none | balanced | sqrt")] = "none",
+    hard_labels: Annotated[
+        bool, typer.Option("--hard-labels", help="train on majority labels, not vote distributions")
+    ] = False,
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing")] = 0.05,
+    mixup: Annotated[float, typer.Option("--mixup", help="mixup alpha (0 = off)")] = 0.0,
+    cutmix: Annotated[float, typer.Option("--cutmix", help="cutmix alpha (0 = off)")] = 0.0,
+    ema: Annotated[float, typer.Option("--ema", help="weight EMA decay (0 = off)")] = 0.999,
+    early_stop: Annotated[int, typer.Option("--early-stop", help="stop after N epochs without improvement")] = 0,
+    precision: Annotated[str, typer.Option("--precision", help="auto | bf16 | fp32")] = "auto",
+    distill: Annotated[Path | None, typer.Option("--distill", help=".npz of teacher probabilities")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    limit: Annotated[int, typer.Option("--limit", help="use only the first N training faces")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="continue from OUT/last.pt")] = False,
+) -> None:
+    """Train an expression model on the CPU (or GPU) and checkpoint every epoch."""
+    from affectlens.train.augment import AugmentConfig
+    from affectlens.train.loop import TrainConfig, train
+
+    cfg = TrainConfig(
+        model=model,
+        train=list(dataset),
+        valid=None if valid == "none" else valid,
+        valid_split=valid_split,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        class_weights=class_weights,
+        soft_labels=not hard_labels,
+        label_smoothing=label_smoothing,
+        ema=ema,
+        early_stop=early_stop,
+        precision=precision,
+        distill=str(distill) if distill else None,
+        seed=seed,
+        limit=limit,
+        augment=AugmentConfig(mixup_alpha=mixup, cutmix_alpha=cutmix),
+    )
+    best = train(cfg, out, resume=resume)
+    typer.echo(f"best epoch {best.get('epoch')}: valid accuracy {best['valid_accuracy']:.4f}; checkpoints in {out}")
+
+
+@app.command("eval")
+def eval_cmd(
+    dataset: Annotated[str, typer.Option("--dataset", help="KIND:PATH, KIND in ferplus, fer2013, rafdb, imagefolder")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="shipped model name, .onnx file or .pt checkpoint")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="train | valid | test")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="write metrics.json and figures here")] = None,
+    keep_duplicates: Annotated[
+        bool, typer.Option("--keep-duplicates", help="FER+: keep valid/test images identical to a training image")
+    ] = False,
+) -> None:
+    """Evaluate a model on a dataset split with ONNX Runtime (no PyTorch needed)."""
+    import json
+
+    from affectlens.classify import get_model
+    from affectlens.datasets import load_dataset
+    from affectlens.evaluate.runner import evaluate
+
+    clf = get_model(model).prepare()
+    ds = load_dataset(dataset, split, exclude_duplicates=not keep_duplicates)
+    report, probs = evaluate(clf, ds)
+    if out is not None:
+        _write_eval_outputs(out, report, clf, ds, probs)
+        report["outputs"] = str(out)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    _print_report(report)
+
+
+def _write_eval_outputs(out: Path, report: dict, clf, ds, probs) -> None:
+    import json
+
+    from affectlens.evaluate.plots import plot_confusion, plot_gallery, plot_learning_curves
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    title = (
+        f"{report['model']} on {report['dataset']} {report['split']} (n={report['n']}, acc {report['accuracy']:.3f})"
+    )
+    plot_confusion(report["confusion_matrix"], report["classes"], out / "confusion_matrix.png", title)
+    crops = clf.preprocess.crop_images(ds.images)
+    plot_gallery(crops, ds.labels, probs, report["classes"], out / "misclassified.png")
+    plot_learning_curves(clf.card.training.get("history", []), out / "learning_curves.png")
+
+
+def _print_report(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"[bold]{report['model']}[/] on {report['dataset']}:{report['split']}  n={report['n']}  "
+        f"accuracy [bold]{report['accuracy']:.4f}[/]  macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}  "
+        f"({report['faces_per_s']:.0f} faces/s)"
+    )
+    if "note" in report:
+        console.print(f"[yellow]{report['note']}[/]")
+    info = report.get("dataset_info", {})
+    if info.get("excluded_train_duplicates"):
+        console.print(f"excluded {info['excluded_train_duplicates']} images identical to training images")
+    table = Table("class", "precision", "recall", "F1", "support")
+    for c, m in report["per_class"].items():
+        table.add_row(c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    console.print(table)
+    if "outputs" in report:
+        console.print(f"figures and metrics.json in {report['outputs']}")
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="a .pt checkpoint written by `affectlens train`")],
+    out: Annotated[Path, typer.Option("--out", help="the .onnx file to write (its .json card goes beside it)")],
+    name: Annotated[str | None, typer.Option("--name", help="model name in the card")] = None,
+    crop_scale: Annotated[
+        float | None, typer.Option("--crop-scale", help="detector box → crop scale for the card")
+    ] = None,
+    evaluate_on: Annotated[
+        list[str], typer.Option("--eval", help="KIND:PATH[@SPLIT] to measure into the card; repeatable")
+    ] = [],  # noqa: B006
+) -> None:
+    """Export a checkpoint to ONNX with its model card; checks ONNX and PyTorch agree."""
+    from affectlens.classify import get_model
+    from affectlens.classify.card import card_path
+    from affectlens.datasets import load_dataset
+    from affectlens.errors import AffectlensError
+    from affectlens.evaluate.runner import evaluate
+
+    if not checkpoint.is_file():
+        raise AffectlensError(f"checkpoint {checkpoint} not found")
+    from affectlens.train.export import export_onnx
+
+    path = export_onnx(checkpoint, out, name=name, crop_scale=crop_scale)
+    clf = get_model(path)
+    parity = clf.card.metrics["onnx_parity_max_abs_diff"]
+    if parity > 1e-4:
+        raise AffectlensError(f"ONNX and PyTorch disagree by {parity:.2e} (> 1e-4)")
+    for spec in evaluate_on:
+        spec, _, split = spec.partition("@")
+        ds = load_dataset(spec, split or "test")
+        rep, _ = evaluate(clf, ds)
+        key = f"{ds.name}_{ds.split}"
+        clf.card.metrics[key] = {k: rep[k] for k in ("n", "accuracy", "macro_f1", "nll", "ece")} | {
+            "per_class_recall": {c: round(m["recall"], 4) for c, m in rep["per_class"].items()},
+            "excluded_train_duplicates": ds.info.get("excluded_train_duplicates", 0),
+            "command": f"affectlens eval --model {path} --dataset {spec} --split {ds.split}",
+        }
+        typer.echo(f"{key}: accuracy {rep['accuracy']:.4f} macro-F1 {rep['macro_f1']:.4f} (n={rep['n']})")
+    clf.card.save(card_path(path))
+    size = path.stat().st_size / 1e6
+    typer.echo(f"wrote {path} ({size:.1f} MB) and {card_path(path)}; ONNX/PyTorch max |Δp| = {parity:.1e}")
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the shipped expression models and the trainable architectures."""
+    from affectlens.classify import DEFAULT_MODEL, builtin_models, get_model
+
+    for n in builtin_models():
+        card = get_model(n).card
+        acc = card.metrics.get("ferplus_test", {}).get("accuracy")
+        mark = " (default)" if n == DEFAULT_MODEL else ""
+        typer.echo(f"{n}{mark}: {card.architecture}, FER+ test accuracy {acc if acc is None else f'{acc:.4f}'}")
+    try:
+        from affectlens.train.models import REGISTRY
+    except ImportError:
+        typer.echo("architectures: install 'affectlens[train]' to list and train them")
+        return
+    typer.echo("architectures for `affectlens train --model`:")
+    for spec in REGISTRY.values():
+        typer.echo(f"  {spec.name}: {spec.description} ({spec.input_size} px {spec.color})")
+
+
+@app.command("benchmark-models")
+def benchmark_models_cmd(
+    models: Annotated[
+        list[str], typer.Option("--model", help="shipped name, .onnx or .pt; repeatable (default: shipped models)")
+    ] = [],  # noqa: B006
+    peers: Annotated[
+        list[str], typer.Option("--peer", help="NAME=PYTHON: a peer runner and its environment's python")
+    ] = [],  # noqa: B006
+    datasets: Annotated[
+        list[str], typer.Option("--dataset", help="KIND:PATH[@SPLIT] (default split test); repeatable")
+    ] = ["ferplus:../shared/data/ferplus"],  # noqa: B006
+    threads: Annotated[int, typer.Option("--threads", help="CPU threads for every model")] = 2,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="also write the table to this file")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the rows as JSON")] = None,
+) -> None:
+    """Compare models and offline peers on the same faces: accuracy, macro-F1, recall, speed, size."""
+    import json
+    from dataclasses import asdict
+
+    from affectlens.classify import builtin_models
+    from affectlens.datasets import load_dataset
+    from affectlens.errors import AffectlensError
+    from affectlens.evaluate.bench import bench_ours, bench_peer, markdown_table
+
+    names = list(models) or builtin_models()
+    peer_specs = []
+    for p in peers:
+        name, sep, python = p.partition("=")
+        if not sep:
+            raise AffectlensError(f"--peer {p!r}: expected NAME=PATH_TO_PYTHON, e.g. fer=.venv-peer-fer/bin/python")
+        peer_specs.append((name, python))
+    rows = []
+    for spec in datasets:
+        spec, _, split = spec.partition("@")
+        ds = load_dataset(spec, split or "test")
+        for name in names:
+            rows.append(bench_ours(name, ds, threads))
+            typer.echo(f"{rows[-1].model} on {rows[-1].dataset}: {rows[-1].accuracy:.4f}", err=True)
+        for name, python in peer_specs:
+            rows.append(bench_peer(name, python, ds, threads))
+            typer.echo(f"{rows[-1].model} on {rows[-1].dataset}: {rows[-1].accuracy:.4f}", err=True)
+    table = markdown_table(rows)
+    typer.echo(table)
+    if markdown:
+        markdown.write_text(table + "\n")
+    if json_out:
+        json_out.write_text(json.dumps([asdict(r) for r in rows], indent=2))

@@ -1,0 +1,56 @@
+"""Any folder of class-named sub-folders (``angry/``, ``Happy/``, ``3_sad/`` …).
+
+``PATH/<split>/<class>/*`` is used when ``PATH/<split>`` exists, else ``PATH/<class>/*``.
+Folder names map to our labels through the usual synonyms; images of any size are stored as
+square RGB crops of ``STORE_SIZE`` px (the model's own preprocessing then applies).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.datasets.base import FaceDataset
+from affectlens.datasets.imageio import list_images, read_images
+from affectlens.errors import AffectlensError
+from affectlens.labels import EMOTIONS, canonical
+
+STORE_SIZE = 112
+
+
+def load_imagefolder(path: str | Path, split: str | None = None) -> FaceDataset:
+    path = Path(path)
+    if not path.is_dir():
+        raise AffectlensError(f"{path}: not a folder (expected PATH/<class>/*.jpg)")
+    root = path / split if split and (path / split).is_dir() else path
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir())
+    mapping = {d: canonical(d.name) for d in subdirs}
+    unknown = [d.name for d, c in mapping.items() if c is None]
+    if not subdirs or unknown:
+        what = f"unrecognised class folders {unknown}" if unknown else "no class folders"
+        raise AffectlensError(
+            f"{root}: {what}; expected PATH[/<split>]/<class>/*.jpg with classes among "
+            f"{', '.join(EMOTIONS)} (synonyms like angry, happy, sad, surprised are accepted)"
+        )
+    classes = tuple(e for e in EMOTIONS if e in set(mapping.values()))
+    paths, labels = [], []
+    for d, c in mapping.items():
+        for p in list_images(d):
+            paths.append(p)
+            labels.append(classes.index(c))
+    if not paths:
+        raise AffectlensError(f"{root}: the class folders hold no images")
+    images, bad = read_images(paths, gray=False, size=STORE_SIZE)
+    ok = [im is not None for im in images]
+    if not any(ok):
+        raise AffectlensError(f"{root}: none of the {len(paths)} images could be read")
+    return FaceDataset(
+        name="imagefolder",
+        split=split or "all",
+        images=np.stack([im for im in images if im is not None]),
+        labels=np.asarray([lab for lab, k in zip(labels, ok, strict=True) if k], np.int64),
+        classes=classes,
+        files=np.asarray([str(p.relative_to(root)) for p, k in zip(paths, ok, strict=True) if k]),
+        info={"unreadable": bad},
+    )

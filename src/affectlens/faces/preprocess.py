@@ -1,0 +1,117 @@
+"""The preprocessing a model card prescribes, applied identically in training, eval and analysis.
+
+A model sees a square face crop, resized to ``size`` pixels, in ``color`` mode, normalised as
+``(x / 255 - mean) / std``. Where that crop comes from:
+
+* a dataset image that already is a face (FER+, RAF-DB aligned, an ImageFolder of crops):
+  the centred square of the whole image;
+* a detected face in a frame: the detector's box, made square around its centre and scaled by
+  ``crop_scale`` (padding with edge pixels where it leaves the frame), optionally rotated so the
+  eyes are level when the detector gives eye landmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+
+def center_square(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    return img[y : y + s, x : x + s]
+
+
+def resize(img: np.ndarray, size: int) -> np.ndarray:
+    h = img.shape[0]
+    interp = cv2.INTER_AREA if h > size else cv2.INTER_LINEAR
+    return cv2.resize(img, (size, size), interpolation=interp)
+
+
+def to_color(img: np.ndarray, color: str) -> np.ndarray:
+    """Convert a uint8 gray (H, W) or RGB (H, W, 3) image to ``color`` ('gray' or 'rgb')."""
+    if color == "gray":
+        return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if color == "rgb":
+        return img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    raise ValueError(f"unknown colour mode {color!r}")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    size: int = 48
+    color: str = "gray"
+    mean: float = 0.5
+    std: float = 0.25
+    crop_scale: float = 1.15
+    align: bool = True
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "gray" else 3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocess:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    # -- crops -----------------------------------------------------------------------------
+    def crop_image(self, img: np.ndarray) -> np.ndarray:
+        """A whole image that already is a face → uint8 crop of ``size`` in ``color``."""
+        img = to_color(img, self.color)
+        if img.shape[:2] != (self.size, self.size):
+            img = resize(center_square(img), self.size)
+        return img
+
+    def crop_images(self, images) -> np.ndarray:
+        """Many face images (an array ``(N, H, W[, 3])`` or a list) → uint8 ``(N, size, size[, 3])``."""
+        if isinstance(images, np.ndarray) and images.ndim >= 3:
+            same = images.shape[1:3] == (self.size, self.size)
+            if same and (images.ndim == 3) == (self.color == "gray"):
+                return images
+        return (
+            np.stack([self.crop_image(im) for im in images])
+            if len(images)
+            else np.zeros((0, self.size, self.size) + (() if self.color == "gray" else (3,)), np.uint8)
+        )
+
+    def crop_box(self, frame_rgb: np.ndarray, box: np.ndarray, eyes: np.ndarray | None = None) -> np.ndarray:
+        """Cut the face in ``box`` (x1, y1, x2, y2, pixels) out of an RGB frame as the model's crop.
+
+        With ``eyes`` ((right_eye_xy, left_eye_xy) in image coordinates) and ``align`` on, the crop
+        is rotated about the box centre so the eyes are level.
+        """
+        x1, y1, x2, y2 = (float(v) for v in box[:4])
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        side = max(x2 - x1, y2 - y1) * self.crop_scale
+        angle = 0.0
+        if self.align and eyes is not None:
+            (rx, ry), (lx, ly) = eyes[0], eyes[1]
+            angle = float(np.degrees(np.arctan2(ly - ry, lx - rx)))
+            if lx < rx:  # eyes given in image left/right order
+                angle = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+        scale = self.size / max(side, 1.0)
+        m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
+        m[0, 2] += self.size / 2 - cx
+        m[1, 2] += self.size / 2 - cy
+        crop = cv2.warpAffine(
+            frame_rgb,
+            m,
+            (self.size, self.size),
+            flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return to_color(crop, self.color)
+
+    def normalize(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 crops ``(N, S, S[, 3])`` → float32 NCHW tensor input."""
+        x = crops.astype(np.float32) * (1.0 / 255.0)
+        x = (x - self.mean) / self.std
+        if x.ndim == 3:
+            return x[:, None]
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

@@ -1,0 +1,321 @@
+"""The training loop: in-memory uint8 data, batched tensor augmentation, bf16 autocast on CPU.
+
+One call of :func:`train` runs a whole experiment into ``out``: ``last.pt`` every epoch (resume
+with ``resume=True``), ``best.pt`` on the best validation accuracy, ``metrics.csv`` (one row per
+epoch, the learning curves) and ``run.json`` (the configuration and the command line).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from affectlens.datasets import FaceDataset, load_dataset
+from affectlens.evaluate.metrics import classification_report
+from affectlens.faces.preprocess import Preprocess
+from affectlens.labels import EMOTIONS
+from affectlens.train.augment import AugmentConfig, augment
+from affectlens.train.models import REGISTRY, create_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    model: str = "affect_cnn"
+    train: list[str] = field(default_factory=lambda: ["ferplus:../shared/data/ferplus"])
+    train_split: str = "train"
+    valid: str | None = "ferplus:../shared/data/ferplus"
+    valid_split: str = "valid"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    optimizer: str = "sgd"  # sgd | adamw
+    schedule: str = "onecycle"  # onecycle | cosine
+    warmup_epochs: float = 1.0
+    soft_labels: bool = True
+    label_smoothing: float = 0.05
+    class_weights: str = "none"  # none | balanced | sqrt
+    ema: float = 0.999  # 0 disables the weight EMA
+    early_stop: int = 0  # epochs without improvement before stopping; 0 = never
+    seed: int = 0
+    precision: str = "auto"  # auto | bf16 | fp32 (auto: bf16 on GPUs and CPUs with native bf16)
+    distill: str | None = None  # .npz of teacher probabilities for the training set
+    distill_weight: float = 0.7
+    distill_temperature: float = 1.0
+    limit: int = 0  # use only the first N training faces (smoke tests)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    mean: float = 0.5
+    std: float = 0.25
+
+    def preprocess(self) -> Preprocess:
+        spec = REGISTRY[self.model]
+        return Preprocess(size=spec.input_size, color=spec.color, mean=self.mean, std=self.std)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("augment", {}).items()})
+        return cls(augment=aug, **d)
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def native_bf16(dev: torch.device) -> bool:
+    """True where bf16 autocast is fast: CUDA, or a CPU with AVX-512 BF16 / AMX.
+
+    On a CPU without them (AVX2 only) bf16 is emulated and trains ~12x *slower* than fp32.
+    """
+    if dev.type == "cuda":
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def prepare(datasets: list[FaceDataset], pre: Preprocess) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops (uint8, model size/colour), soft targets over EMOTIONS and hard labels, concatenated."""
+    xs = [pre.crop_images(ds.images) for ds in datasets]
+    ts = [ds.soft_targets() for ds in datasets]
+    ys = [ds.global_labels() for ds in datasets]
+    return np.concatenate(xs), np.concatenate(ts), np.concatenate(ys)
+
+
+def to_input(batch_u8: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    x = batch_u8.float().div_(255.0).sub_(pre.mean).div_(pre.std)
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module, crops: np.ndarray, pre: Preprocess, batch: int = 512, bf16: bool = False
+) -> np.ndarray:
+    """Softmax probabilities of ``model`` on uint8 crops (PyTorch; eval proper uses ONNX Runtime)."""
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, len(crops), batch):
+        x = to_input(torch.from_numpy(crops[i : i + batch]), pre).to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            out.append(model(x).float().softmax(1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)
+
+
+def _class_weights(labels: np.ndarray, how: str) -> torch.Tensor:
+    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+    if how == "none":
+        w = np.ones_like(counts)
+    else:
+        w = counts.sum() / np.maximum(counts, 1) / len(counts)
+        w = np.sqrt(w) if how == "sqrt" else w
+        w = w / (w * counts).sum() * counts.sum()  # mean weight over samples stays 1
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Run one experiment; returns the best validation metrics."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    dev = _device()
+    pre = cfg.preprocess()
+
+    train_sets = [load_dataset(s, cfg.train_split) for s in cfg.train]
+    x_tr, t_tr, y_tr = prepare(train_sets, pre)
+    if cfg.distill:
+        teacher = np.load(cfg.distill)["probs"].astype(np.float32)
+        if len(teacher) != len(x_tr):
+            raise ValueError(f"teacher file has {len(teacher)} rows, training set {len(x_tr)}")
+        t_tr = cfg.distill_weight * teacher + (1 - cfg.distill_weight) * t_tr
+    if cfg.limit:
+        x_tr, t_tr, y_tr = x_tr[: cfg.limit], t_tr[: cfg.limit], y_tr[: cfg.limit]
+    if not cfg.soft_labels:
+        t_tr = np.eye(len(EMOTIONS), dtype=np.float32)[y_tr]
+    valid = load_dataset(cfg.valid, cfg.valid_split) if cfg.valid else None
+    x_va = pre.crop_images(valid.images) if valid else None
+
+    model = create_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema > 0 else None
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(len(x_tr) // cfg.batch_size, 1)
+    total = steps_per_epoch * cfg.epochs
+    if cfg.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=total, pct_start=min(0.3, max(cfg.warmup_epochs, 0.1) / cfg.epochs * 3)
+        )
+    else:
+        warm = max(int(cfg.warmup_epochs * steps_per_epoch), 1)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt,
+            lambda s: min((s + 1) / warm, 0.5 * (1 + np.cos(np.pi * min(s / total, 1.0)))),
+        )
+    weights = _class_weights(y_tr, cfg.class_weights).to(dev)
+
+    start, best, history = 0, {"valid_accuracy": -1.0}, []
+    last = out / "last.pt"
+    if resume and last.is_file():
+        ck = torch.load(last, map_location=dev, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        if ema is not None and ck.get("ema"):
+            ema.load_state_dict(ck["ema"])
+        start, best, history = ck["epoch"] + 1, ck["best"], ck["history"]
+        torch.set_rng_state(ck["rng"])
+        log.info("resumed from %s at epoch %d", last, start)
+
+    (out / "run.json").write_text(
+        json.dumps(
+            {
+                "config": cfg.to_dict(),
+                "preprocess": pre.to_dict(),
+                "command": " ".join(["affectlens", *sys.argv[1:]])
+                if "affectlens" in sys.argv[0]
+                else " ".join(sys.argv),
+                "n_train": len(x_tr),
+                "n_valid": len(x_va) if x_va is not None else 0,
+                "torch": torch.__version__,
+            },
+            indent=2,
+        )
+    )
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + start)
+    x_all = torch.from_numpy(x_tr)
+    t_all = torch.from_numpy(t_tr)
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and native_bf16(dev))
+    log.info("device %s, %s, %d threads", dev, "bf16 autocast" if bf16 else "fp32", torch.get_num_threads())
+    stale = 0
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(x_all), generator=gen)
+        loss_sum = correct = seen = 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for step in bar:
+            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = to_input(x_all[idx], pre)
+            t = t_all[idx]
+            x, t = augment(x, t, cfg.augment, gen)
+            x, t = x.to(dev, non_blocking=True), t.to(dev, non_blocking=True)
+            if cfg.label_smoothing:
+                t = t * (1 - cfg.label_smoothing) + cfg.label_smoothing / t.shape[1]
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            logp = F.log_softmax(logits.float(), 1)
+            per_sample = -(t * logp).sum(1) * weights[t.argmax(1)]
+            loss = per_sample.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            loss_sum += loss.item() * len(idx)
+            correct += float((logits.argmax(1) == t.argmax(1)).sum())
+            seen += len(idx)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            "lr": opt.param_groups[0]["lr"],
+        }
+        scored = ema.module if ema is not None else model
+        if valid is not None and x_va is not None:
+            probs = predict(scored, x_va, pre, bf16=bf16)
+            cols = [EMOTIONS.index(c) for c in valid.classes]
+            p = probs[:, cols]
+            p = p / p.sum(1, keepdims=True)
+            rep = classification_report(valid.labels, p, valid.classes)
+            row |= {"valid_loss": rep["nll"], "valid_accuracy": rep["accuracy"], "valid_macro_f1": rep["macro_f1"]}
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        improved = row.get("valid_accuracy", epoch) > best["valid_accuracy"]
+        state = {
+            "model": model.state_dict(),
+            "weights": copy.deepcopy(scored.state_dict()),
+            "ema": ema.state_dict() if ema is not None else None,
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "epoch": epoch,
+            "best": best,
+            "history": history,
+            "rng": torch.get_rng_state(),
+            "config": cfg.to_dict(),
+            "preprocess": pre.to_dict(),
+        }
+        if improved:
+            best = {
+                "epoch": epoch + 1,
+                "valid_accuracy": row.get("valid_accuracy", 0.0),
+                "valid_macro_f1": row.get("valid_macro_f1", 0.0),
+            }
+            state["best"] = best
+            _atomic_save(state, out / "best.pt")
+            stale = 0
+        else:
+            stale += 1
+        _atomic_save(state, last)
+        _write_metrics(out / "metrics.csv", history)
+        msg = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+        if progress:
+            tqdm.write(msg)
+        else:
+            log.info(msg)
+        if cfg.early_stop and stale >= cfg.early_stop:
+            log.info("early stop: no improvement for %d epochs", stale)
+            break
+    return best
+
+
+def _write_metrics(path: Path, history: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+
+
+def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, Preprocess, dict]:
+    """A trained model (the EMA weights where used) with its config, preprocessing and history."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = TrainConfig.from_dict(ck["config"])
+    model = create_model(cfg.model)
+    model.load_state_dict(ck["weights"])
+    model.eval()
+    return model, cfg, Preprocess.from_dict(ck["preprocess"]), ck

@@ -1,0 +1,75 @@
+"""FER2013 (Kaggle CSV and folder layouts) and ImageFolder, built from real staged images."""
+
+import csv
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from affectlens.datasets import load_dataset
+from affectlens.datasets.fer2013 import CSV_CODES
+from affectlens.errors import AffectlensError
+from affectlens.labels import EMOTIONS
+
+
+@pytest.fixture(scope="module")
+def fer_rows(ferplus):
+    """(png path, FER+ majority label) of 120 real test faces without contempt."""
+    rows = []
+    with open(ferplus / "FER2013Test" / "label.csv") as fh:
+        for r in csv.reader(fh):
+            votes = list(map(int, r[2:12]))
+            top = int(np.argmax(votes))
+            if top < 7:
+                rows.append((ferplus / "FER2013Test" / r[0], EMOTIONS[top]))
+            if len(rows) == 120:
+                break
+    return rows
+
+
+def test_kaggle_csv(tmp_path, fer_rows):
+    path = tmp_path / "fer2013.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for i, (png, label) in enumerate(fer_rows):
+            px = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+            w.writerow([CSV_CODES.index(label), " ".join(map(str, px.ravel())), "PrivateTest" if i % 2 else "Training"])
+    ds = load_dataset(f"fer2013:{path}", "test")
+    assert len(ds) == 60 and ds.images.shape[1:] == (48, 48)
+    assert "contempt" not in ds.classes
+    assert [ds.classes[i] for i in ds.labels] == [lab for i, (_, lab) in enumerate(fer_rows) if i % 2]
+    assert len(load_dataset(f"fer2013:{tmp_path}", "train")) == 60  # the folder holding fer2013.csv works too
+
+
+def test_kaggle_folder_layout(tmp_path, fer_rows):
+    names = {"anger": "angry", "happiness": "happy", "sadness": "sad", "surprise": "surprise",
+             "neutral": "neutral", "fear": "fear", "disgust": "disgust"}
+    for png, label in fer_rows:
+        d = tmp_path / "test" / names[label]
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, d / png.name)
+    ds = load_dataset(f"fer2013:{tmp_path}", "test")
+    assert len(ds) == 120
+    assert ds.name == "fer2013"
+
+
+def test_imagefolder_synonyms_and_unreadable_files(tmp_path, media, caplog):
+    for src, folder in (("angry", "Angry"), ("happy", "happy"), ("sad", "3_sad"), ("surprised", "surprised")):
+        d = tmp_path / folder
+        d.mkdir()
+        shutil.copy(media / "expressions" / f"{src}.jpg", d / "a.jpg")
+    (tmp_path / "happy" / "broken.jpg").write_bytes(b"not really a jpeg")
+    with caplog.at_level("WARNING"):
+        ds = load_dataset(f"imagefolder:{tmp_path}", "all", use_cache=False)
+    assert ds.info["unreadable"] == 1
+    assert "skipped 1 unreadable" in caplog.text
+    assert ds.classes == ("happiness", "surprise", "sadness", "anger")
+    assert sorted(ds.label_names) == ["anger", "happiness", "sadness", "surprise"]
+
+
+def test_imagefolder_unknown_class_folder(tmp_path):
+    (tmp_path / "giraffe").mkdir()
+    with pytest.raises(AffectlensError, match="unrecognised class folders \\['giraffe'\\]"):
+        load_dataset(f"imagefolder:{tmp_path}", "all", use_cache=False)

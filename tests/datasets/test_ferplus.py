@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from affectlens.datasets import load_dataset
+from affectlens.datasets.ferplus import vote_targets
+from affectlens.errors import AffectlensError
+
+
+def test_test_split_majority_protocol(ferplus):
+    ds = load_dataset(f"ferplus:{ferplus}", "test")
+    # 3,573 images, 28 whose top vote is unknown/NF, 286 identical to a training image
+    assert ds.info["dropped_unknown_or_nf"] == 28
+    assert ds.info["excluded_train_duplicates"] == 286
+    assert len(ds) == 3573 - 28 - 286
+    assert ds.images.shape[1:] == (48, 48) and ds.images.dtype == np.uint8
+    assert set(np.unique(ds.labels)) == set(range(8))
+    np.testing.assert_allclose(ds.targets.sum(1), 1, atol=1e-5)
+    assert (ds.targets.argmax(1) == ds.labels).mean() > 0.97
+
+
+def test_duplicates_can_be_kept(ferplus):
+    ds = load_dataset(f"ferplus:{ferplus}", "test", exclude_duplicates=False)
+    assert len(ds) == 3573 - 28
+
+
+def test_cache_round_trip(ferplus):
+    a = load_dataset(f"ferplus:{ferplus}", "valid", use_cache=True)
+    b = load_dataset(f"ferplus:{ferplus}", "valid", use_cache=True)  # from the cache
+    c = load_dataset(f"ferplus:{ferplus}", "valid", use_cache=False)
+    for x in (b, c):
+        np.testing.assert_array_equal(a.images, x.images)
+        np.testing.assert_array_equal(a.labels, x.labels)
+        assert list(a.files) == list(x.files)
+
+
+def test_vote_targets_drop_single_outlier_votes():
+    votes = np.array([[6, 0, 1, 0, 3, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0, 9]])
+    t = vote_targets(votes)
+    np.testing.assert_allclose(t[0], [6 / 9, 0, 0, 0, 3 / 9, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(t[1].sum(), 1.0)  # only a single vote: kept rather than emptied
+
+
+def test_wrong_layout_names_the_expected_one(tmp_path):
+    (tmp_path / "FER2013Test").mkdir()
+    with pytest.raises(AffectlensError, match="FER2013Train\\|FER2013Valid\\|FER2013Test/label.csv"):
+        load_dataset(f"ferplus:{tmp_path}", "test")
+
+
+def test_unknown_split(ferplus):
+    with pytest.raises(AffectlensError, match="no split 'holdout'"):
+        load_dataset(f"ferplus:{ferplus}", "holdout")
+
+
+def test_bad_spec():
+    with pytest.raises(AffectlensError, match="KIND:PATH"):
+        load_dataset("celeba:/nowhere", "test")

@@ -1,0 +1,81 @@
+"""A tiny CPU train → export → eval round trip on real FER+ faces, through the real CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the training extra is not installed: pip install -e '.[train]'")
+
+from tests.conftest import cli  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, ferplus):
+    out = tmp_path_factory.mktemp("run")
+    cli("train", "--out", out, "--model", "affect_cnn", "--dataset", f"ferplus:{ferplus}", "--valid",
+        f"ferplus:{ferplus}", "--epochs", "2", "--limit", "512", "--batch-size", "64", "--lr", "0.05", check=True)
+    return out
+
+
+def test_train_writes_checkpoints_and_curves(run_dir):
+    assert (run_dir / "last.pt").is_file() and (run_dir / "best.pt").is_file()
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,train_loss,train_accuracy,lr,valid_loss,valid_accuracy,valid_macro_f1")
+    assert len(rows) == 3
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["n_train"] == 512 and run["config"]["model"] == "affect_cnn"
+
+
+def test_resume_continues_from_last_epoch(run_dir, ferplus):
+    cli("train", "--out", run_dir, "--dataset", f"ferplus:{ferplus}", "--valid", f"ferplus:{ferplus}",
+        "--epochs", "3", "--limit", "512", "--batch-size", "64", "--lr", "0.05", "--resume", check=True)
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
+def test_export_parity_and_eval(run_dir, ferplus, tmp_path):
+    onnx = tmp_path / "tiny.onnx"
+    proc = cli("export", run_dir / "best.pt", "--out", onnx, "--eval", f"ferplus:{ferplus}@valid", check=True)
+    assert "max |Δp|" in proc.stdout
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    assert card["metrics"]["onnx_parity_max_abs_diff"] < 1e-4
+    assert card["preprocess"]["size"] == 48 and card["preprocess"]["color"] == "gray"
+    assert card["training"]["history"] and "affectlens train" in card["training"]["command"]
+    assert card["metrics"]["ferplus_valid"]["n"] > 3000
+
+    out = tmp_path / "eval"
+    proc = cli("eval", "--model", onnx, "--dataset", f"ferplus:{ferplus}", "--split", "valid", "--json",
+               "--out", out, check=True)
+    rep = json.loads(proc.stdout)
+    assert rep["accuracy"] == pytest.approx(card["metrics"]["ferplus_valid"]["accuracy"])
+    for f in ("confusion_matrix.png", "misclassified.png", "learning_curves.png", "metrics.json"):
+        assert (out / f).stat().st_size > 1000, f
+
+
+def test_eval_accepts_a_checkpoint(run_dir, ferplus):
+    proc = cli("eval", "--model", run_dir / "best.pt", "--dataset", f"ferplus:{ferplus}", "--split", "valid",
+               "--json", check=True)
+    assert json.loads(proc.stdout)["n"] > 3000
+
+
+def test_onnx_matches_pytorch_on_real_faces(run_dir, ferplus):
+    import torch
+
+    from affectlens.classify import get_model
+    from affectlens.datasets import load_dataset
+    from affectlens.train.loop import load_checkpoint, predict
+
+    model, _, pre, _ = load_checkpoint(run_dir / "best.pt")
+    crops = load_dataset(f"ferplus:{ferplus}", "valid").images[:256]
+    ref = predict(model, crops, pre, bf16=False)
+    got = get_model(run_dir / "best.pt").predict(crops)
+    assert np.abs(ref - got).max() < 1e-4
+    assert torch.get_num_threads() >= 1
+
+
+def test_unknown_architecture(tmp_path, ferplus):
+    proc = cli("train", "--out", tmp_path, "--model", "resnet9000", "--dataset", f"ferplus:{ferplus}",
+               "--limit", "64", "--epochs", "1")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown model 'resnet9000'")
