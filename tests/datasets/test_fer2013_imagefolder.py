@@ -44,8 +44,15 @@ def test_kaggle_csv(tmp_path, fer_rows):
 
 
 def test_kaggle_folder_layout(tmp_path, fer_rows):
-    names = {"anger": "angry", "happiness": "happy", "sadness": "sad", "surprise": "surprise",
-             "neutral": "neutral", "fear": "fear", "disgust": "disgust"}
+    names = {
+        "anger": "angry",
+        "happiness": "happy",
+        "sadness": "sad",
+        "surprise": "surprise",
+        "neutral": "neutral",
+        "fear": "fear",
+        "disgust": "disgust",
+    }
     for png, label in fer_rows:
         d = tmp_path / "test" / names[label]
         d.mkdir(parents=True, exist_ok=True)

@@ -7,14 +7,32 @@ import pytest
 
 pytest.importorskip("torch", reason="the training extra is not installed: pip install -e '.[train]'")
 
-from tests.conftest import cli  # noqa: E402
+from tests.conftest import cli
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, ferplus):
     out = tmp_path_factory.mktemp("run")
-    cli("train", "--out", out, "--model", "affect_cnn", "--dataset", f"ferplus:{ferplus}", "--valid",
-        f"ferplus:{ferplus}", "--epochs", "2", "--limit", "512", "--batch-size", "64", "--lr", "0.05", check=True)
+    cli(
+        "train",
+        "--out",
+        out,
+        "--model",
+        "affect_cnn",
+        "--dataset",
+        f"ferplus:{ferplus}",
+        "--valid",
+        f"ferplus:{ferplus}",
+        "--epochs",
+        "2",
+        "--limit",
+        "512",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.05",
+        check=True,
+    )
     return out
 
 
@@ -28,8 +46,25 @@ def test_train_writes_checkpoints_and_curves(run_dir):
 
 
 def test_resume_continues_from_last_epoch(run_dir, ferplus):
-    cli("train", "--out", run_dir, "--dataset", f"ferplus:{ferplus}", "--valid", f"ferplus:{ferplus}",
-        "--epochs", "3", "--limit", "512", "--batch-size", "64", "--lr", "0.05", "--resume", check=True)
+    cli(
+        "train",
+        "--out",
+        run_dir,
+        "--dataset",
+        f"ferplus:{ferplus}",
+        "--valid",
+        f"ferplus:{ferplus}",
+        "--epochs",
+        "3",
+        "--limit",
+        "512",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.05",
+        "--resume",
+        check=True,
+    )
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
 
@@ -45,8 +80,19 @@ def test_export_parity_and_eval(run_dir, ferplus, tmp_path):
     assert card["metrics"]["ferplus_valid"]["n"] > 3000
 
     out = tmp_path / "eval"
-    proc = cli("eval", "--model", onnx, "--dataset", f"ferplus:{ferplus}", "--split", "valid", "--json",
-               "--out", out, check=True)
+    proc = cli(
+        "eval",
+        "--model",
+        onnx,
+        "--dataset",
+        f"ferplus:{ferplus}",
+        "--split",
+        "valid",
+        "--json",
+        "--out",
+        out,
+        check=True,
+    )
     rep = json.loads(proc.stdout)
     assert rep["accuracy"] == pytest.approx(card["metrics"]["ferplus_valid"]["accuracy"])
     for f in ("confusion_matrix.png", "misclassified.png", "learning_curves.png", "metrics.json"):
@@ -54,8 +100,17 @@ def test_export_parity_and_eval(run_dir, ferplus, tmp_path):
 
 
 def test_eval_accepts_a_checkpoint(run_dir, ferplus):
-    proc = cli("eval", "--model", run_dir / "best.pt", "--dataset", f"ferplus:{ferplus}", "--split", "valid",
-               "--json", check=True)
+    proc = cli(
+        "eval",
+        "--model",
+        run_dir / "best.pt",
+        "--dataset",
+        f"ferplus:{ferplus}",
+        "--split",
+        "valid",
+        "--json",
+        check=True,
+    )
     assert json.loads(proc.stdout)["n"] > 3000
 
 
@@ -75,7 +130,18 @@ def test_onnx_matches_pytorch_on_real_faces(run_dir, ferplus):
 
 
 def test_unknown_architecture(tmp_path, ferplus):
-    proc = cli("train", "--out", tmp_path, "--model", "resnet9000", "--dataset", f"ferplus:{ferplus}",
-               "--limit", "64", "--epochs", "1")
+    proc = cli(
+        "train",
+        "--out",
+        tmp_path,
+        "--model",
+        "resnet9000",
+        "--dataset",
+        f"ferplus:{ferplus}",
+        "--limit",
+        "64",
+        "--epochs",
+        "1",
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown model 'resnet9000'")

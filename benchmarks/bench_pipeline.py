@@ -1,0 +1,104 @@
+"""End-to-end speed of `affectlens analyze` on a clip, with a breakdown and a same-run baseline.
+
+    python benchmarks/bench_pipeline.py ../shared/data/media/videos/short_hamilton_clip.mp4
+    python benchmarks/bench_pipeline.py CLIP --loop-seconds 600     # memory over a long video
+
+Reports: decode-only fps (the baseline: no pipeline can beat it), pipeline fps, the ratio,
+× real time, the per-stage breakdown (decode wait / detect+track+crop / classify / write) and
+RSS at start and end. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from affectlens.pipeline import Analyzer
+from affectlens.sinks import TableWriter
+from affectlens.sources import VideoSource
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def decode_only(clip: str) -> tuple[int, float]:
+    t = time.perf_counter()
+    n = sum(1 for _ in VideoSource(clip))
+    return n, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("clip")
+    ap.add_argument("--loop-seconds", type=float, default=0.0, help="repeat the clip until this much video is done")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", type=Path, help="write the figures here too")
+    args = ap.parse_args()
+
+    src = VideoSource(args.clip)
+    duration = src.duration_s or 0.0
+    src.close()
+    n_dec, t_dec = decode_only(args.clip)
+    duration = min(duration, n_dec / (src.fps or 30)) if duration else n_dec / (src.fps or 30)
+
+    analyzer = Analyzer(device=args.device)
+    rss_start = rss_mb()
+    frames = faces = 0
+    video_s = 0.0
+    t0 = time.perf_counter()
+    write_s = 0.0
+    with tempfile.TemporaryDirectory() as tmp, TableWriter(Path(tmp) / "faces.csv", "csv") as w:
+        loops = 0
+        while True:
+            for r in analyzer.analyze(args.clip):
+                tw = time.perf_counter()
+                w.write(r.rows())
+                write_s += time.perf_counter() - tw
+                frames += 1
+                faces += len(r.faces)
+            loops += 1
+            video_s += duration
+            if loops == 1:
+                rss_after_first = rss_mb()
+            if video_s >= args.loop_seconds:
+                break
+    elapsed = time.perf_counter() - t0
+    tm = analyzer.timings
+    res = {
+        "clip": args.clip,
+        "video_seconds": round(video_s, 2),
+        "frames": frames,
+        "faces": faces,
+        "decode_only_fps": round(n_dec / t_dec, 1),
+        "pipeline_fps": round(frames / elapsed, 1),
+        "pipeline_vs_decode_only": round((frames / elapsed) / (n_dec / t_dec), 3),
+        "x_real_time": round(video_s / elapsed, 2),
+        "breakdown_s": {
+            "decode_wait": round(tm.decode, 2),
+            "detect_track_crop": round(tm.detect, 2),
+            "classify": round(tm.classify, 2),
+            "write": round(write_s, 2),
+            "total": round(elapsed, 2),
+        },
+        "rss_mb": {
+            "start": round(rss_start, 1),
+            "after_first_pass": round(rss_after_first, 1),
+            "end": round(rss_mb(), 1),
+            "peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        },
+    }
+    print(json.dumps(res, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""The Analyzer: frames → detect → track → crop/align → classify (batched) → smooth → results.
+
+No stage knows where frames come from or where results go. Faces of up to ``batch_frames``
+frames are classified in one ONNX Runtime call; video decoding runs in its own thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
+from affectlens.detect import get_detector
+from affectlens.smoothing import EmaSmoother
+from affectlens.sources import Frame, Source, open_sources
+from affectlens.track import FaceTracker
+from affectlens.types import Faces, FrameResult
+
+
+@dataclass
+class AnalyzerConfig:
+    detector: str = "blazeface"
+    model: str = DEFAULT_MODEL
+    smoothing_alpha: float = 0.5
+    stride: int = 1
+    min_face: int = 16  # px: smaller detections are ignored
+    min_score: float = 0.5  # detector confidence
+    device: str = "auto"  # auto | cpu | cuda (ONNX Runtime providers)
+    threads: int | None = None
+    batch_frames: int = 16
+    lost_track_buffer_s: float = 1.5
+    keep_images: bool = False  # keep each frame's pixels on the result (annotation)
+
+
+@dataclass
+class Timings:
+    decode: float = 0.0
+    detect: float = 0.0
+    classify: float = 0.0
+    frames: int = 0
+    faces: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Analyzer:
+    """Analyse images, folders, videos, streams and cameras.
+
+    >>> from affectlens import Analyzer
+    >>> for result in Analyzer().analyze("clip.mp4"):   # doctest: +SKIP
+    ...     print(result.frame, result.time_s, result.top_labels())
+    """
+
+    def __init__(self, config: AnalyzerConfig | None = None, **overrides):
+        self.config = replace(config or AnalyzerConfig(), **overrides)
+        c = self.config
+        self.classifier: ExpressionClassifier = get_model(c.model).prepare(device=c.device, threads=c.threads)
+        self.detector = get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=c.threads)
+        self.labels = self.classifier.labels
+        self.timings = Timings()
+
+    # -- public API ---------------------------------------------------------------------------
+    def analyze(self, source: str | Path | Source | np.ndarray) -> Iterator[FrameResult]:
+        """Stream :class:`FrameResult` for every (strided) frame of every item in ``source``."""
+        if isinstance(source, np.ndarray):
+            yield self.analyze_image(source)
+            return
+        sources = [source] if isinstance(source, Source) else open_sources(source, stride=self.config.stride)
+        for src in sources:
+            yield from self.analyze_source(src)
+
+    def analyze_image(self, image: np.ndarray, name: str = "<array>") -> FrameResult:
+        """One RGB image (H, W, 3) uint8 → its faces, ids numbered left to right."""
+        return next(self._run(iter([Frame(image, 0, None, name)]), video=False))
+
+    def analyze_source(self, src: Source) -> Iterator[FrameResult]:
+        try:
+            yield from self._run(iter(src), video=src.is_video, fps=src.fps)
+        finally:
+            src.close()
+
+    # -- stages -------------------------------------------------------------------------------
+    def detect(self, image: np.ndarray) -> Faces:
+        det = self.detector.detect(image)
+        faces = Faces(det.boxes, det.scores, landmarks=det.keypoints)
+        if len(faces):
+            w = faces.boxes[:, 2] - faces.boxes[:, 0]
+            h = faces.boxes[:, 3] - faces.boxes[:, 1]
+            faces = faces[np.minimum(w, h) >= self.config.min_face]
+        return faces
+
+    def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        pre = self.classifier.preprocess
+        out = []
+        for i in range(len(faces)):
+            eyes = faces.landmarks[i, :2] if faces.landmarks is not None else None
+            out.append(pre.crop_box(image, faces.boxes[i], eyes))
+        shape = (0, pre.size, pre.size) + (() if pre.channels == 1 else (3,))
+        return np.stack(out) if out else np.zeros(shape, np.uint8)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _run(self, frames: Iterator[Frame], video: bool, fps: float | None = None) -> Iterator[FrameResult]:
+        c = self.config
+        tracker = FaceTracker(fps=fps, lost_track_buffer_s=c.lost_track_buffer_s) if video else None
+        smoother = EmaSmoother(alpha=c.smoothing_alpha)
+        pending: list[tuple[Frame, Faces, np.ndarray]] = []
+        tm = self.timings
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            t1 = time.perf_counter()
+            tm.decode += t1 - t0
+            if frame is not None:
+                faces = self.detect(frame.image)
+                if tracker is not None:
+                    # ByteTrack confirms a new face on its second frame; until then (and for weak
+                    # detections matching no track) it answers -1: such faces are left out
+                    tracker.update(faces, frame.time_s)
+                    faces = faces[faces.track_ids >= 0]
+                else:  # a still image: ids 0..N-1 from left to right
+                    order = np.argsort(faces.boxes[:, 0], kind="stable")
+                    faces = faces[order]
+                    faces.track_ids = np.arange(len(faces), dtype=np.int64)
+                crops = self.crops(frame.image, faces)
+                tm.detect += time.perf_counter() - t1
+                pending.append((frame, faces, crops))
+            if pending and (frame is None or len(pending) >= c.batch_frames or not video):
+                yield from self._flush(pending, smoother)
+                pending = []
+            if frame is None:
+                return
+
+    def _flush(self, pending, smoother: EmaSmoother) -> Iterable[FrameResult]:
+        t = time.perf_counter()
+        all_crops = np.concatenate([p[2] for p in pending])
+        probs = self.classifier.predict(all_crops) if len(all_crops) else np.zeros((0, len(self.labels)), np.float32)
+        self.timings.classify += time.perf_counter() - t
+        k = 0
+        for frame, faces, _ in pending:
+            n = len(faces)
+            faces.probs = probs[k : k + n]
+            k += n
+            smoother.update(faces, frame.index, frame.time_s)
+            self.timings.frames += 1
+            self.timings.faces += n
+            h, w = frame.image.shape[:2]
+            yield FrameResult(
+                source=frame.source,
+                frame=frame.index,
+                time_s=frame.time_s,
+                width=w,
+                height=h,
+                faces=faces,
+                labels=self.labels,
+                image=frame.image if self.config.keep_images else None,
+            )
+
+
+def analyze(source, **config) -> list[FrameResult]:
+    """Convenience: analyse ``source`` with default settings and return every result."""
+    return list(Analyzer(**config).analyze(source))

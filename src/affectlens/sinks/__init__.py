@@ -1,0 +1,7 @@
+"""Where results go: tables (CSV / JSONL / Parquet), track summaries, annotated media."""
+
+from affectlens.sinks.annotate import Annotator, VideoWriter, write_image
+from affectlens.sinks.tables import FORMATS, TableWriter, read_table
+from affectlens.sinks.tracks import TrackSummary
+
+__all__ = ["FORMATS", "Annotator", "TableWriter", "TrackSummary", "VideoWriter", "read_table", "write_image"]

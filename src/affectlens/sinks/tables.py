@@ -1,0 +1,125 @@
+"""Row writers for CSV, JSON Lines and Parquet: context managers that write as they go.
+
+Rows are flushed every ``flush_every`` rows (CSV/JSONL) or written as a Parquet row group, so an
+interrupted run keeps everything processed so far in a valid, readable file. Columns are fixed
+by the first rows (the documented schema); a later row missing a column leaves it empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def _clean(v):
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+class TableWriter:
+    """Write dict rows to ``path`` in ``fmt`` (csv | jsonl | parquet)."""
+
+    def __init__(self, path: str | Path, fmt: str, columns: list[str] | None = None, flush_every: int = 256):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; use {', '.join(FORMATS)}")
+        self.path = Path(path)
+        self.fmt = fmt
+        self.columns = list(columns) if columns else None
+        self.flush_every = flush_every
+        self.rows_written = 0
+        self._buffer: list[dict] = []
+        self._fh = None
+        self._csv = None
+        self._parquet = None
+        self._schema = None
+
+    def __enter__(self) -> TableWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.fmt in ("csv", "jsonl"):
+            self._fh = open(self.path, "w", newline="", encoding="utf-8")
+            if self.fmt == "csv" and self.columns:
+                self._start_csv()
+        return self
+
+    def _start_csv(self) -> None:
+        self._csv = csv.DictWriter(self._fh, fieldnames=self.columns, extrasaction="ignore")
+        self._csv.writeheader()
+        self._fh.flush()
+
+    def write(self, rows: list[dict]) -> None:
+        self._buffer.extend(rows)
+        if len(self._buffer) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            if self._fh:
+                self._fh.flush()
+            return
+        if self.columns is None:
+            self.columns = list(dict.fromkeys(k for r in self._buffer for k in r))
+        rows, self._buffer = self._buffer, []
+        if self.fmt == "csv":
+            if self._csv is None:
+                self._start_csv()
+            self._csv.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+            self._fh.flush()
+        elif self.fmt == "jsonl":
+            for r in rows:
+                self._fh.write(json.dumps({k: _clean(r.get(k)) for k in self.columns}) + "\n")
+            self._fh.flush()
+        else:
+            self._write_parquet(rows)
+        self.rows_written += len(rows)
+
+    def _write_parquet(self, rows: list[dict]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        data = {k: [_clean(r.get(k)) for r in rows] for k in self.columns}
+        if self._schema is None:
+            table = pa.table(data)
+            # columns that are all-null in the first batch are given a type from their name
+            fields = [pa.field(f.name, pa.float64()) if pa.types.is_null(f.type) else f for f in table.schema]
+            self._schema = pa.schema(fields)
+            self._parquet = pq.ParquetWriter(self.path, self._schema)
+        table = pa.Table.from_pydict(data, schema=self._schema)
+        self._parquet.write_table(table)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.fmt == "parquet":
+                if self._parquet is None:  # no rows at all: still leave a valid (empty) file
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    cols = self.columns or []
+                    pq.write_table(pa.table({c: pa.array([], pa.string()) for c in cols}), self.path)
+                else:
+                    self._parquet.close()
+            elif self._fh:
+                if self.fmt == "csv" and self._csv is None and self.columns:
+                    self._start_csv()
+                self._fh.close()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_table(path: str | Path):
+    """Read a table written by :class:`TableWriter` back as a pandas DataFrame."""
+    import pandas as pd
+
+    path = Path(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    if path.suffix == ".jsonl":
+        return pd.read_json(path, lines=True)
+    return pd.read_parquet(path)
