@@ -33,6 +33,7 @@ class AnalyzerConfig:
     threads: int | None = None
     batch_frames: int = 16
     lost_track_buffer_s: float = 1.5
+    tile_video: bool = False  # also scan overlapping tiles of video frames (small faces; ~3x detector cost)
     keep_images: bool = False  # keep each frame's pixels on the result (annotation)
 
 
@@ -83,8 +84,9 @@ class Analyzer:
             src.close()
 
     # -- stages -------------------------------------------------------------------------------
-    def detect(self, image: np.ndarray) -> Faces:
-        det = self.detector.detect(image)
+    def detect(self, image: np.ndarray, video: bool = False) -> Faces:
+        """Faces in one RGB frame; stills are also scanned in tiles when large (small faces)."""
+        det = self.detector.detect(image, tile=self.config.tile_video if video else "auto")
         faces = Faces(det.boxes, det.scores, landmarks=det.keypoints)
         if len(faces):
             w = faces.boxes[:, 2] - faces.boxes[:, 0]
@@ -114,7 +116,7 @@ class Analyzer:
             t1 = time.perf_counter()
             tm.decode += t1 - t0
             if frame is not None:
-                faces = self.detect(frame.image)
+                faces = self.detect(frame.image, video)
                 if tracker is not None:
                     # ByteTrack confirms a new face on its second frame; until then (and for weak
                     # detections matching no track) it answers -1: such faces are left out

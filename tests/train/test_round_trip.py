@@ -10,10 +10,9 @@ pytest.importorskip("torch", reason="the training extra is not installed: pip in
 from tests.conftest import cli
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, ferplus):
-    out = tmp_path_factory.mktemp("run")
-    cli(
+def tiny_train(out, ferplus, epochs: int, *extra: str):
+    """Train affect_cnn for a few epochs on 512 real FER+ faces."""
+    return cli(
         "train",
         "--out",
         out,
@@ -24,15 +23,22 @@ def run_dir(tmp_path_factory, ferplus):
         "--valid",
         f"ferplus:{ferplus}",
         "--epochs",
-        "2",
+        str(epochs),
         "--limit",
         "512",
         "--batch-size",
         "64",
         "--lr",
         "0.05",
+        *extra,
         check=True,
     )
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, ferplus):
+    out = tmp_path_factory.mktemp("run")
+    tiny_train(out, ferplus, 2)
     return out
 
 
@@ -46,25 +52,7 @@ def test_train_writes_checkpoints_and_curves(run_dir):
 
 
 def test_resume_continues_from_last_epoch(run_dir, ferplus):
-    cli(
-        "train",
-        "--out",
-        run_dir,
-        "--dataset",
-        f"ferplus:{ferplus}",
-        "--valid",
-        f"ferplus:{ferplus}",
-        "--epochs",
-        "3",
-        "--limit",
-        "512",
-        "--batch-size",
-        "64",
-        "--lr",
-        "0.05",
-        "--resume",
-        check=True,
-    )
+    tiny_train(run_dir, ferplus, 3, "--resume")
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
 
@@ -145,3 +133,34 @@ def test_unknown_architecture(tmp_path, ferplus):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown model 'resnet9000'")
+
+
+def test_two_datasets_share_labels_and_preprocessing(ferplus, rafdb):
+    from affectlens.datasets import load_dataset
+    from affectlens.labels import EMOTIONS
+    from affectlens.train.loop import TrainConfig, prepare
+
+    pre = TrainConfig(model="affect_cnn").preprocess()
+    fer = load_dataset(f"ferplus:{ferplus}", "valid")
+    raf = load_dataset(f"rafdb:{rafdb}", "valid")
+    x, t, y = prepare([fer, raf], pre)
+    assert x.shape == (len(fer) + len(raf), 48, 48) and x.dtype == np.uint8
+    assert t.shape == (len(x), len(EMOTIONS))
+    # RAF-DB's labels land on the same class indices as FER+'s ("happiness" is 1 in both)
+    raf_names = [raf.classes[i] for i in raf.labels]
+    assert [EMOTIONS[i] for i in y[len(fer) :]] == raf_names
+    assert (t[len(fer) :].argmax(1) == y[len(fer) :]).all()
+
+
+def test_timm_architectures_need_their_extra():
+    from affectlens.errors import AffectlensError
+    from affectlens.train.models import create_model
+
+    try:
+        import timm  # noqa: F401
+        import torchvision  # noqa: F401
+    except ImportError:
+        with pytest.raises(AffectlensError, match="affectlens\\[timm\\]|training extra"):
+            create_model("mobilenetv3")
+    else:
+        assert create_model("mobilenetv3") is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sys
@@ -62,15 +63,24 @@ def analyze_cmd(
         device=device,
         keep_images=annotate,
     )
-    # open the inputs first, so a bad path fails before any model is loaded or file written
-    sources = []
+    failures: list[str] = []  # inputs that failed while being read
+    unopened: list[str] = []  # files of a folder that could not even be opened
+    # a missing path or a single bad file fails before any model is loaded or file written;
+    # the files of a folder are opened one at a time as the run reaches them
     for spec in inputs:
-        sources.extend(open_sources(spec, stride=stride))
+        if "://" not in spec and not spec.isdigit() and not Path(spec).exists():
+            raise AffectlensError(f"{spec}: no such file or folder")
+    single = len(inputs) == 1 and not Path(inputs[0]).is_dir()
+    sources = (
+        list(open_sources(inputs[0], stride=stride))
+        if single
+        else itertools.chain.from_iterable(open_sources(s, stride=stride, on_skip=unopened.append) for s in inputs)
+    )
     analyzer = Analyzer(cfg)
     out.mkdir(parents=True, exist_ok=True)
     tracks = TrackSummary()
     annotator = Annotator(blur_faces=blur_faces) if annotate else None
-    failures: list[str] = []
+    names: list[str] = []
     t_start = time.perf_counter()
     write_s = 0.0
     frames = faces = 0
@@ -80,6 +90,7 @@ def analyze_cmd(
         bar = _progress(stack, progress)
         try:
             for src in sources:
+                names.append(src.name)
                 total = (src.total_frames + stride - 1) // stride if src.total_frames else None
                 task = bar.add_task(Path(src.name).name, total=total) if bar else None
                 video = None
@@ -106,7 +117,7 @@ def analyze_cmd(
                         if bar:
                             bar.advance(task)
                 except AffectlensError as exc:
-                    if len(sources) == 1:
+                    if single:
                         raise
                     failures.append(str(exc))
                     log.warning("skipped: %s", exc)
@@ -125,7 +136,7 @@ def analyze_cmd(
             tm = analyzer.timings
             elapsed = time.perf_counter() - t_start
             summary = {
-                "inputs": [s.name for s in sources],
+                "inputs": names,
                 "frames": frames,
                 "faces": faces,
                 "tracks": len(track_rows),
@@ -137,7 +148,7 @@ def analyze_cmd(
                     "classify": round(tm.classify, 3),
                     "write": round(write_s, 3),
                 },
-                "failed": failures,
+                "failed": unopened + failures,
                 "interrupted": interrupted,
                 "config": cfg.__dict__,
             }
@@ -151,8 +162,9 @@ def analyze_cmd(
     if interrupted:
         typer.echo("interrupted: everything processed so far is written", err=True)
         sys.exit(130)
-    if failures:
-        typer.echo(f"error: {len(failures)} of {len(sources)} inputs failed (see warnings above)", err=True)
+    if failures or unopened:
+        n_bad = len(failures) + len(unopened)
+        typer.echo(f"error: {n_bad} of {len(names) + len(unopened)} inputs failed (see warnings above)", err=True)
         sys.exit(1)
 
 

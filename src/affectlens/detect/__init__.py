@@ -1,22 +1,26 @@
-"""Face detectors behind one small interface; every model file ships inside the package."""
+"""Face detectors behind one small interface; every model file ships inside the package (no downloads)."""
 
 from __future__ import annotations
 
-from affectlens.detect.base import DetectedFaces, FaceDetector
+from typing import Any
+
+from affectlens.detect.base import DetectedFaces, FaceDetector, as_rgb8
 from affectlens.errors import AffectlensError
 
-DETECTORS = ("blazeface", "blazeface-short")
+# name → (what it is, keyword arguments for BlazeFaceDetector)
+DETECTORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "blazeface": ("MediaPipe BlazeFace full-range (default; faces near and far, turned heads)", {"model": "full"}),
+    "blazeface-short": ("MediaPipe BlazeFace short-range (selfie distance; misses small faces)", {"model": "short"}),
+}
 
 
-def get_detector(name: str = "blazeface", **kwargs) -> FaceDetector:
-    """``blazeface`` (MediaPipe full-range, the default) or ``blazeface-short`` (selfie range)."""
+def get_detector(name: str = "blazeface", **kwargs: Any) -> FaceDetector:
+    """A ready detector by name (see :data:`DETECTORS`); ``kwargs`` go to its constructor."""
     from affectlens.detect.blazeface import BlazeFaceDetector
 
-    if name == "blazeface":
-        return BlazeFaceDetector(model="full", **kwargs)
-    if name == "blazeface-short":
-        return BlazeFaceDetector(model="short", **kwargs)
-    raise AffectlensError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+    if name not in DETECTORS:
+        raise AffectlensError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+    return BlazeFaceDetector(**{**DETECTORS[name][1], **kwargs})
 
 
-__all__ = ["DETECTORS", "DetectedFaces", "FaceDetector", "get_detector"]
+__all__ = ["DETECTORS", "DetectedFaces", "FaceDetector", "as_rgb8", "get_detector"]

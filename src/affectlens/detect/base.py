@@ -10,9 +10,16 @@ import numpy as np
 
 @dataclass
 class DetectedFaces:
-    boxes: np.ndarray  # (N, 4) float32: x1, y1, x2, y2 in pixels of the image given
-    scores: np.ndarray  # (N,) float32 in [0, 1]
-    keypoints: np.ndarray | None = None  # (N, K, 2) float32 pixels, detector-specific order
+    """Faces found in one image, strongest first.
+
+    ``boxes``: (N, 4) float32, x1 y1 x2 y2 in pixels of the image given to ``detect``.
+    ``scores``: (N,) float32 confidences in [0, 1].
+    ``keypoints``: (N, K, 2) float32 x y pixels, detector-specific order (see the detector), or None.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray | None = None
 
     @classmethod
     def empty(cls, k: int = 6) -> DetectedFaces:
@@ -23,20 +30,30 @@ class DetectedFaces:
 
 
 class FaceDetector(Protocol):
-    def detect(self, image_rgb: np.ndarray) -> DetectedFaces: ...
+    def detect(self, image_rgb: np.ndarray, tile: bool | str | None = None) -> DetectedFaces: ...
 
 
 def as_rgb8(image: np.ndarray) -> np.ndarray:
-    """Gray, RGBA or 16-bit arrays → RGB uint8 (H, W, 3)."""
+    """Any image array → contiguous RGB uint8 (H, W, 3).
+
+    Accepts gray (H, W) or (H, W, 1), RGB, RGBA (alpha dropped), uint8, uint16 (top byte), bool,
+    other integers (clipped to 0..255) and floats (0..1 when the maximum is at most 1, else 0..255).
+    """
     img = np.asarray(image)
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1|3|4), got {img.shape}")
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
+    elif img.dtype == np.bool_:
+        img = img.astype(np.uint8) * 255
+    elif np.issubdtype(img.dtype, np.floating):
+        finite = np.nan_to_num(img.astype(np.float32))
+        scale = 255.0 if finite.size and finite.max() <= 1.0 else 1.0
+        img = np.clip(finite * scale + 0.5, 0, 255).astype(np.uint8)
     elif img.dtype != np.uint8:
         img = np.clip(img, 0, 255).astype(np.uint8)
     if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    elif img.shape[2] == 4:
-        img = np.ascontiguousarray(img[..., :3])
-    elif img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    return img
+        img = img[..., None]
+    if img.shape[2] in (1, 2):  # gray, gray + alpha
+        img = np.repeat(img[..., :1], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3])

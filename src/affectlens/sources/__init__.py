@@ -33,12 +33,12 @@ def media_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
 
 
-def open_sources(spec: str | Path, stride: int = 1):
+def open_sources(spec: str | Path, stride: int = 1, on_skip=None):
     """Yield a :class:`Source` per input item.
 
     ``spec`` is an image or video file, a folder (its images and videos, by name), a stream URL
     or a camera index (``"0"``). Inside a folder an unreadable file is skipped with a warning;
-    a single bad input raises :class:`AffectlensError`.
+    a single bad input raises :class:`AffectlensError`. Sources are opened lazily, one at a time.
     """
     s = str(spec)
     if s.startswith(STREAM_SCHEMES):
@@ -59,6 +59,8 @@ def open_sources(spec: str | Path, stride: int = 1):
                 yield _file_source(f, stride)
             except AffectlensError as exc:
                 log.warning("skipped %s", exc)
+                if on_skip is not None:
+                    on_skip(str(exc))
         return
     yield _file_source(path, stride)
 

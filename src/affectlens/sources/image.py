@@ -30,7 +30,7 @@ def to_rgb8(img: Image.Image) -> np.ndarray:
         img = img.convert("RGBA")
         bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(bg, img)
-    arr = np.asarray(img.convert("RGB"))
+    arr = np.array(img.convert("RGB"))  # a writable copy: callers draw on it
     if arr.dtype != np.uint8:  # e.g. 16-bit RGB PNGs decoded by newer Pillow
         arr = (arr.astype(np.float64) / 257.0).round().astype(np.uint8)
     return np.ascontiguousarray(arr)

@@ -110,10 +110,8 @@ def _timm(arch: str, **defaults):
     def build(num_classes: int = 8, in_chans: int = 3, **kw) -> nn.Module:
         try:
             import timm
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise AffectlensError(
-                f"model needs timm ({exc}); install the training extra: pip install 'affectlens[train]'"
-            ) from None
+        except (ImportError, RuntimeError) as exc:  # pragma: no cover - depends on the install
+            raise AffectlensError(f"model needs timm and torchvision ({exc}): pip install 'affectlens[timm]'") from None
         return timm.create_model(
             arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, **{**defaults, **kw}
         )

@@ -1,0 +1,49 @@
+"""The shipped model and its card: what the pipeline and eval rely on."""
+
+import numpy as np
+import pytest
+
+from affectlens.classify import DEFAULT_MODEL, builtin_models, get_model
+from affectlens.datasets import load_dataset
+from affectlens.errors import AffectlensError
+from affectlens.labels import EMOTIONS
+
+
+def test_default_model_ships_with_a_complete_card():
+    assert DEFAULT_MODEL in builtin_models()
+    clf = get_model()
+    card = clf.card
+    assert tuple(card.labels) == EMOTIONS
+    assert card.preprocess.size == 48 and card.preprocess.color == "gray"
+    assert 1.0 <= card.preprocess.crop_scale <= 1.6
+    assert clf.path.stat().st_size < 25e6
+    assert card.training["command"].startswith("affectlens train")
+    assert card.metrics["ferplus_test"]["accuracy"] >= 0.84
+    assert "RAF-DB" not in card.licence or "non-commercial" in card.licence
+    assert card.metrics["onnx_parity_max_abs_diff"] < 1e-4
+
+
+def test_predicts_real_faces_of_any_size(ferplus, rafdb):
+    clf = get_model().prepare()
+    fer = load_dataset(f"ferplus:{ferplus}", "test")
+    raf = load_dataset(f"rafdb:{rafdb}", "valid")
+    p = clf.predict_images(fer.images[:200])
+    assert p.shape == (200, len(EMOTIONS))
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
+    assert (p.argmax(1) == fer.labels[:200]).mean() > 0.75
+    q = clf.predict_images(list(raf.images[:50]))  # 100x100 RGB: converted by the card's preprocessing
+    assert q.shape == (50, len(EMOTIONS))
+
+
+def test_batching_does_not_change_results(ferplus):
+    clf = get_model()
+    crops = load_dataset(f"ferplus:{ferplus}", "test").images[:64]
+    np.testing.assert_allclose(clf.predict(crops, batch_size=64), clf.predict(crops, batch_size=7), atol=1e-5)
+
+
+def test_unknown_names_and_missing_cards(tmp_path):
+    with pytest.raises(AffectlensError, match="unknown model 'nope'"):
+        get_model("nope")
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    with pytest.raises(AffectlensError, match="needs its .json card"):
+        get_model(tmp_path / "m.onnx")

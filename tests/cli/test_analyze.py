@@ -1,0 +1,126 @@
+"""`affectlens analyze` end to end: columns, formats, annotation, interruption, bad input."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import pandas as pd
+import pytest
+
+from affectlens.labels import EMOTIONS
+from tests.conftest import cli
+
+COLUMNS = [
+    "source",
+    "frame",
+    "time_s",
+    "track_id",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "score",
+    "label",
+    "valence",
+    *[f"p_{c}" for c in EMOTIONS],
+]
+
+
+def test_clip_to_every_format_with_annotation(media, tmp_path):
+    clip = media / "videos" / "short_hamilton_clip.mp4"
+    cli("analyze", clip, "--out", tmp_path, "--format", "csv,jsonl,parquet", "--annotate", check=True)
+    csv = pd.read_csv(tmp_path / "faces.csv")
+    assert list(csv.columns[: len(COLUMNS)]) == COLUMNS
+    assert all(f"raw_p_{c}" in csv.columns for c in EMOTIONS)
+    jl = pd.read_json(tmp_path / "faces.jsonl", lines=True)
+    pq = pd.read_parquet(tmp_path / "faces.parquet")
+    assert len(csv) == len(jl) == len(pq) >= 200
+    assert set(csv["valence"]) <= {"positive", "negative", "neutral"}
+    assert csv["time_s"].is_monotonic_increasing
+    tracks = pd.read_csv(tmp_path / "tracks.csv")
+    assert tracks["n_frames"].sum() == len(csv)
+    with av.open(str(tmp_path / "annotated" / "short_hamilton_clip.mp4")) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    assert n == 275
+
+
+def test_folder_of_images(media, tmp_path):
+    cli("analyze", media / "expressions", "--out", tmp_path, "--annotate", check=True)
+    df = pd.read_csv(tmp_path / "faces.csv")
+    assert df["source"].nunique() == 7
+    assert df["time_s"].isna().all() and (df["frame"] == 0).all()
+    assert len(list((tmp_path / "annotated").glob("*.jpg"))) == 7
+
+
+@pytest.mark.slow
+def test_interrupted_run_keeps_readable_output(media, tmp_path):
+    clip = media / "videos" / "tv_family_dinner.mp4"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "affectlens",
+            "analyze",
+            str(clip),
+            "--out",
+            str(tmp_path),
+            "--format",
+            "csv,jsonl,parquet",
+            "--no-progress",
+        ],
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until some rows are on disk
+        if (tmp_path / "faces.csv").exists() and (tmp_path / "faces.csv").stat().st_size > 20000:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode == 130
+    a = pd.read_csv(tmp_path / "faces.csv")
+    b = pd.read_json(tmp_path / "faces.jsonl", lines=True)
+    c = pd.read_parquet(tmp_path / "faces.parquet")
+    assert len(a) == len(b) == len(c) > 0
+    assert a["frame"].max() < 359  # really partial
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.mp4", "no such file"),
+        (lambda p: (p / "t.jpg").write_text("text") and p / "t.jpg", "not an image"),
+        (lambda p: (p / "z.mp4").write_bytes(b"") or p / "z.mp4", "empty file"),
+        (lambda p: (p / "n.xyz").write_text("x") and p / "n.xyz", "unsupported file type"),
+        (lambda p: "rtsp://127.0.0.1:9/none", "cannot reach or read stream"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path, make, message):
+    target = make(tmp_path)
+    proc = cli("analyze", target, "--out", tmp_path / "out")
+    assert proc.returncode == 1
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_truncated_video_keeps_rows_and_fails(media, tmp_path):
+    data = (media / "videos" / "short_hamilton_clip.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    proc = cli("analyze", cut, "--out", tmp_path / "out")
+    rows = pd.read_csv(tmp_path / "out" / "faces.csv") if (tmp_path / "out" / "faces.csv").exists() else None
+    if proc.returncode == 0:  # FFmpeg may decode a cut file quietly up to the cut
+        assert rows is not None and rows["frame"].max() < 274
+    else:
+        assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_huge_image(media, tmp_path):
+    from PIL import Image
+
+    img = Image.open(media / "photos" / "obama_and_biden.jpg")
+    img.resize((img.width * 6, img.height * 6)).save(tmp_path / "huge.jpg")
+    cli("analyze", tmp_path / "huge.jpg", "--out", tmp_path / "o", check=True)
+    assert len(pd.read_csv(tmp_path / "o" / "faces.csv")) == 3

@@ -1,0 +1,70 @@
+"""The real detector and the shipped model on staged photos and clips (no mocks)."""
+
+import numpy as np
+import pytest
+
+from affectlens import Analyzer, to_dataframe
+from affectlens.labels import EMOTIONS
+from affectlens.sources import load_image
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return Analyzer()
+
+
+def test_happy_face_reads_happiness(analyzer, media):
+    r = analyzer.analyze_image(load_image(media / "expressions" / "happy.jpg"), "happy.jpg")
+    assert len(r.faces) == 1
+    assert r.top_labels() == ["happiness"]
+    assert r.faces.probs.shape == (1, len(EMOTIONS))
+    np.testing.assert_allclose(r.faces.probs.sum(1), 1, atol=1e-5)
+
+
+def test_faces_numbered_left_to_right(analyzer, media):
+    # Biden, Obama, and a girl looking down at the bottom right (found by tiling the 2000 px photo)
+    r = next(analyzer.analyze(media / "photos" / "obama_and_biden.jpg"))
+    assert len(r.faces) == 3
+    assert r.faces.track_ids.tolist() == [0, 1, 2]
+    assert np.all(np.diff(r.faces.boxes[:, 0]) > 0)
+    assert r.time_s is None and r.frame == 0
+
+
+@pytest.mark.parametrize("name", ["bad-inputs/white_no_face.png", "photos/dogs.jpg"])
+def test_no_face_is_an_empty_result(analyzer, media, name):
+    r = next(analyzer.analyze(media / name))
+    assert len(r.faces) == 0 and r.rows() == []
+
+
+def test_huge_image_boxes_map_back(analyzer, media):
+    img = load_image(media / "photos" / "obama_and_biden.jpg")
+    big = np.kron(img, np.ones((4, 4, 1), np.uint8))  # 4x upscaled
+    a = analyzer.analyze_image(img)
+    b = analyzer.analyze_image(big)
+    assert len(a.faces) == len(b.faces) == 3
+    np.testing.assert_allclose(
+        b.faces.boxes / 4, a.faces.boxes, atol=0.06 * (a.faces.boxes[0, 2] - a.faces.boxes[0, 0])
+    )
+
+
+def test_the_singer_keeps_one_id(analyzer, media):
+    # the singer is on screen throughout (a pianist and audience faces come and go)
+    results = list(analyzer.analyze(media / "videos" / "short_hamilton_clip.mp4"))
+    assert len(results) == 275
+    df = to_dataframe(results)
+    assert df["frame"].nunique() >= 200
+    longest = df["track_id"].value_counts().iloc[0]
+    assert longest >= 200, df["track_id"].value_counts().to_dict()
+
+
+def test_smoothing_never_mixes_ids(analyzer, media):
+    results = list(analyzer.analyze(media / "videos" / "two_faces_composite.mp4"))
+    df = to_dataframe(results)
+    ids = df.groupby("track_id")["x1"].agg(["min", "max", "count"])
+    main = ids[ids["count"] > 50]
+    assert len(main) >= 2  # both faces tracked
+    # the two halves of the composite never share an id: each id's boxes stay on one side
+    mid = results[0].width / 2
+    for _, g in df[df["track_id"].isin(main.index)].groupby("track_id"):
+        centers = (g["x1"] + g["x2"]) / 2
+        assert (centers < mid).all() or (centers > mid).all()
