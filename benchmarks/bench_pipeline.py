@@ -85,6 +85,7 @@ def main() -> None:
             "decode_wait": round(tm.decode, 2),
             "detect_track_crop": round(tm.detect, 2),
             "classify": round(tm.classify, 2),
+            "signals": round(tm.extra.get("signals", 0.0), 2),
             "write": round(write_s, 2),
             "total": round(elapsed, 2),
         },

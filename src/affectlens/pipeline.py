@@ -1,4 +1,5 @@
-"""The Analyzer: frames → detect → track → crop/align → classify (batched) → smooth → results.
+"""The Analyzer: frames → detect → track → measure (mesh) → crop/align → classify (batched) → smooth
+→ engagement → results.
 
 No stage knows where frames come from or where results go. Faces of up to ``batch_frames``
 frames are classified in one ONNX Runtime call; video decoding runs in its own thread.
@@ -15,6 +16,8 @@ import numpy as np
 
 from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
 from affectlens.detect import get_detector
+from affectlens.detect.base import DetectedFaces, detect_padded, whole_image_face
+from affectlens.signals.engagement import EngagementConfig, EngagementScorer
 from affectlens.smoothing import EmaSmoother
 from affectlens.sources import Frame, Source, open_sources
 from affectlens.track import FaceTracker
@@ -35,6 +38,10 @@ class AnalyzerConfig:
     lost_track_buffer_s: float = 1.5
     tile_video: bool = False  # also scan overlapping tiles of video frames (small faces; ~3x detector cost)
     keep_images: bool = False  # keep each frame's pixels on the result (annotation)
+    signals: bool = True  # head pose, eyes, mouth and the engagement columns (face mesh per face)
+    engagement: EngagementConfig = field(default_factory=EngagementConfig)
+    crops: bool = False  # every image already is one face: skip detection, the whole image is the face
+    pad_retry: float = 0.4  # stills with no face found are searched again inside a border of this x their side
 
 
 @dataclass
@@ -61,6 +68,12 @@ class Analyzer:
         self.classifier: ExpressionClassifier = get_model(c.model).prepare(device=c.device, threads=c.threads)
         self.detector = get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=c.threads)
         self.labels = self.classifier.labels
+        self.signals = None
+        if c.signals:
+            from affectlens.classify.onnx import providers_for
+            from affectlens.signals.measure import SignalExtractor
+
+            self.signals = SignalExtractor(threads=c.threads, providers=providers_for(c.device))
         self.timings = Timings()
 
     # -- public API ---------------------------------------------------------------------------
@@ -85,13 +98,22 @@ class Analyzer:
 
     # -- stages -------------------------------------------------------------------------------
     def detect(self, image: np.ndarray, video: bool = False) -> Faces:
-        """Faces in one RGB frame; stills are also scanned in tiles when large (small faces)."""
-        det = self.detector.detect(image, tile=self.config.tile_video if video else "auto")
+        """Faces in one RGB frame; stills are also scanned in tiles when large (small faces), and
+        searched again inside a border when nothing is found (an image that is a face crop)."""
+        c = self.config
+        if c.crops and not video:
+            det = detect_padded(self.detector, image, c.pad_retry or 0.4)
+            whole = whole_image_face(image)
+            det = DetectedFaces(whole.boxes, whole.scores, det.keypoints[:1] if len(det) else None)
+        else:
+            det = self.detector.detect(image, tile=c.tile_video if video else "auto")
+            if not len(det) and not video and c.pad_retry:
+                det = detect_padded(self.detector, image, c.pad_retry)
         faces = Faces(det.boxes, det.scores, landmarks=det.keypoints)
         if len(faces):
             w = faces.boxes[:, 2] - faces.boxes[:, 0]
             h = faces.boxes[:, 3] - faces.boxes[:, 1]
-            faces = faces[np.minimum(w, h) >= self.config.min_face]
+            faces = faces[np.minimum(w, h) >= c.min_face]
         return faces
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
@@ -108,6 +130,7 @@ class Analyzer:
         c = self.config
         tracker = FaceTracker(fps=fps, lost_track_buffer_s=c.lost_track_buffer_s) if video else None
         smoother = EmaSmoother(alpha=c.smoothing_alpha)
+        scorer = EngagementScorer(c.engagement, self.labels) if self.signals is not None else None
         pending: list[tuple[Frame, Faces, np.ndarray]] = []
         tm = self.timings
         while True:
@@ -130,12 +153,16 @@ class Analyzer:
                 tm.detect += time.perf_counter() - t1
                 pending.append((frame, faces, crops))
             if pending and (frame is None or len(pending) >= c.batch_frames or not video):
-                yield from self._flush(pending, smoother)
+                yield from self._flush(pending, smoother, scorer, video)
                 pending = []
             if frame is None:
                 return
 
-    def _flush(self, pending, smoother: EmaSmoother) -> Iterable[FrameResult]:
+    def _flush(self, pending, smoother: EmaSmoother, scorer, video: bool) -> Iterable[FrameResult]:
+        if self.signals is not None:
+            t = time.perf_counter()
+            self.signals.measure_many([(frame.image, faces) for frame, faces, _ in pending])
+            self.timings.extra["signals"] = self.timings.extra.get("signals", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         all_crops = np.concatenate([p[2] for p in pending])
         probs = self.classifier.predict(all_crops) if len(all_crops) else np.zeros((0, len(self.labels)), np.float32)
@@ -146,6 +173,8 @@ class Analyzer:
             faces.probs = probs[k : k + n]
             k += n
             smoother.update(faces, frame.index, frame.time_s)
+            if scorer is not None:
+                scorer.update(faces, frame.time_s if video else None)
             self.timings.frames += 1
             self.timings.faces += n
             h, w = frame.image.shape[:2]

@@ -26,6 +26,20 @@ COLUMNS = [
     "valence",
     *[f"p_{c}" for c in EMOTIONS],
 ]
+ENGAGEMENT = [
+    "yaw",
+    "pitch",
+    "roll",
+    "eye_openness",
+    "eyes_closed",
+    "mouth_open",
+    "yawning",
+    "looking_away",
+    "expression_engagement",
+    "engagement",
+    "state",
+    "state_reason",
+]
 
 
 def test_clip_to_every_format_with_annotation(media, tmp_path):
@@ -44,6 +58,31 @@ def test_clip_to_every_format_with_annotation(media, tmp_path):
     with av.open(str(tmp_path / "annotated" / "short_hamilton_clip.mp4")) as c:
         n = sum(1 for _ in c.decode(video=0))
     assert n == 275
+
+
+def test_engagement_columns_and_per_second_aggregation(media, tmp_path):
+    clip = media / "videos" / "intel_two_people_head_pose.mp4"
+    cli("analyze", clip, "--out", tmp_path, check=True)
+    faces = pd.read_csv(tmp_path / "faces.csv", keep_default_na=False)
+    assert all(c in faces.columns for c in ENGAGEMENT)
+    assert set(faces["state"]) <= {"engaged", "disengaged"}
+    assert set(faces["state_reason"]) <= {"", "eyes_closed", "yawning", "looking_away", "face_lost"}
+    assert ((faces["state"] == "engaged") == (faces["state_reason"] == "")).all()
+    assert faces["engagement"].between(0, 100).all() and faces["eye_openness"].between(0, 1).all()
+    # engagement is recomputable from its exported ingredients
+    recomputed = 100 * faces["attention"] * (0.5 + 0.5 * faces["expression_engagement"])
+    assert (recomputed - faces["engagement"]).abs().max() < 0.1
+    # per-second rows are the means of the face rows of that track and second
+    seconds = pd.read_csv(tmp_path / "seconds.csv")
+    faces["second"] = faces["time_s"].astype(float).floordiv(1).astype(int)
+    expect = faces.groupby(["track_id", "second"])["engagement"].agg(["mean", "size"]).reset_index()
+    got = seconds.merge(expect, on=["track_id", "second"])
+    assert len(got) == len(seconds) == len(expect)
+    assert (got["mean_engagement"] - got["mean"]).abs().max() < 1e-3 and (got["n_frames"] == got["size"]).all()
+    tracks = pd.read_csv(tmp_path / "tracks.csv")
+    for c in ("attentive_share", "mean_engagement", "blinks", "yawns", "smiles", "longest_look_away_s"):
+        assert c in tracks.columns
+    assert tracks["attentive_share"].between(0, 1).all()
 
 
 def test_folder_of_images(media, tmp_path):

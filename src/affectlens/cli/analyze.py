@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import signal
 import sys
+import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -44,17 +46,42 @@ def analyze_cmd(
     min_face: Annotated[int, typer.Option("--min-face", help="ignore faces smaller than this (px)")] = 16,
     alpha: Annotated[float, typer.Option("--alpha", help="EMA smoothing factor per frame (1 = none)")] = 0.5,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    crops: Annotated[
+        bool, typer.Option("--crops", help="every image already is one face crop: no face search")
+    ] = False,
+    signals: Annotated[
+        bool, typer.Option("--signals/--no-signals", help="head pose, eyes, mouth and engagement columns")
+    ] = True,
+    engagement_config: Annotated[
+        Path | None, typer.Option("--engagement-config", help="TOML/JSON file overriding engagement thresholds")
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="run on Ray: alone a local runtime; or auto, ray://HOST:10001, HOST:6379 (the [ray] extra)",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
-    """Detect, track and classify every face; write one row per face per frame."""
+    """Detect, track and classify every face; write one row per face per frame.
+
+    Writes OUT/faces.<fmt> (one row per face per frame), OUT/tracks.<fmt> (one row per face track),
+    OUT/seconds.<fmt> (per face track and second of video) and OUT/run.json.
+    """
     from affectlens.classify import DEFAULT_MODEL
     from affectlens.errors import AffectlensError
     from affectlens.pipeline import Analyzer, AnalyzerConfig
-    from affectlens.sinks import Annotator, TableWriter, TrackSummary, VideoWriter, write_image
+    from affectlens.signals.engagement import EngagementConfig
+    from affectlens.sinks import Annotator, SecondSummary, TableWriter, TrackSummary, VideoWriter, write_image
     from affectlens.sources import open_sources
 
     fmts = _formats(fmt)
     cfg = AnalyzerConfig(
+        signals=signals,
+        crops=crops,
+        engagement=EngagementConfig.load(engagement_config) if engagement_config else EngagementConfig(),
         detector=detector,
         model=model or DEFAULT_MODEL,
         smoothing_alpha=alpha,
@@ -76,9 +103,10 @@ def analyze_cmd(
         if single
         else itertools.chain.from_iterable(open_sources(s, stride=stride, on_skip=unopened.append) for s in inputs)
     )
-    analyzer = Analyzer(cfg)
+    analyzer = Analyzer(cfg) if ray is None else None  # on Ray the workers load the models
     out.mkdir(parents=True, exist_ok=True)
     tracks = TrackSummary()
+    seconds = SecondSummary()
     annotator = Annotator(blur_faces=blur_faces) if annotate else None
     names: list[str] = []
     t_start = time.perf_counter()
@@ -89,6 +117,12 @@ def analyze_cmd(
         writers = [stack.enter_context(TableWriter(out / f"faces.{f}", f)) for f in fmts]
         bar = _progress(stack, progress)
         try:
+            if ray is not None:
+                ray_rows = _analyze_on_ray(
+                    inputs, cfg, ray, out, annotate, blur_faces, writers, names, failures, single
+                )
+                frames, faces = ray_rows["frames"], ray_rows["faces"]
+                sources = []
             for src in sources:
                 names.append(src.name)
                 total = (src.total_frames + stride - 1) // stride if src.total_frames else None
@@ -102,9 +136,11 @@ def analyze_cmd(
                     for result in analyzer.analyze_source(src):
                         t = time.perf_counter()
                         rows = result.rows()
-                        for w in writers:
-                            w.write(rows)
-                        tracks.update(result)
+                        with _deferred_interrupt():  # every format gets the frame, or none does
+                            for w in writers:
+                                w.write(rows)
+                            tracks.update(result)
+                            seconds.update(result)
                         if annotator is not None:
                             img = annotator.draw(result)
                             if video is not None:
@@ -129,11 +165,15 @@ def analyze_cmd(
         finally:
             for w in writers:
                 w.flush()
-            track_rows = tracks.rows()
+            track_rows = tracks.rows() if ray is None else ray_rows["tracks"]
+            second_rows = seconds.rows() if ray is None else ray_rows["seconds"]
             for f in fmts:
                 with TableWriter(out / f"tracks.{f}", f) as tw:
                     tw.write(track_rows)
-            tm = analyzer.timings
+                if second_rows:
+                    with TableWriter(out / f"seconds.{f}", f) as tw:
+                        tw.write(second_rows)
+            tm = analyzer.timings if analyzer is not None else None
             elapsed = time.perf_counter() - t_start
             summary = {
                 "inputs": names,
@@ -146,17 +186,20 @@ def analyze_cmd(
                     "decode_wait": round(tm.decode, 3),
                     "detect_track_crop": round(tm.detect, 3),
                     "classify": round(tm.classify, 3),
+                    "signals": round(tm.extra.get("signals", 0.0), 3),
                     "write": round(write_s, 3),
-                },
+                }
+                if tm is not None
+                else {"ray": ray},
                 "failed": unopened + failures,
                 "interrupted": interrupted,
                 "config": cfg.__dict__,
             }
             (out / "run.json").write_text(json.dumps(summary, indent=2, default=str))
-    outs = ", ".join(f"faces.{f}" for f in fmts)
+    outs = ", ".join([f"faces.{f}" for f in fmts] + ["tracks"] + (["seconds"] if second_rows else []))
     typer.echo(
         f"{frames} frames, {faces} face rows, {len(track_rows)} tracks in {elapsed:.1f} s "
-        f"({frames / max(elapsed, 1e-9):.1f} fps) → {out}/ ({outs}, tracks, run.json)",
+        f"({frames / max(elapsed, 1e-9):.1f} fps) → {out}/ ({outs}, run.json)",
         err=True,
     )
     if interrupted:
@@ -166,6 +209,75 @@ def analyze_cmd(
         n_bad = len(failures) + len(unopened)
         typer.echo(f"error: {n_bad} of {len(names) + len(unopened)} inputs failed (see warnings above)", err=True)
         sys.exit(1)
+
+
+@contextmanager
+def _deferred_interrupt():
+    """Hold Ctrl-C back until the block is done (the main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda sig, _frame: pending.append(sig))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if pending:
+            raise KeyboardInterrupt
+
+
+def _ray_inputs(inputs: list[str]) -> list[tuple[str, str, bool]]:
+    """(path a worker opens, the ``source`` name a local run writes, is it a video) of every input."""
+    from affectlens.errors import AffectlensError
+    from affectlens.sources import STREAM_SCHEMES, VIDEO_SUFFIXES, media_files
+
+    items = []
+    for spec in inputs:
+        if spec.startswith(STREAM_SCHEMES):
+            items.append((spec, spec, True))
+            continue
+        path = Path(spec).expanduser()
+        if spec.isdigit() and not path.exists():
+            raise AffectlensError("--ray analyses files and streams, not a camera of this machine")
+        files = media_files(path) if path.is_dir() else [path]
+        items += [(str(f.resolve()), str(f), f.suffix.lower() in VIDEO_SUFFIXES) for f in files]
+    return items
+
+
+def _analyze_on_ray(inputs, cfg, address, out, annotate, blur_faces, writers, names, failures, single) -> dict:
+    """Every input as Ray tasks; rows are written here, in input order, as they come back."""
+    from dataclasses import asdict
+
+    from affectlens.errors import AffectlensError
+    from affectlens.scale import analyze_on_ray
+
+    items = _ray_inputs(inputs)
+    display = {p: name for p, name, _ in items}
+    config = asdict(cfg)
+    frames = faces = 0
+    tracks: list[dict] = []
+    seconds: list[dict] = []
+    annotate_dir = str((out / "annotated").resolve()) if annotate else None
+    for o in analyze_on_ray([(p, v) for p, _, v in items], config, address, annotate_dir, blur_faces):
+        name = display[o.source]
+        names.append(name)
+        if o.error:
+            if single:
+                raise AffectlensError(o.error)
+            failures.append(o.error)
+            log.warning("skipped: %s", o.error)
+        for rows in (o.face_rows, o.track_rows, o.second_rows):
+            for r in rows:
+                r["source"] = name
+        for w in writers:
+            w.write(o.face_rows)
+        tracks += o.track_rows
+        seconds += o.second_rows
+        frames += o.frames
+        faces += len(o.face_rows)
+    seconds.sort(key=lambda r: (r["source"], r["track_id"], r["second"]))
+    return {"frames": frames, "faces": faces, "tracks": tracks, "seconds": seconds}
 
 
 def _progress(stack: ExitStack, enabled: bool):
@@ -204,6 +316,9 @@ def webcam_cmd(
     alpha: Annotated[float, typer.Option("--alpha", help="EMA smoothing factor per frame")] = 0.5,
     blur_faces: Annotated[bool, typer.Option("--blur-faces")] = False,
     max_frames: Annotated[int | None, typer.Option("--max-frames", help="stop after N frames")] = None,
+    engagement_config: Annotated[
+        Path | None, typer.Option("--engagement-config", help="TOML/JSON file overriding engagement thresholds")
+    ] = None,
 ) -> None:
     """Live analysis of a camera with a HUD window (q or Esc quits)."""
     import cv2
@@ -211,13 +326,17 @@ def webcam_cmd(
     from affectlens.classify import DEFAULT_MODEL
     from affectlens.errors import AffectlensError
     from affectlens.pipeline import Analyzer
+    from affectlens.signals.engagement import EngagementConfig
     from affectlens.sinks import Annotator, TableWriter, TrackSummary, VideoWriter
     from affectlens.sources import WebcamSource
 
     if headless and out is None:
         raise AffectlensError("--headless needs --out DIR (otherwise nothing would be seen or kept)")
     src = WebcamSource(device, max_frames=max_frames)
-    analyzer = Analyzer(model=model or DEFAULT_MODEL, smoothing_alpha=alpha, batch_frames=1, keep_images=True)
+    eng = EngagementConfig.load(engagement_config) if engagement_config else EngagementConfig()
+    analyzer = Analyzer(
+        model=model or DEFAULT_MODEL, smoothing_alpha=alpha, batch_frames=1, keep_images=True, engagement=eng
+    )
     annotator = Annotator(blur_faces=blur_faces)
     tracks = TrackSummary()
     n = 0

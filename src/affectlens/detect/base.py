@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 
@@ -57,3 +58,30 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     if img.shape[2] in (1, 2):  # gray, gray + alpha
         img = np.repeat(img[..., :1], 3, axis=2)
     return np.ascontiguousarray(img[..., :3])
+
+
+def detect_padded(detector: FaceDetector, image_rgb: np.ndarray, pad: float = 0.4) -> DetectedFaces:
+    """Detect on ``image_rgb`` surrounded by a border of ``pad`` x its larger side (edge pixels).
+
+    For images that already are a face (a dataset crop, a cropped snapshot): the detector's anchors
+    expect some context around a face, so a face filling the frame is often missed without it.
+    Boxes and keypoints come back in the original image's pixels (boxes clipped to it).
+    """
+    img = as_rgb8(image_rgb)
+    h, w = img.shape[:2]
+    p = max(int(round(pad * max(h, w))), 1)
+    big = cv2.copyMakeBorder(img, p, p, p, p, cv2.BORDER_REPLICATE)
+    det = detector.detect(big, tile=False)
+    if not len(det):
+        return det
+    boxes = det.boxes - p
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    kps = None if det.keypoints is None else det.keypoints - p
+    return DetectedFaces(boxes.astype(np.float32), det.scores, kps)
+
+
+def whole_image_face(image_rgb: np.ndarray) -> DetectedFaces:
+    """The whole image as one face (``--crops``): a full-frame box, score 1, no keypoints."""
+    h, w = np.asarray(image_rgb).shape[:2]
+    return DetectedFaces(np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32), None)

@@ -2,6 +2,15 @@
 
 from affectlens.sinks.annotate import Annotator, VideoWriter, write_image
 from affectlens.sinks.tables import FORMATS, TableWriter, read_table
-from affectlens.sinks.tracks import TrackSummary
+from affectlens.sinks.tracks import SecondSummary, TrackSummary
 
-__all__ = ["FORMATS", "Annotator", "TableWriter", "TrackSummary", "VideoWriter", "read_table", "write_image"]
+__all__ = [
+    "FORMATS",
+    "Annotator",
+    "SecondSummary",
+    "TableWriter",
+    "TrackSummary",
+    "VideoWriter",
+    "read_table",
+    "write_image",
+]

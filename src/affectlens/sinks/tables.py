@@ -8,6 +8,7 @@ by the first rows (the documented schema); a later row missing a column leaves i
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -63,18 +64,25 @@ class TableWriter:
             return
         if self.columns is None:
             self.columns = list(dict.fromkeys(k for r in self._buffer for k in r))
-        rows, self._buffer = self._buffer, []
+        rows = self._buffer
+        # the text is built first and written in one call, and the buffer is emptied only after
+        # it: an interrupt while formatting loses nothing and never leaves half a line behind
         if self.fmt == "csv":
             if self._csv is None:
                 self._start_csv()
-            self._csv.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+            text = io.StringIO()
+            csv.DictWriter(text, fieldnames=self.columns, extrasaction="ignore").writerows(
+                {k: ("" if v is None else v) for k, v in r.items()} for r in rows
+            )
+            self._fh.write(text.getvalue())
             self._fh.flush()
         elif self.fmt == "jsonl":
-            for r in rows:
-                self._fh.write(json.dumps({k: _clean(r.get(k)) for k in self.columns}) + "\n")
+            text = "".join(json.dumps({k: _clean(r.get(k)) for k in self.columns}) + "\n" for r in rows)
+            self._fh.write(text)
             self._fh.flush()
         else:
             self._write_parquet(rows)
+        self._buffer = []
         self.rows_written += len(rows)
 
     def _write_parquet(self, rows: list[dict]) -> None:

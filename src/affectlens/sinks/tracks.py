@@ -1,13 +1,26 @@
-"""Per-track summaries, accumulated as results stream by (memory grows with tracks, not frames)."""
+"""Per-track and per-second summaries, accumulated as results stream by.
+
+Memory grows with tracks and seconds of video, never with frames. Engagement figures appear when
+the results carry the engagement columns (the default).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from affectlens.labels import valence
 from affectlens.types import FrameResult
+
+_MEANS = ("engagement", "attention", "expression_engagement", "eye_openness", "mouth_open", "yaw", "pitch")
+_SHARES = ("eyes_closed", "yawning", "looking_away")
+
+
+def _probs(result: FrameResult) -> np.ndarray | None:
+    f = result.faces
+    return f.smoothed if f.smoothed is not None else f.probs
 
 
 @dataclass
@@ -22,10 +35,28 @@ class _Acc:
     score_sum: float = 0.0
     prob_sum: np.ndarray | None = None
     label_counts: dict[str, int] = field(default_factory=dict)
+    # engagement
+    n_signals: int = 0
+    engaged: int = 0
+    engagement_sum: float = 0.0
+    smiles: int = 0
+    yawns: int = 0
+    blinks: int = 0
+    smiling: bool = False
+    yawning: bool = False
+    away_since: float | None = None
+    longest_away: float = 0.0
+    per_second: dict[int, list[float]] = field(default_factory=dict)  # second → [sum engagement, n]
 
 
 class TrackSummary:
-    """Feed it every :class:`FrameResult`; :meth:`rows` gives one summary row per (source, track)."""
+    """Feed it every :class:`FrameResult`; :meth:`rows` gives one summary row per (source, track).
+
+    Counts: ``smiles`` and ``yawns`` are onsets (a face turning happy; ``yawning`` turning true),
+    ``blinks`` the ``blink`` events; ``blink_rate_per_min`` is blinks over the track's duration;
+    ``longest_look_away_s`` the longest run of ``looking_away``; peaks and dips are the seconds
+    with the highest and lowest mean engagement.
+    """
 
     def __init__(self) -> None:
         self._acc: dict[tuple[str, int], _Acc] = {}
@@ -36,24 +67,49 @@ class TrackSummary:
         if not len(f):
             return
         self.labels = result.labels
-        p = f.smoothed if f.smoothed is not None else f.probs
+        p = _probs(result)
         top = result.top_labels()
+        s = f.signals
+        has_eng = "engagement" in s
+        t = result.time_s
         for i, tid in enumerate(f.track_ids):
             key = (result.source, int(tid))
             a = self._acc.get(key)
             if a is None:
-                a = self._acc[key] = _Acc(result.source, int(tid), result.frame, result.time_s)
-            a.last_frame, a.last_time = result.frame, result.time_s
+                a = self._acc[key] = _Acc(result.source, int(tid), result.frame, t)
+            a.last_frame, a.last_time = result.frame, t
             a.n += 1
             a.score_sum += float(f.scores[i])
-            a.prob_sum = p[i].astype(np.float64) if a.prob_sum is None else a.prob_sum + p[i]
-            a.label_counts[top[i]] = a.label_counts.get(top[i], 0) + 1
+            if p is not None:
+                a.prob_sum = p[i].astype(np.float64) if a.prob_sum is None else a.prob_sum + p[i]
+                a.label_counts[top[i]] = a.label_counts.get(top[i], 0) + 1
+                smiling = top[i] == "happiness"
+                a.smiles += smiling and not a.smiling
+                a.smiling = smiling
+            if not has_eng:
+                continue
+            a.n_signals += 1
+            e = float(s["engagement"][i])
+            a.engagement_sum += e
+            a.engaged += s["state"][i] == "engaged"
+            yawning = bool(s["yawning"][i])
+            a.yawns += yawning and not a.yawning
+            a.yawning = yawning
+            a.blinks += bool(s["blink"][i])
+            if t is not None:
+                if bool(s["looking_away"][i]):
+                    a.away_since = t if a.away_since is None else a.away_since
+                    a.longest_away = max(a.longest_away, t - a.away_since)
+                else:
+                    a.away_since = None
+                acc = a.per_second.setdefault(int(math.floor(t)), [0.0, 0])
+                acc[0] += e
+                acc[1] += 1
 
     def rows(self) -> list[dict]:
         out = []
         for a in self._acc.values():
-            mean = a.prob_sum / max(a.n, 1)
-            dominant = self.labels[int(mean.argmax())]
+            duration = None if a.first_time is None else round((a.last_time or 0) - a.first_time, 4)
             row = {
                 "source": a.source,
                 "track_id": a.track_id,
@@ -61,13 +117,95 @@ class TrackSummary:
                 "last_frame": a.last_frame,
                 "first_time_s": a.first_time,
                 "last_time_s": a.last_time,
-                "duration_s": None if a.first_time is None else round((a.last_time or 0) - a.first_time, 4),
+                "duration_s": duration,
                 "n_frames": a.n,
                 "mean_score": round(a.score_sum / a.n, 4),
-                "dominant_label": dominant,
-                "dominant_valence": valence(dominant),
             }
-            row |= {f"mean_p_{c}": round(float(v), 5) for c, v in zip(self.labels, mean, strict=True)}
-            row |= {f"frames_{c}": a.label_counts.get(c, 0) for c in self.labels}
+            if a.prob_sum is not None:
+                mean = a.prob_sum / max(a.n, 1)
+                dominant = self.labels[int(mean.argmax())]
+                row |= {"dominant_label": dominant, "dominant_valence": valence(dominant)}
+                row |= {f"mean_p_{c}": round(float(v), 5) for c, v in zip(self.labels, mean, strict=True)}
+                row |= {f"frames_{c}": a.label_counts.get(c, 0) for c in self.labels}
+                row["smiles"] = a.smiles
+            if a.n_signals:
+                minutes = (duration or 0) / 60
+                row |= {
+                    "attentive_share": round(a.engaged / a.n_signals, 4),
+                    "mean_engagement": round(a.engagement_sum / a.n_signals, 2),
+                    "yawns": a.yawns,
+                    "blinks": a.blinks,
+                    "blink_rate_per_min": round(a.blinks / minutes, 2) if minutes > 0 else None,
+                    "longest_look_away_s": round(a.longest_away, 3) if a.first_time is not None else None,
+                }
+                row |= _peaks(a.per_second)
+            out.append(row)
+        return out
+
+
+def _peaks(per_second: dict[int, list[float]]) -> dict:
+    if not per_second:
+        return {"peak_time_s": None, "peak_engagement": None, "dip_time_s": None, "dip_engagement": None}
+    means = {sec: v[0] / v[1] for sec, v in per_second.items()}
+    hi = max(means, key=means.get)
+    lo = min(means, key=means.get)
+    return {
+        "peak_time_s": hi,
+        "peak_engagement": round(means[hi], 2),
+        "dip_time_s": lo,
+        "dip_engagement": round(means[lo], 2),
+    }
+
+
+class SecondSummary:
+    """One row per (source, track, whole second of video): means, shares and counts of that second.
+
+    Columns: ``second`` (floor of ``time_s``), ``n_frames``, ``mean_<x>`` for engagement, attention,
+    expression_engagement, eye_openness, mouth_open, yaw and pitch, ``share_engaged``,
+    ``share_<x>`` for eyes_closed, yawning and looking_away, ``blinks``, ``mean_p_<class>``,
+    ``label`` (the class with the highest mean probability) and its ``valence``. Still images
+    (no timestamps) contribute nothing.
+    """
+
+    def __init__(self) -> None:
+        self._acc: dict[tuple[str, int, int], dict] = {}
+        self.labels: tuple[str, ...] = ()
+
+    def update(self, result: FrameResult) -> None:
+        f = result.faces
+        if result.time_s is None or not len(f):
+            return
+        self.labels = result.labels
+        sec = int(math.floor(result.time_s))
+        p = _probs(result)
+        s = f.signals
+        for i, tid in enumerate(f.track_ids):
+            a = self._acc.setdefault((result.source, int(tid), sec), {"n": 0, "sums": {}, "p": None})
+            a["n"] += 1
+            sums = a["sums"]
+            for k in _MEANS + _SHARES + ("blink",):
+                if k in s:
+                    sums[k] = sums.get(k, 0.0) + float(s[k][i])
+            if "state" in s:
+                sums["engaged"] = sums.get("engaged", 0.0) + (s["state"][i] == "engaged")
+            if p is not None:
+                a["p"] = p[i].astype(np.float64) if a["p"] is None else a["p"] + p[i]
+
+    def rows(self) -> list[dict]:
+        out = []
+        for (source, tid, sec), a in sorted(self._acc.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+            n, sums = a["n"], a["sums"]
+            row = {"source": source, "track_id": tid, "second": sec, "n_frames": n}
+            row |= {f"mean_{k}": round(sums[k] / n, 4) for k in _MEANS if k in sums}
+            if "engaged" in sums:
+                row["share_engaged"] = round(sums["engaged"] / n, 4)
+            row |= {f"share_{k}": round(sums[k] / n, 4) for k in _SHARES if k in sums}
+            if "blink" in sums:
+                row["blinks"] = int(sums["blink"])
+            if a["p"] is not None:
+                mean = a["p"] / n
+                row |= {f"mean_p_{c}": round(float(v), 5) for c, v in zip(self.labels, mean, strict=True)}
+                label = self.labels[int(mean.argmax())]
+                row |= {"label": label, "valence": valence(label)}
             out.append(row)
         return out

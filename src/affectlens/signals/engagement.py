@@ -1,0 +1,224 @@
+"""Engagement: from per-face measurements and expression probabilities to states and scores.
+
+Every number is a documented formula of exported columns (README, "Engagement"):
+
+* ``expression_engagement = Σ_c P(c) · W(c)`` over the calibrated, smoothed class probabilities;
+* ``attention = 0`` when the face is disengaged, else ``clip(1 - max(|yaw| / yaw_away, |pitch| / pitch_away)², 0, 1)``;
+* ``engagement = 100 · attention · (0.5 + 0.5 · expression_engagement)`` (an attentive neutral face
+  scores 75, an attentive smiling face 100, a face with closed eyes 0);
+* ``state`` is ``disengaged`` when ``state_reason`` is one of ``face_lost`` (the landmark model sees
+  no face), ``eyes_closed``, ``yawning`` or ``looking_away`` (first that applies), else ``engaged``.
+
+On a still image the booleans come from that image alone. On video the raw measurements are
+smoothed per track (EMA), each condition has hysteresis (a lower threshold to leave it than to
+enter it), eyes closed for less than ``blink_max_s`` count as a blink instead of closed eyes, a
+yawn is a wide mouth held ``yawn_min_s``, and looking away must last ``look_away_min_s``. A wide mouth
+that is stretched sideways (``mouth_width``) on a face read as happy is a laugh, never a yawn.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.errors import AffectlensError
+from affectlens.types import Faces
+
+DEFAULT_WEIGHTS = {
+    "happiness": 1.0,
+    "surprise": 0.8,
+    "neutral": 0.5,
+    "anger": 0.3,
+    "fear": 0.3,
+    "disgust": 0.2,
+    "contempt": 0.2,
+    "sadness": 0.1,
+}
+
+REASONS = ("face_lost", "eyes_closed", "yawning", "looking_away")
+
+
+@dataclass
+class EngagementConfig:
+    """Thresholds and weights (defaults measured on ``../shared/data/engagement``: see the README)."""
+
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    eyes_closed_below: float = 0.5  # eye_openness under this: eyes closed
+    eyes_open_above: float = 0.6  # ... and they count as open again above this (hysteresis)
+    yawn_mouth_above: float = 0.22  # mouth_open over this: mouth wide (a yawn if held)
+    yawn_mouth_release: float = 0.15
+    laugh_width_above: float = 0.6  # ... but a wide mouth this stretched (mouth_width) on a happy face
+    laugh_happiness_above: float = 0.7  # (P(happiness) over this) is a laugh, not a yawn
+    yaw_away: float = 35.0  # |yaw| degrees over this: looking away
+    pitch_away: float = 25.0  # |pitch| degrees over this: looking away
+    away_release: float = 5.0  # degrees under the thresholds to count as looking back
+    blink_max_s: float = 0.4  # eyes closed up to this long: a blink, not closed eyes
+    yawn_min_s: float = 1.0  # a wide mouth held this long: a yawn
+    look_away_min_s: float = 1.0  # turned away this long: looking away
+    face_presence_below: float = 0.5  # landmark model's face presence under this: face lost
+    alpha: float = 0.6  # EMA weight of the newest frame for eye_openness, mouth_open, yaw, pitch
+    reset_after_s: float = 2.0  # a track unseen this long starts afresh
+
+    @classmethod
+    def load(cls, path: str | Path) -> EngagementConfig:
+        """Read overrides from a TOML or JSON file (keys as the field names; ``[weights]`` table)."""
+        path = Path(path)
+        if not path.is_file():
+            raise AffectlensError(f"engagement config {path} not found")
+        try:
+            data = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise AffectlensError(f"engagement config {path}: {exc}") from None
+        return cls().with_overrides(data, str(path))
+
+    def with_overrides(self, data: dict, where: str = "engagement config") -> EngagementConfig:
+        known = {f.name for f in fields(self)}
+        unknown = set(data) - known
+        if unknown:
+            raise AffectlensError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        data = dict(data)
+        if "weights" in data:
+            data["weights"] = {**self.weights, **{k: float(v) for k, v in data["weights"].items()}}
+        return replace(self, **data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def expression_engagement(probs: np.ndarray, labels: tuple[str, ...], weights: dict[str, float]) -> np.ndarray:
+    """Σ P(c) · W(c) per face; classes without a weight count 0."""
+    w = np.array([weights.get(c, 0.0) for c in labels], np.float32)
+    return np.clip(np.asarray(probs, np.float32) @ w, 0.0, 1.0)
+
+
+def head_attention(yaw: np.ndarray, pitch: np.ndarray, cfg: EngagementConfig) -> np.ndarray:
+    turn = np.maximum(np.abs(yaw) / cfg.yaw_away, np.abs(pitch) / cfg.pitch_away)
+    return np.clip(1.0 - turn**2, 0.0, 1.0)
+
+
+@dataclass
+class _Track:
+    t: float
+    eye: float
+    mouth: float
+    yaw: float
+    pitch: float
+    closed: bool = False
+    closed_since: float = 0.0
+    wide: bool = False
+    wide_since: float = 0.0
+    away: bool = False
+    away_since: float = 0.0
+    yawning: bool = False
+
+
+class EngagementScorer:
+    """Fills the engagement columns of :class:`Faces` frame after frame (one instance per source)."""
+
+    def __init__(self, config: EngagementConfig | None = None, labels: tuple[str, ...] = ()):
+        self.config = config or EngagementConfig()
+        self.labels = labels
+        self._tracks: dict[int, _Track] = {}
+
+    def update(self, faces: Faces, time_s: float | None) -> Faces:
+        """Add the derived columns to ``faces.signals`` (which holds the measured ones already).
+
+        With ``time_s`` None (a still image) every decision is made from this frame alone.
+        """
+        cfg, s, n = self.config, faces.signals, len(faces)
+        if n == 0 or "eye_openness" not in s:
+            return faces
+        p = faces.smoothed if faces.smoothed is not None else faces.probs
+        ee = expression_engagement(p, self.labels, cfg.weights) if p is not None else np.full(n, 0.5, np.float32)
+        lost = s["face_presence"] < cfg.face_presence_below
+        closed = np.zeros(n, bool)
+        yawning = np.zeros(n, bool)
+        away = np.zeros(n, bool)
+        blink = np.zeros(n, bool)
+        eye, mouth, yaw, pitch = (s[k].astype(np.float32) for k in ("eye_openness", "mouth_open", "yaw", "pitch"))
+        laugh = self._laughing(s, p, n)
+        if time_s is None:
+            closed = eye < cfg.eyes_closed_below
+            yawning = (mouth > cfg.yawn_mouth_above) & ~laugh
+            away = (np.abs(yaw) > cfg.yaw_away) | (np.abs(pitch) > cfg.pitch_away)
+        else:
+            for i, tid in enumerate(faces.track_ids):
+                if lost[i]:
+                    continue
+                closed[i], yawning[i], away[i], blink[i], (eye[i], mouth[i], yaw[i], pitch[i]) = self._step(
+                    int(tid), float(time_s), float(eye[i]), float(mouth[i]), float(yaw[i]), float(pitch[i])
+                )
+            self._prune(float(time_s))
+        closed &= ~lost
+        yawning &= ~lost & ~laugh
+        away &= ~lost
+        reason = np.full(n, "", object)
+        for name, mask in (("looking_away", away), ("yawning", yawning), ("eyes_closed", closed), ("face_lost", lost)):
+            reason[mask] = name  # later entries win: face_lost > eyes_closed > yawning > looking_away
+        engaged = reason == ""
+        attention = np.where(engaged, head_attention(yaw, pitch, cfg), 0.0).astype(np.float32)
+        s |= {
+            "eyes_closed": closed,
+            "yawning": yawning,
+            "looking_away": away,
+            "blink": blink,
+            "expression_engagement": np.round(ee, 4),
+            "attention": np.round(attention, 4),
+            "engagement": np.round(100.0 * attention * (0.5 + 0.5 * ee), 1).astype(np.float32),
+            "state": np.where(engaged, "engaged", "disengaged").astype(object),
+            "state_reason": reason,
+        }
+        return faces
+
+    # -- per-track state machine -------------------------------------------------------------
+    def _laughing(self, s: dict, p: np.ndarray | None, n: int) -> np.ndarray:
+        """A broad smile or laugh: a stretched mouth on a face read as happy (never a yawn)."""
+        if p is None or "mouth_width" not in s or "happiness" not in self.labels:
+            return np.zeros(n, bool)
+        happy = p[:, list(self.labels).index("happiness")]
+        cfg = self.config
+        return (s["mouth_width"] > cfg.laugh_width_above) & (happy > cfg.laugh_happiness_above)
+
+    def _step(self, tid: int, t: float, eye: float, mouth: float, yaw: float, pitch: float):
+        cfg = self.config
+        st = self._tracks.get(tid)
+        if st is None or t - st.t > cfg.reset_after_s or t < st.t:
+            st = self._tracks[tid] = _Track(t, eye, mouth, yaw, pitch, closed_since=t, wide_since=t, away_since=t)
+        else:
+            a = cfg.alpha
+            st.eye = a * eye + (1 - a) * st.eye
+            st.mouth = a * mouth + (1 - a) * st.mouth
+            st.yaw = a * yaw + (1 - a) * st.yaw
+            st.pitch = a * pitch + (1 - a) * st.pitch
+            st.t = t
+        blink = False
+        # eyes: hysteresis, then blink vs closed by duration
+        was_closed = st.closed
+        st.closed = st.eye < cfg.eyes_closed_below if not was_closed else st.eye < cfg.eyes_open_above
+        if st.closed and not was_closed:
+            st.closed_since = t
+        if was_closed and not st.closed and t - st.closed_since <= cfg.blink_max_s:
+            blink = True
+        eyes_closed = st.closed and t - st.closed_since > cfg.blink_max_s
+        # mouth: wide (hysteresis), a yawn once held long enough
+        was_wide = st.wide
+        st.wide = st.mouth > (cfg.yawn_mouth_release if was_wide else cfg.yawn_mouth_above)
+        if st.wide and not was_wide:
+            st.wide_since = t
+        st.yawning = st.wide and t - st.wide_since >= cfg.yawn_min_s
+        # head: turned away (hysteresis), held long enough
+        m = cfg.away_release if st.away else 0.0
+        was_away = st.away
+        st.away = abs(st.yaw) > cfg.yaw_away - m or abs(st.pitch) > cfg.pitch_away - m
+        if st.away and not was_away:
+            st.away_since = t
+        looking_away = st.away and t - st.away_since >= cfg.look_away_min_s
+        return eyes_closed, st.yawning, looking_away, blink, (st.eye, st.mouth, st.yaw, st.pitch)
+
+    def _prune(self, t: float) -> None:
+        if len(self._tracks) > 64:
+            self._tracks = {k: v for k, v in self._tracks.items() if t - v.t <= self.config.reset_after_s}

@@ -1,0 +1,88 @@
+"""Per-face measurements for engagement: head pose, eye openness, mouth opening, face presence.
+
+One :class:`SignalExtractor` runs the face mesh on every face of a frame in one ONNX Runtime call,
+then the eye-state model on both eyes of every face in one more call, then geometry in NumPy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from affectlens.signals import geometry
+from affectlens.signals.mesh import FaceMesh
+from affectlens.types import Faces
+
+WEIGHTS = Path(__file__).parent / "weights"
+MEASURED = ("yaw", "pitch", "roll", "eye_openness", "mouth_open", "mouth_width", "face_presence")
+
+
+class EyeState:
+    """The eye-state model: (N, 32, 32) uint8 gray eye patches → P(eye open), see ``eye_state.json``."""
+
+    def __init__(self, threads: int | None = 1, providers: list[str] | None = None):
+        path = WEIGHTS / "eye_state.onnx"
+        self.card = json.loads(path.with_suffix(".json").read_text())
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def p_open(self, patches: np.ndarray) -> np.ndarray:
+        if not len(patches):
+            return np.zeros(0, np.float32)
+        x = patches.astype(np.float32)[:, None] * (1.0 / 255.0)
+        logit = self.session.run(None, {self.input_name: x})[0].reshape(-1)
+        return (1.0 / (1.0 + np.exp(-np.clip(logit, -60, 60)))).astype(np.float32)
+
+
+class SignalExtractor:
+    """Fill ``faces.signals`` with the measured columns :data:`MEASURED` (see README, "Engagement").
+
+    ``eye_openness`` is the mean over both eyes of the eye-state model's P(open); ``mouth_open`` the
+    inner-lip gap over the mouth width (capped at 1); ``mouth_width`` the mouth width over the
+    outer-eye-corner distance (a laugh stretches it, a yawn does not); ``yaw``/``pitch``/``roll`` in degrees with
+    AFLW2000-3D signs (:mod:`affectlens.signals.geometry`); ``face_presence`` the mesh's face score.
+    """
+
+    def __init__(self, threads: int | None = 1, providers: list[str] | None = None):
+        self.mesh = FaceMesh(threads=threads, providers=providers)
+        self.eyes = EyeState(threads=threads, providers=providers)
+
+    def measure(self, image_rgb: np.ndarray, faces: Faces) -> Faces:
+        """Measure the faces of one image (see :meth:`measure_many`)."""
+        self.measure_many([(image_rgb, faces)])
+        return faces
+
+    def measure_many(self, items: list[tuple[np.ndarray, Faces]]) -> None:
+        """Measure the faces of several frames with one mesh call and one eye-state call for all."""
+        rois, crops, owner = [], [], []
+        for k, (image, faces) in enumerate(items):
+            r = self.mesh.rois(faces.boxes, faces.landmarks) if len(faces) else []
+            rois += r
+            crops.append(self.mesh.crops(image, r))
+            owner += [k] * len(r)
+        pts, presence = self.mesh.run(np.concatenate(crops) if crops else np.zeros((0, 3, 1, 1)), rois)
+        patches = [geometry.eye_patches(items[k][0], p) for k, p in zip(owner, pts, strict=True)]
+        p_open = self.eyes.p_open(np.concatenate(patches) if patches else np.zeros((0, 32, 32), np.uint8))
+        p_open = p_open.reshape(-1, 2).mean(1)
+        pose = np.array([geometry.head_pose(p) for p in pts], np.float32).reshape(-1, 3)
+        mouth = np.array([min(geometry.mouth_open_ratio(p), 1.0) for p in pts], np.float32)
+        width = np.array([geometry.mouth_width_ratio(p) for p in pts], np.float32)
+        owner_arr = np.array(owner, np.int64)
+        for k, (_, faces) in enumerate(items):
+            m = owner_arr == k
+            faces.signals |= {
+                "yaw": np.round(pose[m, 0], 1),
+                "pitch": np.round(pose[m, 1], 1),
+                "roll": np.round(pose[m, 2], 1),
+                "eye_openness": np.round(p_open[m], 3),
+                "mouth_open": np.round(mouth[m], 3),
+                "mouth_width": np.round(width[m], 3),
+                "face_presence": np.round(presence[m], 3),
+            }

@@ -1,0 +1,122 @@
+"""The engagement state machine on synthetic sequences: hysteresis, blinks, yawns, look-away, formulas."""
+
+import numpy as np
+import pytest
+
+from affectlens.errors import AffectlensError
+from affectlens.labels import EMOTIONS
+from affectlens.signals.engagement import EngagementConfig, EngagementScorer, expression_engagement
+from affectlens.types import Faces
+
+NEUTRAL = np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("neutral")]
+HAPPY = np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("happiness")]
+
+
+def frame(eye=0.95, mouth=0.02, yaw=0.0, pitch=0.0, presence=0.99, probs=NEUTRAL, tid=0) -> Faces:
+    f = Faces(np.array([[0, 0, 100, 100]]), np.array([0.9]), track_ids=np.array([tid]))
+    f.probs = f.smoothed = probs[None].copy()
+    f.signals = {
+        "yaw": np.array([yaw], np.float32),
+        "pitch": np.array([pitch], np.float32),
+        "roll": np.zeros(1, np.float32),
+        "eye_openness": np.array([eye], np.float32),
+        "mouth_open": np.array([mouth], np.float32),
+        "face_presence": np.array([presence], np.float32),
+    }
+    return f
+
+
+def run(seq, fps=30.0, cfg=None):
+    """seq: list of dicts of frame() arguments, one per frame; returns the signals of each frame."""
+    sc = EngagementScorer(cfg or EngagementConfig(alpha=1.0), tuple(EMOTIONS))
+    return [sc.update(frame(**kw), i / fps).signals for i, kw in enumerate(seq)]
+
+
+def col(out, k):
+    return np.array([o[k][0] for o in out])
+
+
+def test_a_blink_is_counted_not_flagged():
+    seq = [{}] * 30 + [{"eye": 0.05}] * 6 + [{}] * 30  # 0.2 s closed
+    out = run(seq)
+    assert col(out, "blink").sum() == 1
+    assert not col(out, "eyes_closed").any()
+    assert (col(out, "state") == "engaged").all()
+
+
+def test_closed_eyes_longer_than_a_blink_disengage_after_the_blink_limit():
+    seq = [{}] * 30 + [{"eye": 0.05}] * 45 + [{}] * 30  # 1.5 s closed
+    out = run(seq)
+    closed = col(out, "eyes_closed")
+    first = int(np.argmax(closed))
+    assert 30 + 0.4 * 30 <= first <= 30 + 0.4 * 30 + 2  # after blink_max_s (0.4 s)
+    assert closed[first:75].all() and not closed[76:].any()
+    assert col(out, "blink").sum() == 0
+    assert set(col(out, "state_reason")[first:75]) == {"eyes_closed"}
+    assert (col(out, "engagement")[first:75] == 0).all()
+
+
+def test_hysteresis_keeps_a_jittering_eye_state_from_flickering():
+    # openness wobbling between 0.45 and 0.55: under the entry threshold (0.5) half the time, but
+    # never above the exit threshold (0.6) once closed → one closed run, no flicker
+    seq = [{}] * 10 + [{"eye": 0.45 if i % 2 else 0.55} for i in range(60)] + [{}] * 10
+    closed = col(run(seq), "eyes_closed")
+    changes = np.flatnonzero(np.diff(closed.astype(int)))
+    assert len(changes) == 2
+
+
+def test_a_yawn_needs_a_wide_mouth_held_one_second():
+    short = run([{}] * 10 + [{"mouth": 0.7}] * 20 + [{}] * 10)  # 0.67 s: talking, laughing
+    assert not col(short, "yawning").any()
+    long = run([{}] * 10 + [{"mouth": 0.7}] * 60 + [{}] * 10)  # 2 s
+    y = col(long, "yawning")
+    assert y.any() and int(np.argmax(y)) == 10 + 30
+    assert set(col(long, "state_reason")[y]) == {"yawning"}
+
+
+def test_looking_away_after_a_second_turned():
+    out = run([{}] * 10 + [{"yaw": 60.0}] * 60 + [{}] * 10)
+    away = col(out, "looking_away")
+    assert int(np.argmax(away)) == 40 and not away[70:].any()
+
+
+def test_face_lost_wins_and_scores_zero():
+    out = run([{"presence": 0.1, "eye": 0.0}])
+    assert out[0]["state_reason"][0] == "face_lost" and out[0]["engagement"][0] == 0
+
+
+def test_still_images_decide_from_the_frame_alone():
+    sc = EngagementScorer(EngagementConfig(), tuple(EMOTIONS))
+    s = sc.update(frame(eye=0.1, mouth=0.8), None).signals
+    assert s["eyes_closed"][0] and s["yawning"][0]
+    assert s["state_reason"][0] == "eyes_closed"  # eyes_closed wins over yawning
+
+
+def test_scores_follow_the_documented_formulas():
+    cfg = EngagementConfig()
+    ee = expression_engagement(np.stack([NEUTRAL, HAPPY, (NEUTRAL + HAPPY) / 2]), tuple(EMOTIONS), cfg.weights)
+    assert ee.tolist() == pytest.approx([0.5, 1.0, 0.75])
+    s = EngagementScorer(cfg, tuple(EMOTIONS)).update(frame(yaw=17.5, probs=HAPPY), None).signals
+    attention = 1 - (17.5 / cfg.yaw_away) ** 2
+    assert s["attention"][0] == pytest.approx(attention, abs=1e-3)
+    assert s["engagement"][0] == pytest.approx(100 * attention * (0.5 + 0.5 * 1.0), abs=0.1)
+
+
+def test_ids_never_mix():
+    sc = EngagementScorer(EngagementConfig(alpha=1.0), tuple(EMOTIONS))
+    for i in range(40):  # id 0 keeps its eyes closed, id 1 keeps them open, same frames
+        a = sc.update(frame(eye=0.05, tid=0), i / 30).signals
+        b = sc.update(frame(eye=0.95, tid=1), i / 30).signals
+    assert a["eyes_closed"][0] and not b["eyes_closed"][0]
+
+
+def test_config_from_toml_and_bad_keys(tmp_path):
+    p = tmp_path / "eng.toml"
+    p.write_text("yaw_away = 20.0\n[weights]\nneutral = 0.6\n")
+    cfg = EngagementConfig.load(p)
+    assert cfg.yaw_away == 20.0 and cfg.weights["neutral"] == 0.6 and cfg.weights["happiness"] == 1.0
+    p.write_text("yaw_awya = 20\n")
+    with pytest.raises(AffectlensError, match="yaw_awya"):
+        EngagementConfig.load(p)
+    with pytest.raises(AffectlensError, match="not found"):
+        EngagementConfig.load(tmp_path / "missing.toml")

@@ -1,0 +1,50 @@
+"""Blurred faces on annotated media: no face is left for the detector, tracked faces stay blurred."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from affectlens import Analyzer
+from affectlens.sinks import Annotator
+from affectlens.sources import open_sources
+from affectlens.types import Faces, FrameResult
+from tests.conftest import need
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return Analyzer(keep_images=True, signals=False)
+
+
+@pytest.mark.parametrize("photo", ["obama_and_biden.jpg", "two_people.jpg", "bbt1.jpg"])
+def test_a_blurred_frame_has_no_recoverable_face(analyzer, media, photo):
+    result = next(analyzer.analyze(need(media / "photos" / photo)))
+    assert len(result.faces) >= 1
+    detector = analyzer.detector  # the detector (and threshold) that found the faces to blur
+    plain = Annotator().draw(result)
+    blurred = Annotator(blur_faces=True).draw(result)
+    assert len(detector.detect(plain, tile="auto")) >= len(result.faces) - 1
+    assert len(detector.detect(blurred, tile="auto")) == 0
+    # the overlay is drawn over the blur, so it stays readable: the box outline is unchanged
+    for x1, y1, x2, _ in result.faces.boxes[:, :4].round().astype(int):
+        diff = blurred[y1, (x1 + x2) // 2].astype(int) - plain[y1, (x1 + x2) // 2]
+        assert np.abs(diff).max() <= 3  # anti-aliased edge over another background
+
+
+def test_a_tracked_face_stays_blurred_when_detection_misses_it(media):
+    frame = next(iter(next(open_sources(need(media / "photos" / "obama-240p.jpg"))))).image
+    box = np.array([[100.0, 40.0, 180.0, 140.0]])
+    seen = Faces(box, np.array([0.9]), track_ids=np.array([3]))
+    ann = Annotator(blur_faces=True, blur_hold_s=1.0)
+
+    def at(t: float, faces: Faces) -> FrameResult:
+        h, w = frame.shape[:2]
+        return FrameResult("clip.mp4", int(t * 30), t, w, h, faces, image=frame)
+
+    ann.draw(at(0.0, seen))
+    missed = ann.draw(at(0.5, Faces.empty()))  # detection missed the face: still blurred
+    later = ann.draw(at(2.0, Faces.empty()))  # gone for longer than the hold: drawn as it is
+    roi = (slice(50, 130), slice(110, 170))
+    assert missed[roi].std() < 0.6 * frame[roi].std()
+    assert np.array_equal(later[roi], frame[roi])
