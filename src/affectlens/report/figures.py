@@ -1,0 +1,140 @@
+"""Plotly figures of a study's tables (timelines on the stimulus's seconds)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from affectlens.labels import EMOTIONS
+
+COLOURS = {
+    "neutral": "#9e9e9e",
+    "happiness": "#f2b600",
+    "surprise": "#ff7f0e",
+    "sadness": "#1f77b4",
+    "anger": "#d62728",
+    "disgust": "#2ca02c",
+    "fear": "#9467bd",
+    "contempt": "#8c564b",
+    "positive": "#2ca02c",
+    "negative": "#d62728",
+}
+_LAYOUT = {
+    "template": "plotly_white",
+    "height": 360,
+    "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+    "legend": {"orientation": "h", "y": -0.2},
+    "hovermode": "x unified",
+}
+
+
+def _x(tl: pd.DataFrame) -> pd.Series:
+    return tl["second"]
+
+
+def _axes(fig: go.Figure, title: str, y: str) -> go.Figure:
+    fig.update_layout(title=title, **_LAYOUT)
+    n = len(fig.data[0].x) if fig.data and fig.data[0].x is not None else 0
+    fig.update_xaxes(title="stimulus second", dtick=1 if n <= 30 else None)
+    fig.update_layout(yaxis_title=y)
+    return fig
+
+
+def emotions(tl: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    for c in EMOTIONS:
+        fig.add_scatter(x=_x(tl), y=tl[f"mean_p_{c}"], name=c, mode="lines+markers", line_color=COLOURS[c])
+    return _axes(fig, "Emotions: mean probability over respondents", "mean probability")
+
+
+def shares(tl: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    for c in EMOTIONS:
+        fig.add_bar(x=_x(tl), y=tl[f"share_{c}"], name=c, marker_color=COLOURS[c])
+    fig.update_layout(barmode="stack")
+    return _axes(fig, "Top emotion: share of respondents", "share of respondents")
+
+
+def valence(tl: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    for v in ("positive", "neutral", "negative"):
+        fig.add_bar(x=_x(tl), y=tl[f"share_{v}"], name=f"{v} (share)", marker_color=COLOURS.get(v, "#bdbdbd"))
+    fig.add_scatter(
+        x=_x(tl), y=tl["valence_score"], name="valence score", mode="lines+markers", yaxis="y2", line_color="#000"
+    )
+    fig.update_layout(
+        barmode="stack",
+        yaxis2={
+            "title": "valence score",
+            "overlaying": "y",
+            "side": "right",
+            "range": [-1, 1],
+            "dtick": 0.5,
+            "showgrid": False,
+        },
+    )
+    return _axes(fig, "Valence: share of respondents per group, and valence score", "share of respondents")
+
+
+def with_band(tl: pd.DataFrame, metric: str, title: str, y: str, colour: str) -> go.Figure:
+    """Mean of ``metric`` with its 95% confidence band."""
+    fig = go.Figure()
+    x = _x(tl)
+    fig.add_scatter(x=x, y=tl[f"{metric}_ci_high"], mode="lines", line_width=0, showlegend=False, hoverinfo="skip")
+    fig.add_scatter(
+        x=x,
+        y=tl[f"{metric}_ci_low"],
+        mode="lines",
+        line_width=0,
+        fill="tonexty",
+        fillcolor=_rgba(colour, 0.2),
+        name="95% CI",
+    )
+    fig.add_scatter(x=x, y=tl[f"{metric}_mean"], mode="lines+markers", name=f"mean {metric}", line_color=colour)
+    return _axes(fig, title, y)
+
+
+def respondents(tl: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    fig.add_bar(x=_x(tl), y=tl["n_respondents"], name="respondents", marker_color="#607d8b")
+    fig = _axes(fig, "Respondents contributing each second", "respondents")
+    fig.update_layout(height=240)
+    return fig
+
+
+def heatmap(per_second: pd.DataFrame, n_seconds: int) -> go.Figure:
+    """Engagement of every respondent in every second."""
+    z = per_second.pivot_table(index="respondent", columns="second", values="engagement", aggfunc="mean")
+    z = z.reindex(columns=range(n_seconds))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.to_numpy(),
+            x=list(z.columns),
+            y=[str(r) for r in z.index],
+            colorscale="Viridis",
+            zmin=0,
+            zmax=100,
+            colorbar={"title": "engagement"},
+            hoverongaps=False,
+        )
+    )
+    fig = _axes(fig, "Engagement per respondent (blank: no face that second)", "respondent")
+    fig.update_layout(height=max(240, 60 + 28 * len(z.index)), hovermode="closest")
+    return fig
+
+
+def groups(group_tl: pd.DataFrame) -> list[go.Figure]:
+    """One figure per tag key: the engagement mean of each tag value over time."""
+    figs = []
+    for key, sub in group_tl.groupby("key", sort=True):
+        fig = go.Figure()
+        for value, g in sub.groupby("value", sort=True):
+            fig.add_scatter(x=g["second"], y=g["engagement_mean"], mode="lines+markers", name=f"{key}={value}")
+        figs.append(_axes(fig, f"Engagement by {key}", "mean engagement (0-100)"))
+    return figs
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"

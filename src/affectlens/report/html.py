@@ -1,0 +1,176 @@
+"""Assemble the study report: summary tables, interactive figures, key moments, method section."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import pandas as pd
+import plotly.io as pio
+
+from affectlens.labels import EMOTIONS
+from affectlens.report import figures
+from affectlens.report.method import METHOD_HTML
+from affectlens.studies.aggregate import n_seconds
+from affectlens.studies.models import Study
+from affectlens.studies.results import StudyTables
+from affectlens.studies.stats import mean_ci
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222}
+h1{margin-bottom:0} .sub{color:#666;margin-top:4px}
+table{border-collapse:collapse;margin:8px 0 20px} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}
+th{background:#f5f5f5} td.num{text-align:right}
+.moments{display:flex;flex-wrap:wrap;gap:14px} .moment{width:320px;font-size:14px}
+.moment img{width:320px;border:1px solid #ccc;display:block} .fig{margin:10px 0 24px}
+dl.method dt{font-weight:600;margin-top:10px} dl.method dd{margin-left:16px}
+.note{color:#8a6d3b;background:#fcf8e3;padding:6px 10px;border:1px solid #faebcc}
+"""
+
+
+def _e(x) -> str:
+    return html.escape(str(x))
+
+
+def _num(x, fmt: str = "{:.2f}") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return fmt.format(x)
+
+
+def _table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+    formats = formats or {}
+    head = "".join(f"<th>{_e(c)}</th>" for c in df.columns)
+    body = []
+    for _, row in df.iterrows():
+        cells = []
+        for c in df.columns:
+            v = row[c]
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                cells.append(f'<td class="num">{_e(_num(v, formats.get(c, "{:.2f}")))}</td>')
+            else:
+                cells.append(f"<td>{_e('' if v is None or v != v else v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _fig(fig) -> str:
+    div = pio.to_html(fig, include_plotlyjs=False, full_html=False, config={"displaylogo": False, "responsive": True})
+    return f'<div class="fig">{div}</div>'
+
+
+def _summary(study: Study, t: StudyTables) -> str:
+    recs = t.recordings
+    status = recs["status"].value_counts().to_dict() if len(recs) else {}
+    ps = t.per_second
+    per_resp = ps.groupby("respondent")["engagement"].mean() if len(ps) else pd.Series(dtype=float)
+    m, lo, hi, n = mean_ci(per_resp.to_numpy())
+    p_mean = ps[[f"p_{c}" for c in EMOTIONS]].mean() if len(ps) else None
+    dominant = EMOTIONS[int(p_mean.to_numpy().argmax())] if p_mean is not None else "–"
+    rows = [
+        ("stimulus", f"{Path(study.stimulus_path).name} ({study.stimulus_duration_s:.1f} s)"),
+        ("recordings", ", ".join(f"{v} {k}" for k, v in sorted(status.items())) or "none"),
+        ("respondents analysed", str(n)),
+        ("mean engagement (0-100)", f"{_num(m)} (95% CI {_num(lo)} – {_num(hi)})"),
+        ("mean attention (0-1)", _num(ps["attention"].mean()) if len(ps) else "–"),
+        ("mean valence score", _num(ps["valence_score"].mean()) if len(ps) else "–"),
+        ("dominant emotion (mean probability)", dominant),
+    ]
+    info = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<table>{info}</table>" + _respondents(t)
+
+
+def _respondents(t: StudyTables) -> str:
+    recs = t.recordings
+    if recs.empty:
+        return '<p class="note">No recordings yet: add some with <code>affectlens study add</code>.</p>'
+    ps = t.per_second
+    if len(ps):
+        g = ps.groupby("respondent")
+        stats = pd.DataFrame(
+            {
+                "seconds": g.size(),
+                "mean engagement": g["engagement"].mean(),
+                "mean attention": g["attention"].mean(),
+                "dominant emotion": g[[f"p_{c}" for c in EMOTIONS]].mean().idxmax(axis=1).str[2:],
+            }
+        )
+        recs = recs.merge(stats, left_on="respondent", right_index=True, how="left")
+    cols = [c for c in recs.columns if c not in ("frames", "duration_s")]
+    return _table(recs[cols], {"offset_s": "{:.2f}", "face_frames": "{:.0f}", "seconds": "{:.0f}"})
+
+
+def _moments(study: Study, t: StudyTables) -> str:
+    km = t.key_moments
+    if km.empty:
+        return "<p>No key moments (no respondent data yet).</p>"
+    dur = study.stimulus_duration_s
+    times = {int(s): min(s + 0.5, max(dur - 1e-3, 0.0)) for s in km["second"]}
+    thumbs: dict[float, str] = {}
+    note = ""
+    if Path(study.stimulus_path).is_file():
+        from affectlens.studies.media import frames_at, jpeg_data_uri
+
+        thumbs = {t_: jpeg_data_uri(img) for t_, img in frames_at(study.stimulus_path, list(times.values())).items()}
+    else:
+        note = f'<p class="note">Stimulus {_e(study.stimulus_path)} not found: thumbnails left out.</p>'
+    cards = []
+    for _, r in km.iterrows():
+        s = int(r["second"])
+        uri = thumbs.get(times[s])
+        img = f'<img alt="stimulus at {s} s" src="{uri}">' if uri else ""
+        value = f"{r['value']:.1f}" if r["metric"] == "engagement" else f"{r['value']:.2f}"
+        cards.append(
+            f'<div class="moment">{img}<b>{_e(r["metric"])} {_e(r["kind"])}</b> at {s}–{s + 1} s: '
+            f"{_e(value)} ({int(r['n_respondents'])} respondents)</div>"
+        )
+    return note + f'<div class="moments">{"".join(cards)}</div>'
+
+
+def _comparison(t: StudyTables) -> str:
+    if t.comparison.empty:
+        return "<p>No tags: add recordings with <code>--tag key=value</code> to compare groups.</p>"
+    cols = [
+        "key",
+        "value",
+        "n_respondents",
+        "engagement_mean",
+        "engagement_ci_low",
+        "engagement_ci_high",
+        "attention_mean",
+        "valence_score",
+        "mean_p_happiness",
+    ]
+    figs = "".join(_fig(f) for f in figures.groups(t.group_timelines))
+    return _table(t.comparison[cols], {"n_respondents": "{:.0f}"}) + figs
+
+
+def build_report(study: Study, t: StudyTables) -> str:
+    """The whole report as one HTML string (plotly.js inlined: it opens offline)."""
+    from plotly.offline import get_plotlyjs
+
+    tl = t.timeline
+    sections = [
+        ("Summary", _summary(study, t)),
+        ("Emotions", _fig(figures.emotions(tl)) + _fig(figures.shares(tl))),
+        ("Valence", _fig(figures.valence(tl))),
+        (
+            "Engagement and attention",
+            _fig(figures.with_band(tl, "engagement", "Engagement (95% CI band)", "engagement (0-100)", "#1f77b4"))
+            + _fig(figures.with_band(tl, "attention", "Attention (95% CI band)", "attention (0-1)", "#2ca02c"))
+            + _fig(figures.respondents(tl)),
+        ),
+        ("Respondents", _fig(figures.heatmap(t.per_second, n_seconds(study.stimulus_duration_s)))),
+        ("Key moments", _moments(study, t)),
+        ("Comparison between tags", _comparison(t)),
+    ]
+    body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Study {_e(study.name)}</title><style>{_CSS}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+        f"<h1>Study {_e(study.name)}</h1>"
+        f"<p class='sub'>stimulus {_e(Path(study.stimulus_path).name)} · affectlens study report</p>"
+        f"{body}{METHOD_HTML}</body></html>"
+    )

@@ -1,0 +1,51 @@
+"""The report's method section: what every number means and how it is computed."""
+
+METHOD_HTML = """
+<h2 id="method">Method</h2>
+<dl class="method">
+<dt>Stimulus timeline</dt>
+<dd>Each respondent's recording is aligned to the stimulus: <em>stimulus time = recording time − offset</em>,
+where the offset is the second of the recording at which the stimulus started playing. Frames before the
+stimulus starts or after it ends (outside [0, duration)) are dropped. Second <em>s</em> holds the frames with
+s ≤ stimulus time &lt; s + 1. Times come from the video container's timestamps.</dd>
+<dt>Respondent</dt>
+<dd>The respondent is the main face of their recording: the face track seen in the most frames (ties: the
+larger face). Other faces in the recording are ignored and never stored.</dd>
+<dt>Per respondent and second</dt>
+<dd>The mean of the respondent's frames in that second: the probability of each of the eight FER+ emotions
+(neutral, happiness, surprise, sadness, anger, disgust, fear, contempt; temporally smoothed per face),
+engagement (0–100) and attention (0–1). The respondent's <em>top emotion</em> that second is the emotion with
+the highest mean probability. Every respondent counts once per second, however many frames they contribute.</dd>
+<dt>Mean probability of each emotion</dt>
+<dd>The mean over the respondents present that second of their mean probability of the emotion.</dd>
+<dt>Share of respondents by top emotion</dt>
+<dd>Of the respondents present that second, the share whose top emotion is the emotion.</dd>
+<dt>Valence groups and valence score</dt>
+<dd>Positive = happiness or surprise; negative = anger, disgust, fear, sadness or contempt; neutral = neutral.
+The valence shares are the shares of respondents whose top emotion falls in each group. The valence score is
+the mean over respondents of P(positive emotions) − P(negative emotions), from −1 to +1.</dd>
+<dt>Engagement and attention, with 95% confidence intervals</dt>
+<dd>Engagement (0–100) and attention (0–1) are affectlens's per-face measures (head pose, gaze proxy, eyes,
+face presence, expression). The timeline shows their mean over the respondents present each second; the band
+is the 95% confidence interval of that mean: mean ± t<sub>0.975, n−1</sub> · s / √n, with s the sample
+standard deviation over the n respondents (Student's t). With fewer than two respondents there is no band.
+</dd>
+<dt>Respondents contributing</dt>
+<dd>The number of respondents with at least one detected face frame in that second (a respondent looking
+away so far that no face is found, or out of frame, does not count that second).</dd>
+<dt>Key moments</dt>
+<dd>Peaks and dips of mean engagement and peaks of mean happiness probability, among the seconds watched
+by at least half as many respondents as the most-watched second; the three highest (lowest) are taken
+greedily, at least two seconds apart. Each shows the stimulus frame at the middle of that second (frames
+come from the stimulus only, never from respondents' recordings).</dd>
+<dt>Comparison between tags</dt>
+<dd>Respondents are grouped by the value of each tag key (respondents without the key form "(untagged)").
+Per group: respondents, and the mean over respondents of each respondent's mean over the stimulus of
+engagement (with its 95% CI, as above), attention, valence score and each emotion's probability; and the
+group's engagement timeline.</dd>
+<dt>Privacy</dt>
+<dd>Only derived data is kept: per-frame measures of the main face in one Parquet file per recording, the
+recordings' paths and SHA-256 hashes; videos are never copied. Respondent ids are the pseudonyms given
+when recordings were added.</dd>
+</dl>
+"""

@@ -1,0 +1,115 @@
+"""The FastAPI app: database, job queue and analyzers on start-up; routes; middleware."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from affectlens import __version__
+from affectlens.serve import errors
+from affectlens.serve.db import open_database
+from affectlens.serve.inference import AnalyzerPool
+from affectlens.serve.jobs import JobQueue
+from affectlens.serve.limits import BodyLimit
+from affectlens.serve.routes import analyze, jobs, live, studies, ui
+from affectlens.serve.settings import ServeSettings
+from affectlens.serve.state import ServeState
+
+log = logging.getLogger("affectlens.serve")
+
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", CSP.encode()),
+]
+
+
+class SecurityHeaders:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
+def _analyzer_factory(settings: ServeSettings, keep_images: bool, batch_frames: int):
+    def make():
+        from affectlens.pipeline import Analyzer
+
+        return Analyzer(keep_images=keep_images, batch_frames=batch_frames, threads=settings.threads)
+
+    return make
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    settings.validate()
+    db = open_database(settings.database_url)
+    queue = JobQueue(
+        db,
+        settings.data_dir / "jobs",
+        _analyzer_factory(settings, keep_images=True, batch_frames=8),
+        workers=settings.workers,
+        max_queued=settings.max_queued,
+        max_attempts=settings.max_attempts,
+    )
+    state = ServeState(settings=settings, db=db, jobs=queue)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if settings.load_models:
+            state.pool = AnalyzerPool(settings.inference_workers, _analyzer_factory(settings, False, 1))
+        queue.recover()
+        queue.start()
+        try:
+            yield
+        finally:
+            queue.stop()
+
+    app = FastAPI(
+        title="affectlens",
+        version=__version__,
+        summary="Facial expression and engagement analysis over HTTP and WebSocket",
+        description=(
+            "Send an API key in the `X-API-Key` header (from `affectlens keys create`) unless the server "
+            'runs with `--no-auth` on loopback. Errors are JSON: `{"error": {"status", "code", "message"}}`. '
+            "The live WebSocket `/v1/live` takes binary JPEG frames and answers each analysed one with JSON."
+        ),
+        lifespan=lifespan,
+        docs_url=None,  # /docs is served offline by routes.ui (FastAPI's pages load Swagger UI from a CDN)
+        redoc_url=None,
+    )
+    app.state.serve = state
+    errors.install(app)
+    for router in (analyze.router, jobs.router, studies.router, live.router, ui.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC), name="static")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + (1 << 20))
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,62 @@
+"""A request-body size limit enforced before any upload is parsed or spooled to disk (pure ASGI)."""
+
+from __future__ import annotations
+
+import json
+
+from affectlens.serve.errors import ApiError
+
+DRAIN_MAX = 32 << 20  # read (and drop) up to this much of a refused body so the client sees the 413
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413 (declared length or counted while streaming)."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        try:
+            length = int(declared) if declared is not None else None
+        except ValueError:
+            length = None
+        if length is not None and length > self.limit:
+            await self._drain(receive, min(length, DRAIN_MAX))
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise ApiError(413, self._message(), "too_large")
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _message(self) -> str:
+        return f"request body larger than the limit of {self.limit / 1024 / 1024:.0f} MB"
+
+    @staticmethod
+    async def _drain(receive, budget: int) -> None:
+        while budget > 0:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            budget -= len(message.get("body", b""))
+            if not message.get("more_body"):
+                return
+
+    async def _refuse(self, send) -> None:
+        body = json.dumps({"error": {"status": 413, "code": "too_large", "message": self._message()}}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,25 @@
+"""Result rows made safe for JSON (no NaN / infinity, plain Python types) and the live face payload."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def clean(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def clean_rows(rows: list[dict]) -> list[dict]:
+    return [{k: clean(v) for k, v in row.items()} for row in rows]
+
+
+def face_payload(row: dict, labels: tuple[str, ...]) -> dict:
+    """A face row plus its top-3 smoothed probabilities (``[[label, p], ...]``)."""
+    probs = sorted(((c, float(row.get(f"p_{c}") or 0.0)) for c in labels), key=lambda x: -x[1])
+    return {k: clean(v) for k, v in row.items()} | {"top3": [[c, round(p, 4)] for c, p in probs[:3]]}

@@ -1,0 +1,299 @@
+"""Studies over HTTP: thin endpoints over :mod:`affectlens.studies` (its Python API does the work).
+
+Uploaded stimuli and recordings are kept in the study's folder (``uploads/``) until processed;
+a recording is deleted once its results are stored unless the study keeps media. ``run``
+processes the pending recordings in a background thread; poll ``GET /v1/studies/{name}`` for each respondent's state.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from affectlens.errors import AffectlensError
+from affectlens.serve.errors import ApiError
+from affectlens.serve.security import require_key
+from affectlens.serve.state import ServeState, get_state
+from affectlens.serve.uploads import save_upload
+
+router = APIRouter(prefix="/v1/studies", tags=["studies"], dependencies=[Depends(require_key)])
+ERRORS = {404: {"description": "no such study"}, 409: {"description": "conflict"}}
+REPORT_CSP = "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:"
+
+
+def _api():
+    try:
+        import affectlens.studies as studies
+        from affectlens.studies.locations import locate, studies_root
+    except ImportError as exc:  # pragma: no cover - the studies package is part of affectlens
+        raise ApiError(503, f"studies are not available on this server ({exc})") from None
+    return studies, locate, studies_root
+
+
+def _call(fn, *args, **kwargs):
+    """Run a studies function, turning its user errors into 404 / 409 / 422."""
+    try:
+        return fn(*args, **kwargs)
+    except AffectlensError as exc:
+        msg = str(exc)
+        if msg.startswith(("no study named", "no respondent")):
+            raise ApiError(404, msg) from None
+        if "already" in msg:
+            raise ApiError(409, msg) from None
+        raise ApiError(422, msg) from None
+
+
+class Respondent(BaseModel):
+    respondent: str
+    status: str
+    offset_s: float
+    tags: dict[str, str]
+    frames: int | None
+    face_frames: int | None
+    duration_s: float | None
+    error: str | None
+
+
+class StudyInfo(BaseModel):
+    name: str
+    stimulus: str
+    stimulus_duration_s: float
+    running: bool
+    counts: dict[str, int]
+    respondents: list[Respondent]
+
+
+def _info(name: str, db: str | None, running: set[str] | frozenset = frozenset()) -> StudyInfo:
+    studies, _, _ = _api()
+    study, recs = _call(studies.recordings, name, db)
+    counts: dict[str, int] = {}
+    for r in recs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return StudyInfo(
+        name=study.name,
+        stimulus=Path(study.stimulus_path).name,
+        stimulus_duration_s=study.stimulus_duration_s,
+        running=study.name in running,
+        counts=counts,
+        respondents=[
+            Respondent(
+                respondent=r.respondent,
+                status=r.status,
+                offset_s=r.offset_s,
+                tags=r.tag_dict,
+                frames=r.frames,
+                face_frames=r.face_frames,
+                duration_s=r.duration_s,
+                error=r.error.splitlines()[0] if r.error else None,
+            )
+            for r in recs
+        ],
+    )
+
+
+def _names(db: str | None) -> list[str]:
+    _, _, studies_root = _api()
+    if db:
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from affectlens.studies.db import connect
+        from affectlens.studies.models import Study
+
+        with Session(connect(db)) as s:
+            return sorted(s.scalars(select(Study.name)))
+    root = studies_root()
+    return sorted(p.name for p in root.iterdir() if (p / "study.db").is_file()) if root.is_dir() else []
+
+
+@router.get("", response_model=list[StudyInfo], summary="Every study with its respondents' processing state")
+def list_studies(state: ServeState = Depends(get_state)) -> list[StudyInfo]:
+    db = state.settings.db_url
+    return [_info(n, db, state.study_runs) for n in _names(db)]
+
+
+@router.post(
+    "", status_code=201, response_model=StudyInfo, summary="Create a study from a stimulus video", responses=ERRORS
+)
+async def create_study(
+    name: str = Form(..., description="letters, digits, '.', '_' and '-'"),
+    stimulus: UploadFile = File(..., description="the ad or content video respondents watched"),
+    require_consent: bool = Form(False, description="process only recordings added with consent=true"),
+    keep_media: bool = Form(False, description="keep respondents' videos (default: deleted once processed)"),
+    state: ServeState = Depends(get_state),
+) -> StudyInfo:
+    studies, locate, _ = _api()
+    db = state.settings.db_url
+    loc = _call(locate, name, db)
+    if loc.default_db and loc.sqlite_file.exists():
+        raise ApiError(409, f"study {name!r} already exists")
+    uploads = loc.folder / "uploads"
+    saved = await save_upload(
+        stimulus, Path(tempfile.mkdtemp(dir=_tmp_root(loc.folder))), state.settings.max_upload_bytes
+    )
+    if saved.kind != "video":
+        shutil.rmtree(saved.path.parent, ignore_errors=True)
+        raise ApiError(415, f"{saved.filename}: the stimulus must be a video")
+    uploads.mkdir(parents=True, exist_ok=True)
+    path = saved.path.rename(uploads / f"stimulus{saved.path.suffix}")
+    shutil.rmtree(saved.path.parent, ignore_errors=True)
+    try:
+        await run_in_threadpool(
+            _call, studies.create_study, name, path, db, require_consent=require_consent, keep_media=keep_media
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return await run_in_threadpool(_info, name, db, state.study_runs)
+
+
+def _tmp_root(folder: Path) -> Path:
+    root = folder.parent / ".incoming"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@router.get(
+    "/{name}", response_model=StudyInfo, summary="A study and its respondents' processing state", responses=ERRORS
+)
+def get_study(name: str, state: ServeState = Depends(get_state)) -> StudyInfo:
+    return _info(name, state.settings.db_url, state.study_runs)
+
+
+@router.post(
+    "/{name}/recordings",
+    status_code=201,
+    response_model=StudyInfo,
+    summary="Add a respondent's recording",
+    responses=ERRORS,
+)
+async def add_recording(
+    name: str,
+    file: UploadFile = File(..., description="the respondent's webcam video"),
+    respondent: str = Form(..., description="a pseudonym, not a name"),
+    offset_s: float = Form(
+        0.0, ge=0, allow_inf_nan=False, description="seconds into the recording where the stimulus starts"
+    ),
+    tags: str = Form("", description="comma-separated key=value pairs, e.g. age=18-24,group=b"),
+    consent: bool = Form(False, description="the respondent consented to this analysis"),
+    state: ServeState = Depends(get_state),
+) -> StudyInfo:
+    studies, locate, _ = _api()
+    db = state.settings.db_url
+    await run_in_threadpool(_info, name, db)  # 404 before taking the upload
+    tag_map = _call(studies.parse_tags, [t for t in tags.split(",") if t.strip()])
+    folder = _call(locate, name, db).folder / "uploads"
+    saved = await save_upload(file, folder / f".in-{uuid.uuid4().hex[:8]}", state.settings.max_upload_bytes)
+    if saved.kind != "video":
+        shutil.rmtree(saved.path.parent, ignore_errors=True)
+        raise ApiError(415, f"{saved.filename}: a recording must be a video")
+    path = saved.path.rename(folder / f"rec-{uuid.uuid4().hex[:12]}{saved.path.suffix}")
+    shutil.rmtree(saved.path.parent, ignore_errors=True)
+    try:
+        await run_in_threadpool(
+            _call, studies.add_recording, name, path, respondent, offset_s, tag_map, db, consent=consent
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return await run_in_threadpool(_info, name, db, state.study_runs)
+
+
+@router.post(
+    "/{name}/run", status_code=202, response_model=StudyInfo, summary="Process pending recordings", responses=ERRORS
+)
+def run_study(name: str, state: ServeState = Depends(get_state)) -> StudyInfo:
+    studies, _, _ = _api()
+    db = state.settings.db_url
+    _info(name, db)
+    with state.study_lock:
+        if name not in state.study_runs:
+            state.study_runs.add(name)
+            args = (studies, name, db, state)
+            threading.Thread(target=_run, args=args, name=f"study-{name}", daemon=True).start()
+    return _info(name, db, state.study_runs)
+
+
+def _run(studies, name: str, db: str | None, state: ServeState) -> None:
+    try:
+        studies.run_study(name, workers=1, db=db)
+    except Exception:  # the respondents' states say what failed
+        import logging
+
+        logging.getLogger("affectlens.serve").exception("study %s: run failed", name)
+    finally:
+        with state.study_lock:
+            state.study_runs.discard(name)
+
+
+def _records(df) -> list[dict[str, Any]]:
+    if df is None or not len(df):
+        return []
+    if df.index.name is not None:  # e.g. the timeline is indexed by second
+        df = df.reset_index()
+    return json.loads(df.to_json(orient="records", date_format="iso"))
+
+
+@router.get(
+    "/{name}/seconds", summary="Per-second aggregates (timeline, per respondent, key moments)", responses=ERRORS
+)
+def get_seconds(name: str, state: ServeState = Depends(get_state)) -> dict[str, Any]:
+    studies, _, _ = _api()
+    _, t = _call(studies.tables, name, state.settings.db_url)
+    return {
+        "timeline": _records(t.timeline),
+        "respondent_seconds": _records(t.per_second),
+        "key_moments": _records(t.key_moments),
+        "tag_timelines": _records(t.group_timelines),
+    }
+
+
+@router.get(
+    "/{name}/report", response_class=HTMLResponse, summary="The study's self-contained HTML report", responses=ERRORS
+)
+def get_report(name: str, state: ServeState = Depends(get_state)) -> HTMLResponse:
+    studies, _, _ = _api()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = _call(studies.write_report, name, Path(tmp) / "report.html", state.settings.db_url)
+        html = out.read_text(encoding="utf-8")
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
+
+
+class Erasure(BaseModel):
+    study: str
+    respondent: str | None
+    recordings: int
+    files: int
+
+
+@router.delete(
+    "/{name}/respondents/{respondent}",
+    response_model=Erasure,
+    summary="Erase a respondent: rows, result files, kept media (audited: who and when, not what)",
+    responses=ERRORS,
+)
+def forget_respondent(name: str, respondent: str, state: ServeState = Depends(get_state)) -> Erasure:
+    studies, _, _ = _api()
+    if name in state.study_runs:
+        raise ApiError(409, f"study {name!r} is running; erase respondents once the run ends")
+    e = _call(studies.forget_respondent, name, respondent, state.settings.db_url, erased_by="affectlens serve")
+    return Erasure(study=name, respondent=e.respondent, recordings=e.recordings, files=e.files)
+
+
+@router.delete("/{name}", response_model=Erasure, summary="Delete a whole study and its files", responses=ERRORS)
+def delete_study(name: str, state: ServeState = Depends(get_state)) -> Erasure:
+    studies, _, _ = _api()
+    if name in state.study_runs:
+        raise ApiError(409, f"study {name!r} is running; delete it once the run ends")
+    e = _call(studies.delete_study, name, state.settings.db_url, erased_by="affectlens serve")
+    return Erasure(study=name, respondent=None, recordings=e.recordings, files=e.files)

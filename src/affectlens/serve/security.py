@@ -1,0 +1,47 @@
+"""Who may call: an API key in the ``X-API-Key`` header (or ``Authorization: Bearer``, or ``?key=`` for
+links and WebSockets a browser cannot add headers to), unless the server runs with ``--no-auth`` on
+loopback. WebSockets also refuse pages of other origins (cross-site WebSocket hijacking)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import Request, Security, WebSocket
+from fastapi.security import APIKeyHeader
+
+from affectlens.serve.errors import ApiError
+from affectlens.serve.keys import HEADER, verify_key
+
+api_key_header = APIKeyHeader(
+    name=HEADER, auto_error=False, description="a key from `affectlens keys create` (not needed with --no-auth)"
+)
+
+
+def presented_key(conn: Request | WebSocket, header_value: str | None = None) -> str | None:
+    key = header_value or conn.headers.get(HEADER)
+    auth = conn.headers.get("authorization", "")
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    return key or conn.query_params.get("key")
+
+
+def authorized(conn: Request | WebSocket, header_value: str | None = None) -> bool:
+    state = conn.app.state.serve
+    return not state.settings.auth or verify_key(state.db, presented_key(conn, header_value))
+
+
+def require_key(request: Request, key: str | None = Security(api_key_header)) -> None:
+    """Dependency of every /v1 route."""
+    if not authorized(request, key):
+        missing = presented_key(request, key) is None
+        raise ApiError(401, f"{'missing' if missing else 'invalid'} API key: send it in the {HEADER} header")
+
+
+def origin_allowed(ws: WebSocket) -> bool:
+    """Browsers send Origin on WebSockets: only the dashboard's own origin (or --cors-origin ones) may connect."""
+    origin = ws.headers.get("origin")
+    if not origin:
+        return True  # not a browser
+    if origin in ws.app.state.serve.settings.cors_origins:
+        return True
+    return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower()

@@ -1,0 +1,117 @@
+"""The study schema as SQLAlchemy ORM classes (the Alembic migrations in ``migrations/`` create it).
+
+Three tables; per-frame results live in Parquet files that ``recordings.result_path`` points at:
+
+- ``studies``: one stimulus (the ad or content video) per study: its path, content hash, duration,
+  frame rate and frame count, and the folder holding the study's Parquet files.
+- ``recordings``: one respondent's webcam video: the respondent's pseudonym, the video's path and
+  SHA-256 (never a copy of the video), the offset of the stimulus start into the recording, the
+  processing state (``pending`` → ``running`` → ``done`` | ``failed``) with the claim that owns it,
+  and the result: Parquet path (relative to the study folder) and counts.
+- ``recording_tags``: ``key=value`` tags (age group, segment, …) of a recording.
+- ``erasures``: the audit trail of ``study forget`` / ``study delete``: who erased, when, in which
+  study and how much (rows, files), never what (no respondent id, no data of theirs).
+
+Privacy switches on ``studies``: ``require_consent`` (recordings without ``recordings.consent`` are
+not processed) and ``keep_media`` (off by default: the study never holds a copy of a respondent's
+video; on, ``study add`` copies it into the study folder's ``media/``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+STATUSES = (PENDING, RUNNING, DONE, FAILED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Study(Base):
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    stimulus_path: Mapped[str] = mapped_column(Text)
+    stimulus_sha256: Mapped[str] = mapped_column(String(64))
+    stimulus_duration_s: Mapped[float] = mapped_column(Float)
+    stimulus_fps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    stimulus_frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    data_dir: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    require_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    keep_media: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    recordings: Mapped[list[Recording]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    __table_args__ = (
+        UniqueConstraint("study_id", "sha256", name="uq_recordings_study_sha256"),
+        UniqueConstraint("study_id", "respondent", name="uq_recordings_study_respondent"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    respondent: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    offset_s: Mapped[float] = mapped_column(Float, default=0.0)
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    result_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    face_frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    study: Mapped[Study] = relationship(back_populates="recordings")
+    tags: Mapped[list[RecordingTag]] = relationship(
+        back_populates="recording", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+    @property
+    def tag_dict(self) -> dict[str, str]:
+        return {t.key: t.value for t in self.tags}
+
+
+class RecordingTag(Base):
+    __tablename__ = "recording_tags"
+
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+    recording: Mapped[Recording] = relationship(back_populates="tags")
+
+
+class Erasure(Base):
+    """One erasure: who asked, when, where and how much was removed; never whose data it was."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_name: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # forget_respondent | delete_study
+    erased_by: Mapped[str] = mapped_column(String(200))
+    erased_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    recordings: Mapped[int] = mapped_column(Integer, default=0)
+    files: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,67 @@
+"""A study's tables: respondents' Parquet files → per-second rows → timeline, key moments, tag groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from affectlens.errors import AffectlensError
+from affectlens.studies.aggregate import compare_tags, key_moments, timeline
+from affectlens.studies.models import DONE, Recording, Study
+from affectlens.studies.seconds import per_second
+
+
+@dataclass
+class StudyTables:
+    per_second: pd.DataFrame  # respondent × second
+    timeline: pd.DataFrame  # second
+    key_moments: pd.DataFrame
+    comparison: pd.DataFrame  # tag key × value
+    group_timelines: pd.DataFrame  # tag key × value × second
+    recordings: pd.DataFrame  # one row per recording (respondent, status, tags, counts)
+
+
+def load_frames(study: Study, recordings: list[Recording]) -> pd.DataFrame:
+    """The stored frames of every done recording, with a ``respondent`` column."""
+    parts = []
+    for rec in recordings:
+        if rec.status != DONE or not rec.result_path:
+            continue
+        path = Path(study.data_dir) / rec.result_path
+        if not path.is_file():
+            raise AffectlensError(f"{path}: result of respondent {rec.respondent!r} is missing; run `study run` again")
+        df = pd.read_parquet(path)
+        if len(df):
+            parts.append(df.assign(respondent=rec.respondent))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["respondent", "stimulus_time_s"])
+
+
+def recordings_table(recordings: list[Recording]) -> pd.DataFrame:
+    rows = []
+    for r in recordings:
+        rows.append(
+            {
+                "respondent": r.respondent,
+                "status": r.status,
+                "offset_s": r.offset_s,
+                "tags": ", ".join(f"{k}={v}" for k, v in sorted(r.tag_dict.items())),
+                "frames": r.frames,
+                "face_frames": r.face_frames,
+                "duration_s": r.duration_s,
+                "error": (r.error or "").splitlines()[0] if r.error else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def study_tables(study: Study, recordings: list[Recording]) -> StudyTables:
+    ps = per_second(load_frames(study, recordings), study.stimulus_duration_s)
+    tl = timeline(ps, study.stimulus_duration_s)
+    tags = pd.DataFrame(
+        [(r.respondent, k, v) for r in recordings for k, v in r.tag_dict.items()],
+        columns=["respondent", "key", "value"],
+    )
+    comparison, groups = compare_tags(ps, tags, study.stimulus_duration_s)
+    return StudyTables(ps, tl, key_moments(tl), comparison, groups, recordings_table(recordings))

@@ -1,0 +1,51 @@
+"""Means with 95% confidence intervals (Student's t) without SciPy.
+
+CI = mean ± t(0.975, n-1) · s / √n, with s the sample standard deviation (ddof = 1) over the
+respondents; undefined (NaN) for fewer than two respondents.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# two-sided 95% quantiles of Student's t for 1..30 degrees of freedom
+_T975 = (
+    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+    2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+    2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
+)  # fmt: skip
+_Z975 = 1.959964
+
+
+def t975(df: int) -> float:
+    """The 97.5% quantile of Student's t with ``df`` degrees of freedom (NaN for df < 1)."""
+    if df < 1:
+        return math.nan
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975  # Cornish-Fisher expansion: error < 1e-4 beyond 30 degrees of freedom
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def ci_half_width(std: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Half-widths t(0.975, n-1)·s/√n for arrays of sample std and counts (NaN where n < 2)."""
+    n = np.asarray(n, dtype=float)
+    t = np.array([t975(int(k) - 1) if k >= 2 else math.nan for k in n])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return t * np.asarray(std, dtype=float) / np.sqrt(n)
+
+
+def mean_ci(values) -> tuple[float, float, float, int]:
+    """(mean, low, high, n) of ``values`` ignoring NaN; low/high are NaN for n < 2."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = len(v)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    m = float(v.mean())
+    if n < 2:
+        return m, math.nan, math.nan, n
+    h = float(ci_half_width(np.array([v.std(ddof=1)]), np.array([n]))[0])
+    return m, m - h, m + h, n

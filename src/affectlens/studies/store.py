@@ -1,0 +1,334 @@
+"""All database reads and writes of studies: create, add, claim, finish, fail, release.
+
+Claims are atomic in any database: ``UPDATE recordings SET status='running', claimed_by=:me
+WHERE id=:id AND status='pending'`` succeeds (rowcount 1) for exactly one claimer. A claim whose
+process died (same host, pid gone) or whose heartbeat is older than ``stale_after_s`` is put back
+to ``pending`` with the same conditional update, so no recording is ever processed twice at once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from affectlens.errors import AffectlensError
+from affectlens.studies.models import (
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    Erasure,
+    Recording,
+    RecordingTag,
+    Study,
+    utcnow,
+)
+
+
+def new_claimer() -> str:
+    """Who claims: ``host:pid:nonce``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _claimer_dead(claimer: str | None) -> bool:
+    """True when ``claimer`` ran on this host and its process is gone."""
+    try:
+        host, pid, _ = (claimer or "").rsplit(":", 2)
+        pid_n = int(pid)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid_n, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class NewStimulus:
+    path: str
+    sha256: str
+    duration_s: float
+    fps: float | None
+    frames: int | None
+
+
+@dataclass(frozen=True)
+class Finished:
+    result_path: str
+    frames: int
+    face_frames: int
+    duration_s: float | None
+
+
+class StudyStore:
+    """The tables of one database (which may hold many studies)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.session = sessionmaker(engine, expire_on_commit=False)
+
+    # -- studies ------------------------------------------------------------------------------
+    def create_study(
+        self, name: str, stimulus: NewStimulus, data_dir: str, require_consent: bool = False, keep_media: bool = False
+    ) -> Study:
+        study = Study(
+            require_consent=require_consent,
+            keep_media=keep_media,
+            name=name,
+            stimulus_path=stimulus.path,
+            stimulus_sha256=stimulus.sha256,
+            stimulus_duration_s=stimulus.duration_s,
+            stimulus_fps=stimulus.fps,
+            stimulus_frames=stimulus.frames,
+            data_dir=data_dir,
+            created_at=utcnow(),
+        )
+        with self.session() as s:
+            s.add(study)
+            try:
+                s.commit()
+            except IntegrityError:
+                raise AffectlensError(f"study {name!r} already exists") from None
+        return study
+
+    def study(self, name: str) -> Study:
+        with self.session() as s:
+            study = s.scalar(select(Study).where(Study.name == name))
+        if study is None:
+            raise AffectlensError(f"no study named {name!r} (create it with `affectlens study create`)")
+        return study
+
+    # -- recordings ---------------------------------------------------------------------------
+    def add_recording(
+        self,
+        study: Study,
+        respondent: str,
+        path: str,
+        sha256: str,
+        offset_s: float,
+        tags: dict[str, str],
+        consent: bool = False,
+    ) -> Recording:
+        with self.session() as s:
+            same = s.scalar(select(Recording).where(Recording.study_id == study.id, Recording.sha256 == sha256))
+            if same is not None:
+                raise AffectlensError(
+                    f"{path}: same content (SHA-256) as the recording of respondent {same.respondent!r} "
+                    f"already in study {study.name!r} ({same.path})"
+                )
+            taken = s.scalar(
+                select(Recording).where(Recording.study_id == study.id, Recording.respondent == respondent)
+            )
+            if taken is not None:
+                raise AffectlensError(f"respondent {respondent!r} already has a recording in {study.name!r}")
+            rec = Recording(
+                study_id=study.id,
+                respondent=respondent,
+                path=path,
+                sha256=sha256,
+                offset_s=offset_s,
+                consent=consent,
+                status=PENDING,
+                attempts=0,
+                added_at=utcnow(),
+                tags=[RecordingTag(key=k, value=v) for k, v in tags.items()],
+            )
+            s.add(rec)
+            try:
+                s.commit()
+            except IntegrityError:  # a concurrent `study add` of the same file or respondent
+                raise AffectlensError(f"{path}: already in study {study.name!r} (same content or respondent)") from None
+            return rec
+
+    def recordings(self, study: Study, status: str | None = None) -> list[Recording]:
+        q = select(Recording).where(Recording.study_id == study.id).order_by(Recording.id)
+        if status:
+            q = q.where(Recording.status == status)
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    def counts(self, study: Study) -> Counter:
+        return Counter(r.status for r in self.recordings(study))
+
+    def set_path(self, rid: int, path: str) -> None:
+        with self.session() as s:
+            s.execute(update(Recording).where(Recording.id == rid).values(path=path))
+            s.commit()
+
+    def without_consent(self, study: Study) -> list[Recording]:
+        """Pending recordings that a consent-requiring study will not process."""
+        if not study.require_consent:
+            return []
+        return [r for r in self.recordings(study, PENDING) if not r.consent]
+
+    # -- erasure ------------------------------------------------------------------------------
+    def forget(self, study: Study, respondent: str, erased_by: str, files: int) -> list[Recording]:
+        """Delete every row of ``respondent`` in ``study`` and audit it, in one transaction."""
+        with self.session() as s:
+            recs = list(
+                s.scalars(select(Recording).where(Recording.study_id == study.id, Recording.respondent == respondent))
+            )
+            if not recs:
+                raise AffectlensError(f"no respondent {respondent!r} in study {study.name!r}")
+            busy = [r for r in recs if r.status == RUNNING]
+            if busy:
+                raise AffectlensError(
+                    f"respondent {respondent!r} is being processed right now; forget them once `study run` ends"
+                )
+            ids = [r.id for r in recs]
+            s.execute(delete(RecordingTag).where(RecordingTag.recording_id.in_(ids)))
+            s.execute(delete(Recording).where(Recording.id.in_(ids)))
+            s.add(self._erasure(study.name, "forget_respondent", erased_by, len(ids), files))
+            s.commit()
+        self.compact()
+        return recs
+
+    def delete_study(self, study: Study, erased_by: str, files: int) -> int:
+        """Delete the study and all its rows; the audit row (study name, counts) stays."""
+        with self.session() as s:
+            ids = list(s.scalars(select(Recording.id).where(Recording.study_id == study.id)))
+            if ids:
+                s.execute(delete(RecordingTag).where(RecordingTag.recording_id.in_(ids)))
+                s.execute(delete(Recording).where(Recording.id.in_(ids)))
+            s.execute(delete(Study).where(Study.id == study.id))
+            s.add(self._erasure(study.name, "delete_study", erased_by, len(ids), files))
+            s.commit()
+        self.compact()
+        return len(ids)
+
+    def erasures(self, study_name: str | None = None) -> list[Erasure]:
+        q = select(Erasure).order_by(Erasure.id)
+        if study_name:
+            q = q.where(Erasure.study_name == study_name)
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    @staticmethod
+    def _erasure(name: str, action: str, by: str, recordings: int, files: int) -> Erasure:
+        return Erasure(
+            study_name=name, action=action, erased_by=by, erased_at=utcnow(), recordings=recordings, files=files
+        )
+
+    def compact(self) -> None:
+        """Rewrite the storage so deleted rows leave no trace in free pages (SQLite) or dead tuples (PostgreSQL)."""
+        dialect = self.engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if dialect == "sqlite":
+                conn.execute(text("VACUUM"))
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            else:
+                conn.execute(text("VACUUM FULL recordings, recording_tags"))
+
+    # -- claims -------------------------------------------------------------------------------
+    def claim(self, study: Study, claimer: str) -> Recording | None:
+        """Atomically take the next pending recording of ``study`` for ``claimer`` (None: nothing left)."""
+        while True:
+            with self.session() as s:
+                q = select(Recording.id).where(Recording.study_id == study.id, Recording.status == PENDING)
+                if study.require_consent:
+                    q = q.where(Recording.consent.is_(True))
+                ids = list(s.scalars(q.order_by(Recording.id).limit(8)))
+            if not ids:
+                return None
+            for rid in ids:
+                now = utcnow()
+                with self.session() as s:
+                    res = s.execute(
+                        update(Recording)
+                        .where(Recording.id == rid, Recording.status == PENDING)
+                        .values(
+                            status=RUNNING,
+                            claimed_by=claimer,
+                            claimed_at=now,
+                            heartbeat_at=now,
+                            attempts=Recording.attempts + 1,
+                            error=None,
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+                    s.commit()
+                    if res.rowcount == 1:
+                        return s.get(Recording, rid)
+
+    def heartbeat(self, ids: list[int], claimer: str) -> None:
+        if not ids:
+            return
+        with self.session() as s:
+            s.execute(
+                update(Recording)
+                .where(Recording.id.in_(ids), Recording.claimed_by == claimer, Recording.status == RUNNING)
+                .values(heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            s.commit()
+
+    def reclaim_stale(self, study: Study, stale_after_s: float) -> int:
+        """Put back to pending the running claims of dead processes or with an old heartbeat."""
+        cutoff = utcnow() - timedelta(seconds=stale_after_s)
+        n = 0
+        for rec in self.recordings(study, RUNNING):
+            if not (_claimer_dead(rec.claimed_by) or (rec.heartbeat_at or rec.claimed_at or cutoff) < cutoff):
+                continue
+            n += self._set(rec.id, rec.claimed_by, RUNNING, status=PENDING, claimed_by=None)
+        return n
+
+    def finish(self, rid: int, claimer: str, done: Finished) -> bool:
+        """Mark a claimed recording done with its result, in one transaction (False: claim lost)."""
+        return bool(
+            self._set(
+                rid,
+                claimer,
+                RUNNING,
+                status=DONE,
+                result_path=done.result_path,
+                frames=done.frames,
+                face_frames=done.face_frames,
+                duration_s=done.duration_s,
+                finished_at=utcnow(),
+                error=None,
+            )
+        )
+
+    def fail(self, rid: int, claimer: str, error: str) -> bool:
+        return bool(self._set(rid, claimer, RUNNING, status=FAILED, error=error[:4000], finished_at=utcnow()))
+
+    def release(self, rid: int, claimer: str) -> bool:
+        """Give an unfinished claim back (an interrupted run)."""
+        return bool(self._set(rid, claimer, RUNNING, status=PENDING, claimed_by=None))
+
+    def retry_failed(self, study: Study) -> int:
+        with self.session() as s:
+            res = s.execute(
+                update(Recording)
+                .where(Recording.study_id == study.id, Recording.status == FAILED)
+                .values(status=PENDING, claimed_by=None)
+                .execution_options(synchronize_session=False)
+            )
+            s.commit()
+            return res.rowcount
+
+    def _set(self, rid: int, claimer: str | None, current: str, /, **values) -> int:
+        with Session(self.engine) as s:
+            res = s.execute(
+                update(Recording)
+                .where(Recording.id == rid, Recording.status == current, Recording.claimed_by == claimer)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            s.commit()
+            return res.rowcount

@@ -1,0 +1,154 @@
+"""A real ``affectlens serve`` on a free loopback port (subprocess), its data in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+try:
+    import fastapi  # noqa: F401
+    import python_multipart  # noqa: F401
+    import uvicorn  # noqa: F401
+
+    MISSING = ""
+except ImportError as exc:
+    MISSING = f"the [serve] extra is not installed ({exc}): pip install -e '.[serve]'"
+
+
+def pytest_collection_modifyitems(config, items):
+    if MISSING:
+        here = Path(__file__).parent
+        for item in items:
+            if here in Path(item.path).parents:
+                item.add_marker(pytest.mark.skip(reason=MISSING))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    data_dir: Path
+    proc: subprocess.Popen
+    log: Path
+    key: str | None = None
+
+    def client(self, **kw) -> httpx.Client:
+        headers = {"X-API-Key": self.key} if self.key else {}
+        return httpx.Client(base_url=self.url, timeout=60, headers=headers, **kw)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+def start_server(data_dir: Path, *args: str, key: str | None = None, cwd: Path | None = None) -> Server:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / f"server-{port}.log"
+    env = os.environ | {"PYTHONUNBUFFERED": "1", "AFFECTLENS_HOME": str(data_dir / "home")}
+    cmd = [sys.executable, "-m", "affectlens", "serve", "--port", str(port), "--data-dir", str(data_dir), *args]
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, cwd=cwd or data_dir)
+    server = Server(f"http://127.0.0.1:{port}", port, data_dir, proc, log, key)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}:\n{server.log_tail()}")
+        try:
+            if httpx.get(f"{server.url}/v1/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    server.stop(signal.SIGKILL)
+    raise AssertionError(f"server did not come up in 90 s:\n{server.log_tail()}")
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "affectlens", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | (env or {}),
+    )
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[Server]:
+    """No auth (loopback), a 3 MB upload limit so the oversized case is cheap."""
+    s = start_server(tmp_path_factory.mktemp("serve"), "--no-auth", "--max-upload-mb", "3")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Screenshots and measurements kept after the run: $AFFECTLENS_TEST_ARTIFACTS or runs/test-artifacts/serve."""
+    path = Path(os.environ.get("AFFECTLENS_TEST_ARTIFACTS", ROOT / "runs" / "test-artifacts" / "serve"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def wait_job(client: httpx.Client, job_id: str, timeout: float = 120, until=("done", "failed")) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["state"] in until:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s")
+
+
+def copy_clip(media: Path, name: str, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(media / "videos" / name, dest / name))
+
+
+def clip_frames(path: Path, n: int, size: tuple[int, int] = (640, 480)):
+    """The first ``n`` frames of a clip as RGB arrays of ``size`` (looping when the clip is shorter)."""
+    import av
+    import cv2
+
+    frames = []
+    while len(frames) < n:
+        with av.open(str(path)) as c:
+            for f in c.decode(video=0):
+                frames.append(cv2.resize(f.to_ndarray(format="rgb24"), size, interpolation=cv2.INTER_AREA))
+                if len(frames) == n:
+                    break
+    return frames
+
+
+def jpeg(rgb, quality: int = 80) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()

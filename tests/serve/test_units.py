@@ -1,0 +1,85 @@
+"""Small pieces without a model: content sniffing, the one-frame mailbox, CORS when opened, settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+TestClient = pytest.importorskip("fastapi.testclient").TestClient
+
+from affectlens.errors import AffectlensError  # noqa: E402
+from affectlens.serve import ServeSettings, create_app  # noqa: E402
+from affectlens.serve.routes.live import LatestFrame  # noqa: E402
+from affectlens.serve.uploads import sniff  # noqa: E402
+
+
+def test_sniff_reads_content_not_names(media):
+    assert sniff((media / "expressions" / "happy.jpg").read_bytes()[:4096]) == ("image", ".jpg")
+    assert sniff((media / "bad-inputs" / "32bit.png").read_bytes()[:4096]) == ("image", ".png")
+    assert sniff((media / "videos" / "expressions_man.mp4").read_bytes()[:4096]) == ("video", ".mp4")
+    assert sniff(b"RIFF\0\0\0\0WEBPVP8 ") == ("image", ".webp")
+    assert sniff(b"\x1a\x45\xdf\xa3....webm") == ("video", ".mkv")
+    assert sniff(b"hello, I am text") is None
+    assert sniff(b"") is None
+
+
+def test_latest_frame_keeps_only_the_newest():
+    async def go():
+        box = LatestFrame()
+        for i in range(5):
+            box.put(bytes([i]))
+        n, data, _ = await box.get()
+        box.close()
+        return n, data, box.dropped, await box.get()
+
+    assert asyncio.run(go()) == (5, b"\x04", 4, None)
+
+
+def test_settings_refuse_no_auth_off_loopback(tmp_path):
+    with pytest.raises(AffectlensError, match="loopback"):
+        ServeSettings(host="0.0.0.0", auth=False, data_dir=tmp_path).validate()
+    ServeSettings(host="::1", auth=False, data_dir=tmp_path).validate()
+    assert ServeSettings(host="0.0.0.0", port=81).url == "http://127.0.0.1:81/"
+
+
+def test_cors_opens_only_to_the_origins_given(tmp_path, media):
+    s = ServeSettings(auth=False, data_dir=tmp_path, load_models=False, cors_origins=("http://app.example",))
+    with TestClient(create_app(s)) as c:
+        ok = c.get("/v1/health", headers={"Origin": "http://app.example"})
+        assert ok.headers["access-control-allow-origin"] == "http://app.example"
+        other = c.get("/v1/health", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+        # without models the analysis endpoint says so (503), it does not crash
+        r = c.post("/v1/analyze/image", files={"file": ("h.jpg", (media / "expressions" / "happy.jpg").read_bytes())})
+        assert r.status_code == 503
+
+
+def test_chunked_body_over_the_limit_is_413(tmp_path):
+    s = ServeSettings(auth=False, data_dir=tmp_path, load_models=False, max_upload_mb=1)
+    boundary = "xyz"
+
+    def body():  # no Content-Length: the limit is counted while the body streams in
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'.encode()
+        yield b"\xff\xd8\xff"
+        for _ in range(40):
+            yield b"0" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with TestClient(create_app(s)) as c:
+        r = c.post("/v1/jobs", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_dashboard_assets_ship_in_the_wheel():
+    """Every static file is matched by pyproject's package-data (else `pip install` serves a blank dashboard)."""
+    import fnmatch
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["affectlens"]
+    static = ROOT / "src" / "affectlens" / "serve" / "static"
+    files = [p.relative_to(static.parents[1]).as_posix() for p in static.iterdir()]
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]
+    assert not missing, f"add 'serve/static/*' to [tool.setuptools.package-data] affectlens; missing: {missing}"

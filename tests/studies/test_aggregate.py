@@ -1,0 +1,173 @@
+"""The study maths on hand-made inputs with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from affectlens.labels import EMOTIONS
+from affectlens.studies.aggregate import compare_tags, key_moments, timeline
+from affectlens.studies.respondent import main_track, respondent_rows
+from affectlens.studies.seconds import per_second
+from affectlens.studies.stats import mean_ci, t975
+
+
+def probs(top: str, p: float = 0.6) -> dict[str, float]:
+    """Probabilities with ``p`` on ``top`` and the rest spread evenly."""
+    rest = (1 - p) / (len(EMOTIONS) - 1)
+    return {f"p_{c}": (p if c == top else rest) for c in EMOTIONS}
+
+
+def frame(respondent: str, t: float, top: str, engagement: float, attention: float = 0.5, p: float = 0.6) -> dict:
+    return {"respondent": respondent, "stimulus_time_s": t, "engagement": engagement, "attention": attention} | probs(
+        top, p
+    )
+
+
+def test_t_quantiles():
+    assert t975(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t975(2) == pytest.approx(4.3027, abs=1e-4)
+    assert t975(30) == pytest.approx(2.0423, abs=1e-4)
+    assert t975(60) == pytest.approx(2.0003, abs=2e-4)
+    assert t975(1000) == pytest.approx(1.9623, abs=2e-4)
+    assert math.isnan(t975(0))
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in (31, 45, 120, 500):
+        assert t975(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), abs=1e-4)
+
+
+def test_mean_ci_known_values():
+    m, lo, hi, n = mean_ci([10, 20, 30])
+    # s = 10, n = 3: half-width = 4.3027 * 10 / sqrt(3)
+    assert (m, n) == (20, 3)
+    assert hi - m == pytest.approx(4.3027 * 10 / math.sqrt(3), abs=1e-3)
+    assert m - lo == pytest.approx(hi - m)
+    m, lo, hi, n = mean_ci([7.0, float("nan")])
+    assert (m, n) == (7.0, 1) and math.isnan(lo) and math.isnan(hi)
+    assert mean_ci([])[3] == 0
+
+
+def test_per_second_bins_and_drops_outside_stimulus():
+    frames = pd.DataFrame(
+        [
+            frame("a", -0.2, "happiness", 99),  # before the stimulus: dropped
+            frame("a", 0.0, "happiness", 40),
+            frame("a", 0.5, "happiness", 60),
+            frame("a", 1.2, "sadness", 30),
+            frame("a", 3.0, "happiness", 99),  # at the duration (3.0 s): dropped
+        ]
+    )
+    ps = per_second(frames, duration_s=3.0)
+    assert list(ps["second"]) == [0, 1]
+    assert list(ps["n_frames"]) == [2, 1]
+    assert ps.loc[0, "engagement"] == 50
+    assert list(ps["top_emotion"]) == ["happiness", "sadness"]
+    assert list(ps["valence"]) == ["positive", "negative"]
+    # valence score = P(happiness) + P(surprise) - P(five negative classes) for the happiness-top second
+    rest = 0.4 / 7
+    assert ps.loc[0, "valence_score"] == pytest.approx(0.6 + rest - 5 * rest)
+
+
+def test_timeline_means_shares_ci_and_counts():
+    frames = pd.DataFrame(
+        [
+            # second 0: three respondents; a has two frames (counts once, mean 20)
+            frame("a", 0.1, "happiness", 10, attention=0.2),
+            frame("a", 0.6, "happiness", 30, attention=0.4),
+            frame("b", 0.5, "happiness", 40, attention=0.6),
+            frame("c", 0.5, "sadness", 60, attention=0.8),
+            # second 1: one respondent
+            frame("b", 1.5, "neutral", 70),
+            # second 2: nobody
+        ]
+    )
+    tl = timeline(per_second(frames, 3.0), 3.0)
+    assert list(tl["second"]) == [0, 1, 2]
+    assert list(tl["n_respondents"]) == [3, 1, 0]
+    s0 = tl.iloc[0]
+    assert s0["engagement_mean"] == pytest.approx(40)  # mean of 20, 40, 60
+    half = 4.3027 * 20 / math.sqrt(3)  # s = 20 over the three respondents' means
+    assert s0["engagement_ci_high"] - 40 == pytest.approx(half, abs=1e-3)
+    assert 40 - s0["engagement_ci_low"] == pytest.approx(half, abs=1e-3)
+    assert s0["attention_mean"] == pytest.approx((0.3 + 0.6 + 0.8) / 3)
+    assert s0["share_happiness"] == pytest.approx(2 / 3)
+    assert s0["share_sadness"] == pytest.approx(1 / 3)
+    assert s0["share_neutral"] == 0
+    assert s0["share_positive"] == pytest.approx(2 / 3) and s0["share_negative"] == pytest.approx(1 / 3)
+    rest = 0.4 / 7
+    assert s0["mean_p_happiness"] == pytest.approx((0.6 + 0.6 + rest) / 3)
+    shares = [s0[f"share_{c}"] for c in EMOTIONS]
+    assert sum(shares) == pytest.approx(1)
+    s1 = tl.iloc[1]
+    assert s1["engagement_mean"] == 70 and math.isnan(s1["engagement_ci_low"])  # one respondent: no CI
+    assert s1["share_neutral"] == 1
+    assert tl.iloc[2][["engagement_mean", "mean_p_neutral", "share_neutral"]].isna().all()
+
+
+def test_timeline_of_nothing_has_every_second():
+    tl = timeline(per_second(pd.DataFrame(), 2.5), 2.5)
+    assert list(tl["second"]) == [0, 1, 2]
+    assert list(tl["n_respondents"]) == [0, 0, 0]
+    assert key_moments(tl).empty
+
+
+def test_key_moments_peaks_dips_gap_and_coverage():
+    eng = [10, 50, 45, 20, 5, 30, 90]
+    n = [4, 4, 4, 4, 4, 4, 1]  # the last second is seen by 1 of 4 respondents: not a key moment
+    tl = pd.DataFrame({"second": range(7), "engagement_mean": eng, "n_respondents": n, "mean_p_happiness": eng})
+    km = key_moments(tl, k=2, min_gap_s=2)
+    peaks = km[(km["kind"] == "peak") & (km["metric"] == "engagement")]
+    dips = km[(km["kind"] == "dip") & (km["metric"] == "engagement")]
+    assert list(peaks["second"]) == [1, 5]  # 2 (45) is within 2 s of 1 (50)
+    assert list(dips["second"]) == [4, 0]
+    assert list(peaks["value"]) == [50, 30]
+
+
+def test_compare_tags_groups_and_untagged():
+    frames = pd.DataFrame(
+        [
+            frame("a", 0.5, "happiness", 20),
+            frame("a", 1.5, "happiness", 40),  # a's mean engagement: 30
+            frame("b", 0.5, "sadness", 50),
+            frame("c", 0.5, "neutral", 70),
+        ]
+    )
+    ps = per_second(frames, 2.0)
+    tags = pd.DataFrame(
+        [("a", "group", "x"), ("b", "group", "y"), ("c", "group", "y")], columns=["respondent", "key", "value"]
+    )
+    tags = pd.concat([tags, pd.DataFrame([("a", "age", "young")], columns=tags.columns)])
+    summary, groups = compare_tags(ps, tags, 2.0)
+    by = summary.set_index(["key", "value"])
+    assert by.loc[("group", "x"), "n_respondents"] == 1
+    assert by.loc[("group", "x"), "engagement_mean"] == 30
+    assert by.loc[("group", "y"), "engagement_mean"] == 60
+    assert by.loc[("group", "y"), "engagement_ci_high"] - 60 == pytest.approx(
+        12.7062 * np.std([50, 70], ddof=1) / math.sqrt(2)
+    )
+    assert by.loc[("age", "(untagged)"), "n_respondents"] == 2
+    g = groups[(groups["key"] == "group") & (groups["value"] == "y")]
+    assert list(g["n_respondents"]) == [2, 0]
+
+
+def _rows(track: int, frames: range, box: float = 50.0) -> list[dict]:
+    return [
+        {"source": "x.mp4", "frame": f, "time_s": f / 10, "track_id": track, "x1": 0.0, "y1": 0.0, "x2": box, "y2": box}
+        for f in frames
+    ]
+
+
+def test_main_face_is_the_longest_track_and_time_is_shifted():
+    rows = pd.DataFrame(_rows(0, range(0, 5), box=200) + _rows(1, range(0, 12)) + _rows(2, range(3, 8)))
+    assert main_track(rows) == 1
+    out = respondent_rows(rows, offset_s=0.5)
+    assert set(out["track_id"]) == {1} and "source" not in out.columns
+    assert out["stimulus_time_s"].tolist()[:3] == pytest.approx([-0.5, -0.4, -0.3])
+    # a tie goes to the larger face
+    tie = pd.DataFrame(_rows(0, range(5), box=20) + _rows(1, range(5), box=90))
+    assert main_track(tie) == 1
+    assert main_track(pd.DataFrame()) is None
+    assert respondent_rows(pd.DataFrame(), 0.0).empty

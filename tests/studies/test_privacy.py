@@ -1,0 +1,120 @@
+"""Respondent privacy on real clips: derived data only, erasure that leaves no trace, consent, pseudonyms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from affectlens.studies import erasures, recordings, run_study
+from affectlens.studies.db import connect
+from affectlens.studies.locations import locate
+from tests.conftest import cli
+from tests.studies.conftest import clip
+
+STIMULUS = "intel_classroom_four_people.mp4"
+GONE, KEPT = "resp-zq81xk", "resp-kept77"
+MEDIA_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"\x1aE\xdf\xa3", b"GIF8")  # JPEG, PNG, WebP/AVI, MKV, GIF
+
+
+def _is_media(path: Path) -> bool:
+    head = path.read_bytes()[:12]
+    return head.startswith(MEDIA_MAGIC) or head[4:8] == b"ftyp"  # ftyp: MP4 / MOV
+
+
+def _files_naming(root: Path, needle: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+def _study(db: str | None, *extra: str) -> None:
+    args = ("--db", db) if db else ()
+    cli("study", "create", "priv", "--stimulus", clip(STIMULUS), *extra, *args, check=True)
+    cli(
+        "study",
+        "add",
+        "priv",
+        clip("intel_two_people_head_pose.mp4"),
+        "--respondent",
+        GONE,
+        "--tag",
+        "group=a",
+        *args,
+        check=True,
+    )
+    cli("study", "add", "priv", clip("expressions_man.mp4"), "--respondent", KEPT, *args, check=True)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_forget_leaves_no_trace_in_database_files_or_report(backend, home, tmp_path, request):
+    db = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+    _study(db)
+    assert run_study("priv", db=db).done == 2
+    folder = locate("priv", db).folder
+    assert _files_naming(home, KEPT) or db  # SQLite: the ids live in the study's own database file
+
+    args = ("--db", db) if db else ()
+    r = cli("study", "forget", "priv", "--respondent", GONE, *args, check=True)
+    assert "1 recording(s)" in r.stdout
+    report = tmp_path / "report.html"
+    cli("study", "report", "priv", "--out", report, *args, check=True)
+
+    assert GONE not in report.read_text() and KEPT in report.read_text()
+    assert not _files_naming(home, GONE), "a file of the study still names the forgotten respondent"
+    assert not _files_naming(folder, "group=a")
+    assert [r.respondent for r in recordings("priv", db)[1]] == [KEPT]
+    assert len(list((folder / "results").glob("*.parquet"))) == 1
+    with connect(locate("priv", db).url).connect() as conn:
+        assert conn.execute(text("SELECT respondent FROM recordings")).scalars().all() == [KEPT]
+        assert conn.execute(text("SELECT count(*) FROM recording_tags")).scalar() == 0  # GONE's group=a
+    audit = erasures("priv", db)
+    assert [(e.action, e.recordings) for e in audit] == [("forget_respondent", 1)]
+    assert audit[0].erased_by and audit[0].erased_at
+    again = cli("study", "forget", "priv", "--respondent", GONE, *args)
+    assert again.returncode == 1 and "no respondent" in again.stderr
+
+
+def test_default_study_keeps_no_media_of_respondents(home):
+    _study(None)
+    run_study("priv")
+    media = [p for p in locate("priv").folder.rglob("*") if p.is_file() and _is_media(p)]
+    assert media == [], media
+
+
+def test_keep_media_copies_and_forget_removes_the_copy(home):
+    _study(None, "--keep-media")
+    folder = locate("priv").folder
+    copies = sorted((folder / "media").iterdir())
+    assert len(copies) == 2 and all(_is_media(p) for p in copies)
+    assert {r.path for r in recordings("priv")[1]} == {str(p) for p in copies}
+    assert run_study("priv").done == 2
+    cli("study", "forget", "priv", "--respondent", GONE, check=True)
+    assert len(list((folder / "media").iterdir())) == 1
+
+
+def test_contact_details_are_refused_as_tags(home):
+    cli("study", "create", "priv", "--stimulus", clip(STIMULUS), check=True)
+    rec = clip("expressions_man.mp4")
+    for tag in ("email=jane.doe@example.com", "phone=+44 20 7946 0958", "contact=(555) 123-4567"):
+        r = cli("study", "add", "priv", rec, "--respondent", "r1", "--tag", tag)
+        assert r.returncode == 1 and "pseudonym" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    cli("study", "add", "priv", rec, "--respondent", "r1", "--tag", "age=18-24", "--tag", "wave=2026-11", check=True)
+
+
+def test_a_study_requiring_consent_processes_only_consented_recordings(home):
+    cli("study", "create", "priv", "--stimulus", clip(STIMULUS), "--require-consent", check=True)
+    cli("study", "add", "priv", clip("expressions_man.mp4"), "--respondent", "yes1", "--consent", check=True)
+    cli("study", "add", "priv", clip("intel_two_people_head_pose.mp4"), "--respondent", "no1", check=True)
+    r = cli("study", "run", "priv", "--no-progress", check=True)
+    assert "1 done" in r.stdout and "without consent" in r.stderr and "no1" in r.stderr
+    status = {x.respondent: x.status for x in recordings("priv")[1]}
+    assert status == {"yes1": "done", "no1": "pending"}
+
+
+def test_delete_removes_the_whole_study_and_audits_it(home):
+    _study(None)
+    folder = locate("priv").folder
+    r = cli("study", "delete", "priv", "--yes", check=True)
+    assert "2 recording(s)" in r.stdout and not folder.exists()
+    assert '"delete_study"' in (folder.parent / "erasures.jsonl").read_text()
+    assert cli("study", "status", "priv").returncode == 1

@@ -1,0 +1,107 @@
+"""The HTML report: self-contained, every section present, and it renders in a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from affectlens.labels import EMOTIONS
+from affectlens.report import build_report
+from affectlens.studies.aggregate import compare_tags, key_moments, timeline
+from affectlens.studies.models import Study
+from affectlens.studies.results import StudyTables
+from affectlens.studies.seconds import per_second
+from tests.conftest import ROOT
+from tests.studies.conftest import clip
+
+ARTIFACTS = Path(os.environ.get("AFFECTLENS_ARTIFACTS", ROOT / "runs" / "test-artifacts"))
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def _synthetic(stimulus: Path, duration: float = 3.0) -> tuple[Study, StudyTables]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, r in enumerate(["r1", "r2", "r3", "r4"]):
+        for t in np.arange(0, duration, 0.2):
+            p = rng.dirichlet(np.ones(len(EMOTIONS)))
+            rows.append(
+                {"respondent": r, "stimulus_time_s": t, "engagement": 30 + 10 * i + 20 * np.sin(t), "attention": 0.7}
+                | {f"p_{c}": v for c, v in zip(EMOTIONS, p, strict=True)}
+            )
+    ps = per_second(pd.DataFrame(rows), duration)
+    tl = timeline(ps, duration)
+    tags = pd.DataFrame(
+        [("r1", "group", "a"), ("r2", "group", "b"), ("r3", "group", "b")], columns=["respondent", "key", "value"]
+    )
+    comparison, groups = compare_tags(ps, tags, duration)
+    recs = pd.DataFrame({"respondent": ["r1", "r2", "r3", "r4", "<r5>"], "status": ["done"] * 4 + ["failed"]})
+    study = Study(
+        name="synthetic",
+        stimulus_path=str(stimulus),
+        stimulus_sha256="0" * 64,
+        stimulus_duration_s=duration,
+        data_dir="/nonexistent",
+        created_at=datetime(2026, 1, 1),
+    )
+    return study, StudyTables(ps, tl, key_moments(tl), comparison, groups, recs)
+
+
+def test_report_is_self_contained_with_every_section(tmp_path):
+    study, tables = _synthetic(clip("intel_classroom_four_people.mp4"))
+    page = build_report(study, tables)
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', page, re.I)
+    for heading in ("Summary", "Emotions", "Valence", "Engagement and attention", "Respondents", "Key moments"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "Comparison between tags" in page and "Method" in page and "Student" in page
+    assert page.count('<div class="fig">') >= 8
+    assert page.count("data:image/jpeg;base64,") == len(tables.key_moments) > 0  # thumbnails of the stimulus
+    assert "&lt;r5&gt;" in page and "<r5>" not in page  # user text is escaped
+
+
+def test_report_without_the_stimulus_file_still_builds(tmp_path):
+    study, tables = _synthetic(tmp_path / "gone.mp4")
+    page = build_report(study, tables)
+    assert "thumbnails left out" in page and "data:image/jpeg" not in page
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no Chromium here (apt-get install -y chromium)")
+    from PIL import Image
+
+    study, tables = _synthetic(clip("intel_classroom_four_people.mp4"))
+    report = tmp_path / "report.html"
+    report.write_text(build_report(study, tables), encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    window = ["--window-size=1280,2400", f"--screenshot={shot}"]
+    subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chr'}", *window, report.as_uri()],
+        capture_output=True,
+        timeout=90,
+    )
+    assert shot.exists(), "Chromium wrote no screenshot"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "study-report.png")  # the test artifact: look at it
+    im = Image.open(shot).convert("L")
+    lo, hi = im.getextrema()
+    assert hi - lo > 50 and len(im.getcolors(1 << 16) or []) > 20, "the screenshot is blank"
+    # the plots drew: the top of the page holds more than text on white (plot lines, bars, colour)
+    rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    coloured = (np.ptp(rgb, axis=2) > 60).mean()
+    assert coloured > 0.005, f"hardly any colour on the page ({coloured:.4f}): did plotly render?"
