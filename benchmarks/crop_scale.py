@@ -6,7 +6,7 @@ into a padded canvas, runs the real detector on them, crops each detected face a
 scales (with and without eye alignment) and reports the model's accuracy for each: the best
 scale is the one the model card's ``crop_scale`` should carry.
 
-    python benchmarks/crop_scale.py --model runs/affect-cnn-v1/best.pt --n 1500
+    python benchmarks/crop_scale.py --model runs/affect-cnn-x2-v1/best.pt --n 1500
 """
 
 from __future__ import annotations

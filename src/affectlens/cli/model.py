@@ -36,10 +36,21 @@ def train_cmd(
     ema: Annotated[float, typer.Option("--ema", help="weight EMA decay (0 = off)")] = 0.999,
     early_stop: Annotated[int, typer.Option("--early-stop", help="stop after N epochs without improvement")] = 0,
     precision: Annotated[str, typer.Option("--precision", help="auto | bf16 | fp32")] = "auto",
-    distill: Annotated[Path | None, typer.Option("--distill", help=".npz of teacher probabilities")] = None,
+    distill: Annotated[
+        Path | None, typer.Option("--distill", help=".npz of teacher probabilities (from `affectlens teach`)")
+    ] = None,
+    distill_weight: Annotated[
+        float, typer.Option("--distill-weight", help="share of the teachers in the soft targets (rest: votes)")
+    ] = 0.7,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="start from this checkpoint's weights (fine-tune; new schedule)")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     limit: Annotated[int, typer.Option("--limit", help="use only the first N training faces")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="continue from OUT/last.pt")] = False,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="live bar (off: one line per epoch, for log files)")
+    ] = True,
 ) -> None:
     """Train an expression model on the CPU (or GPU) and checkpoint every epoch."""
     from affectlens.train.augment import AugmentConfig
@@ -62,12 +73,39 @@ def train_cmd(
         early_stop=early_stop,
         precision=precision,
         distill=str(distill) if distill else None,
+        distill_weight=distill_weight,
+        init=str(init) if init else None,
         seed=seed,
         limit=limit,
         augment=AugmentConfig(mixup_alpha=mixup, cutmix_alpha=cutmix),
     )
-    best = train(cfg, out, resume=resume)
+    best = train(cfg, out, resume=resume, progress=progress)
     typer.echo(f"best epoch {best.get('epoch')}: valid accuracy {best['valid_accuracy']:.4f}; checkpoints in {out}")
+
+
+@app.command("teach")
+def teach_cmd(
+    out: Annotated[Path, typer.Option("--out", help="the .npz file of soft targets to write")],
+    teacher: Annotated[
+        list[str], typer.Option("--teacher", help="a .pt checkpoint or .onnx model; repeat for an ensemble")
+    ],
+    dataset: Annotated[
+        list[str], typer.Option("--dataset", help="KIND:PATH of the student's training sets, in the same order")
+    ] = ["ferplus:../shared/data/ferplus"],  # noqa: B006
+    student: Annotated[str, typer.Option("--student", help="the student's architecture (its crop)")] = "affect_cnn",
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="average each face with its mirror image")] = True,
+) -> None:
+    """Soft targets for distillation: the teachers' mean probabilities on the training faces."""
+    from affectlens.train.distill import teach
+    from affectlens.train.loop import TrainConfig
+
+    pre = TrainConfig(model=student).preprocess()
+    meta = teach(teacher, list(dataset), out, student=pre, flip=flip)
+    per = ", ".join(f"{a:.3f}" for a in meta["train_accuracy_per_teacher"])
+    typer.echo(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {meta['n']} faces): ensemble train accuracy "
+        f"{meta['train_accuracy_of_ensemble']:.4f} (teachers {per}); train with --distill {out}"
+    )
 
 
 @app.command("eval")
@@ -143,7 +181,9 @@ def _print_report(report: dict) -> None:
 
 @app.command("export")
 def export_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="a .pt checkpoint written by `affectlens train`")],
+    checkpoint: Annotated[
+        list[Path], typer.Argument(help="a .pt checkpoint written by `affectlens train`; several: one ensemble")
+    ],
     out: Annotated[Path, typer.Option("--out", help="the .onnx file to write (its .json card goes beside it)")],
     name: Annotated[str | None, typer.Option("--name", help="model name in the card")] = None,
     crop_scale: Annotated[
@@ -152,23 +192,51 @@ def export_cmd(
     evaluate_on: Annotated[
         list[str], typer.Option("--eval", help="KIND:PATH[@SPLIT] to measure into the card; repeatable")
     ] = [],  # noqa: B006
+    calibrate: Annotated[
+        str | None,
+        typer.Option("--calibrate", help="KIND:PATH[@SPLIT] held-out data to fit the softmax temperature on"),
+    ] = None,
+    tta: Annotated[
+        str, typer.Option("--tta", help="none | flip: average each face with its mirror image (2x compute)")
+    ] = "none",
 ) -> None:
-    """Export a checkpoint to ONNX with its model card; checks ONNX and PyTorch agree."""
+    """Export a checkpoint to ONNX with its model card; checks ONNX and PyTorch agree.
+
+    With --calibrate, a temperature is fitted on that split (NLL) and stored in the card; every
+    probability affectlens reports (eval, analyze) is then softmax(logits / T).
+    """
     from affectlens.classify import get_model
     from affectlens.classify.card import card_path
     from affectlens.datasets import load_dataset
     from affectlens.errors import AffectlensError
     from affectlens.evaluate.runner import evaluate
 
-    if not checkpoint.is_file():
-        raise AffectlensError(f"checkpoint {checkpoint} not found")
+    for c in checkpoint:
+        if not c.is_file():
+            raise AffectlensError(f"checkpoint {c} not found")
     from affectlens.train.export import export_onnx
 
-    path = export_onnx(checkpoint, out, name=name, crop_scale=crop_scale)
+    path = export_onnx(list(checkpoint), out, name=name, crop_scale=crop_scale, tta=tta)
     clf = get_model(path)
     parity = clf.card.metrics["onnx_parity_max_abs_diff"]
     if parity > 1e-4:
         raise AffectlensError(f"ONNX and PyTorch disagree by {parity:.2e} (> 1e-4)")
+    if calibrate:
+        from affectlens.evaluate.calibration import calibration_summary, fit_temperature
+
+        spec, _, split = calibrate.partition("@")
+        ds = load_dataset(spec, split or "valid")
+        if tuple(ds.classes) != tuple(clf.labels):
+            raise AffectlensError(f"--calibrate needs a dataset with the model's {len(clf.labels)} classes")
+        z = clf.logits(clf.preprocess.crop_images(ds.images))
+        t = fit_temperature(z, ds.labels)
+        clf.card.temperature = t
+        clf.card.calibration = calibration_summary(z, ds.labels, t) | {
+            "fitted_on": f"{ds.name}_{ds.split}",
+            "n": len(ds),
+            "method": "temperature scaling (NLL)",
+        }
+        typer.echo(f"temperature {t:.3f} fitted on {ds.name} {ds.split}: {clf.card.calibration}")
     for spec in evaluate_on:
         spec, _, split = spec.partition("@")
         ds = load_dataset(spec, split or "test")

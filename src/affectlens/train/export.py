@@ -21,15 +21,84 @@ LICENCES = {
 }
 
 
+class FlipTTA(torch.nn.Module):
+    """Mean logits of a face and its mirror image: test-time flip, baked into the exported graph."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (self.model(x) + self.model(torch.flip(x, dims=[3])))
+
+
+class Ensemble(torch.nn.Module):
+    """Several models on the same input: the log of their mean probabilities (valid logits).
+
+    Averaging probabilities (not logits) is the usual ensemble; the log keeps the output a logit
+    vector, so temperature scaling and every consumer of ``logits`` work unchanged.
+    """
+
+    def __init__(self, models: list[torch.nn.Module]):
+        super().__init__()
+        self.members = torch.nn.ModuleList(models)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = torch.stack([m(x).softmax(1) for m in self.members]).mean(0)
+        return torch.log(p.clamp_min(1e-8))
+
+
+def _training_record(checkpoint: Path, cfg, ck: dict) -> dict:
+    run_json = checkpoint.parent / "run.json"
+    run = json.loads(run_json.read_text()) if run_json.is_file() else {}
+    history = ck.get("history", [])
+    init = None
+    if cfg.init and Path(cfg.init).is_file():  # fine-tuned: how the starting weights were made, too
+        _, init_cfg, _, init_ck = load_checkpoint(cfg.init)
+        init = _training_record(Path(cfg.init), init_cfg, init_ck)
+    return {
+        "checkpoint": str(checkpoint),
+        "init_from": init,
+        "data": cfg.train,
+        "split": cfg.train_split,
+        "valid": cfg.valid,
+        "n_train": run.get("n_train"),
+        "command": run.get("command", ""),
+        "config": cfg.to_dict(),
+        "epochs_run": len(history),
+        "best": ck.get("best"),
+        "wall_time_s": round(sum(r.get("seconds", 0.0) for r in history), 1),
+        "history": history,
+        "torch": torch.__version__,
+    }
+
+
 def export_onnx(
-    checkpoint: str | Path,
+    checkpoint: str | Path | list[str | Path],
     onnx_path: str | Path,
     name: str | None = None,
     crop_scale: float | None = None,
     opset: int = 17,
+    tta: str = "none",
 ) -> Path:
-    """Write ``onnx_path`` and its ``.json`` card from a training checkpoint; return the path."""
-    model, cfg, pre, ck = load_checkpoint(checkpoint)
+    """Write ``onnx_path`` and its ``.json`` card from training checkpoint(s); return the path.
+
+    Several checkpoints (same input size, colour and normalisation) export as one ensemble graph.
+    ``tta="flip"`` exports the mean of each face and its mirror image (twice the compute).
+    """
+    paths = [Path(c) for c in (checkpoint if isinstance(checkpoint, list | tuple) else [checkpoint])]
+    loaded = [load_checkpoint(c) for c in paths]
+    model, cfg, pre, _ = loaded[0]
+    for other in loaded[1:]:
+        if other[2] != pre:
+            raise ValueError(f"ensemble members need the same preprocessing: {pre} vs {other[2]}")
+    archs = [lc[1].model for lc in loaded]
+    if len(loaded) > 1:
+        model = Ensemble([lc[0] for lc in loaded]).eval()
+    if tta not in ("none", "flip"):
+        raise ValueError(f"unknown test-time augmentation {tta!r}: none | flip")
+    if tta == "flip":
+        model = FlipTTA(model).eval()
     if crop_scale is not None:
         from dataclasses import replace
 
@@ -48,29 +117,21 @@ def export_onnx(
         dynamo=False,
     )
     parity = check_parity(model, onnx_path, pre)
-    run_json = Path(checkpoint).parent / "run.json"
-    run = json.loads(run_json.read_text()) if run_json.is_file() else {}
-    kinds = sorted({s.split(":", 1)[0] for s in cfg.train})
-    history = ck.get("history", [])
+    kinds = sorted({s.split(":", 1)[0] for lc in loaded for s in lc[1].train})
+    records = [_training_record(c, lc[1], lc[3]) for c, lc in zip(paths, loaded, strict=True)]
+    training = (
+        records[0]
+        if len(records) == 1
+        else {"command": "\n".join(r["command"] for r in records), "data": cfg.train, "members": records}
+    )
+    arch = archs[0] if len(archs) == 1 else f"ensemble({', '.join(archs)})"
     card = ModelCard(
         name=name or onnx_path.stem,
         labels=list(EMOTIONS),
         preprocess=pre,
-        architecture=cfg.model,
+        architecture=arch + (" + flip TTA" if tta == "flip" else ""),
         licence="; ".join(LICENCES.get(k, k) for k in kinds),
-        training={
-            "data": cfg.train,
-            "split": cfg.train_split,
-            "valid": cfg.valid,
-            "n_train": run.get("n_train"),
-            "command": run.get("command", ""),
-            "config": cfg.to_dict(),
-            "epochs_run": len(history),
-            "best": ck.get("best"),
-            "wall_time_s": round(sum(r.get("seconds", 0.0) for r in history), 1),
-            "history": history,
-            "torch": torch.__version__,
-        },
+        training=training,
         metrics={"onnx_parity_max_abs_diff": parity},
     )
     card.save(card_path(onnx_path))

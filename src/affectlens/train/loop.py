@@ -14,21 +14,23 @@ import logging
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from affectlens.datasets import FaceDataset, load_dataset
+from affectlens.errors import AffectlensError
 from affectlens.evaluate.metrics import classification_report
 from affectlens.faces.preprocess import Preprocess
 from affectlens.labels import EMOTIONS
 from affectlens.train.augment import AugmentConfig, augment
-from affectlens.train.models import REGISTRY, create_model
+from affectlens.train.models import create_model, get_spec
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class TrainConfig:
     early_stop: int = 0  # epochs without improvement before stopping; 0 = never
     seed: int = 0
     precision: str = "auto"  # auto | bf16 | fp32 (auto: bf16 on GPUs and CPUs with native bf16)
+    init: str | None = None  # start from this checkpoint's weights (fine-tuning); fresh optimiser and schedule
     distill: str | None = None  # .npz of teacher probabilities for the training set
     distill_weight: float = 0.7
     distill_temperature: float = 1.0
@@ -63,7 +66,7 @@ class TrainConfig:
     std: float = 0.25
 
     def preprocess(self) -> Preprocess:
-        spec = REGISTRY[self.model]
+        spec = get_spec(self.model)
         return Preprocess(size=spec.input_size, color=spec.color, mean=self.mean, std=self.std)
 
     def to_dict(self) -> dict:
@@ -134,6 +137,21 @@ def _class_weights(labels: np.ndarray, how: str) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
+def _ema_fn(decay: float):
+    """Weight EMA with a warm-up (decay ``min(decay, (1 + n) / (10 + n))`` after n updates).
+
+    Without the warm-up a 0.999 EMA still carries ~25% of the random initialisation after
+    six FER+ epochs, and early validation scores say nothing.
+    """
+
+    def avg(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        return averaged * d + current * (1.0 - d)
+
+    return avg
+
+
 def _atomic_save(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -152,11 +170,11 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
 
     train_sets = [load_dataset(s, cfg.train_split) for s in cfg.train]
     x_tr, t_tr, y_tr = prepare(train_sets, pre)
-    if cfg.distill:
-        teacher = np.load(cfg.distill)["probs"].astype(np.float32)
-        if len(teacher) != len(x_tr):
-            raise ValueError(f"teacher file has {len(teacher)} rows, training set {len(x_tr)}")
-        t_tr = cfg.distill_weight * teacher + (1 - cfg.distill_weight) * t_tr
+    if cfg.distill:  # soft targets: teachers' ensemble blended with the vote distributions
+        from affectlens.train.distill import load_teacher_file
+
+        teacher = load_teacher_file(cfg.distill, x_tr)
+        t_tr = (cfg.distill_weight * teacher + (1 - cfg.distill_weight) * t_tr).astype(np.float32)
     if cfg.limit:
         x_tr, t_tr, y_tr = x_tr[: cfg.limit], t_tr[: cfg.limit], y_tr[: cfg.limit]
     if not cfg.soft_labels:
@@ -164,8 +182,14 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     valid = load_dataset(cfg.valid, cfg.valid_split) if cfg.valid else None
     x_va = pre.crop_images(valid.images) if valid else None
 
-    model = create_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema > 0 else None
+    model = create_model(cfg.model)
+    if cfg.init:
+        init = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        if init["config"]["model"] != cfg.model:
+            raise AffectlensError(f"--init {cfg.init} is a {init['config']['model']}, not a {cfg.model}")
+        model.load_state_dict(init["weights"])
+    model = model.to(dev).to(memory_format=torch.channels_last)
+    ema = AveragedModel(model, avg_fn=_ema_fn(cfg.ema), use_buffers=True) if cfg.ema > 0 else None
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
@@ -191,7 +215,13 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         ck = torch.load(last, map_location=dev, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
+        if ck["config"].get("epochs") == cfg.epochs:
+            sched.load_state_dict(ck["scheduler"])
+        else:  # more (or fewer) epochs than first planned: the new schedule, fast-forwarded
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for _ in range(min((ck["epoch"] + 1) * steps_per_epoch, total - 1)):
+                    sched.step()
         if ema is not None and ck.get("ema"):
             ema.load_state_dict(ck["ema"])
         start, best, history = ck["epoch"] + 1, ck["best"], ck["history"]
@@ -296,7 +326,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         if progress:
             tqdm.write(msg)
         else:
-            log.info(msg)
+            print(msg, file=sys.stderr, flush=True)
         if cfg.early_stop and stale >= cfg.early_stop:
             log.info("early stop: no improvement for %d epochs", stale)
             break

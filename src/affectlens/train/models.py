@@ -145,9 +145,14 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
-def create_model(name: str, num_classes: int = 8, in_chans: int | None = None) -> nn.Module:
+def get_spec(name: str) -> ModelSpec:
+    """The registered architecture ``name``, or an error that lists the known ones."""
     if name not in REGISTRY:
         raise AffectlensError(f"unknown model {name!r}; known: {', '.join(REGISTRY)}")
-    spec = REGISTRY[name]
+    return REGISTRY[name]
+
+
+def create_model(name: str, num_classes: int = 8, in_chans: int | None = None) -> nn.Module:
+    spec = get_spec(name)
     chans = in_chans if in_chans is not None else (1 if spec.color == "gray" else 3)
     return spec.build(num_classes=num_classes, in_chans=chans)

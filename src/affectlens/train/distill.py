@@ -1,0 +1,99 @@
+"""Knowledge distillation targets: an ensemble of teachers' soft predictions on the training set.
+
+``teach`` runs every teacher (a training checkpoint ``.pt`` or an exported ``.onnx`` with its card)
+on the exact training faces that ``affectlens train --dataset …`` prepares (same datasets, same
+order, the student's crop), averages their probabilities, with each face and its mirror image,
+and saves them as a small compressed array file (float16, ~8 bytes per face) that is committed
+and passed to ``affectlens train --distill FILE``. The file records which datasets, how many faces
+and which teachers made it, and training refuses a file that does not match its training set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.datasets import load_dataset
+from affectlens.errors import AffectlensError
+from affectlens.faces.preprocess import Preprocess
+
+
+def training_faces(specs: list[str], split: str, pre: Preprocess) -> np.ndarray:
+    """The uint8 training crops of ``specs`` in the order :func:`affectlens.train.loop.train` uses."""
+    return np.concatenate([pre.crop_images(load_dataset(s, split).images) for s in specs])
+
+
+def fingerprint(crops: np.ndarray) -> str:
+    """A short hash of the training crops: teacher file and training set must match exactly."""
+    return hashlib.sha256(np.ascontiguousarray(crops).tobytes()).hexdigest()[:16]
+
+
+def teacher_probs(teacher: str | Path, faces: list[np.ndarray], flip: bool = True) -> np.ndarray:
+    """Probabilities over the 8 classes of one teacher on the raw training images (its own crop)."""
+    from affectlens.classify import get_model
+
+    clf = get_model(teacher)
+    crops = clf.preprocess.crop_images(faces)
+    p = clf.predict(crops)
+    if flip:
+        p = 0.5 * (p + clf.predict(np.ascontiguousarray(crops[:, :, ::-1])))
+    return p
+
+
+def teach(
+    teachers: list[str | Path],
+    specs: list[str],
+    out: str | Path,
+    split: str = "train",
+    student: Preprocess | None = None,
+    flip: bool = True,
+) -> dict:
+    """Write the ensemble's mean probabilities on the training set to ``out`` (.npz); returns its metadata."""
+    if not teachers:
+        raise AffectlensError("teach needs at least one --teacher")
+    sets = [load_dataset(s, split) for s in specs]
+    images = [im for ds in sets for im in ds.images]
+    per_teacher = []
+    for t in teachers:
+        p = teacher_probs(t, images, flip=flip)
+        per_teacher.append(p)
+    probs = np.mean(per_teacher, axis=0).astype(np.float32)
+    probs /= probs.sum(1, keepdims=True)
+    labels = np.concatenate([ds.global_labels() for ds in sets])
+    meta = {
+        "datasets": list(specs),
+        "split": split,
+        "n": len(probs),
+        "teachers": [str(t) for t in teachers],
+        "flip": flip,
+        "train_accuracy_of_ensemble": float((probs.argmax(1) == labels).mean()),
+        "train_accuracy_per_teacher": [float((p.argmax(1) == labels).mean()) for p in per_teacher],
+    }
+    if student is not None:
+        meta["faces_sha256"] = fingerprint(training_faces(specs, split, student))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, probs=probs.astype(np.float16), meta=np.array(json.dumps(meta)))
+    return meta
+
+
+def load_teacher_file(path: str | Path, crops: np.ndarray) -> np.ndarray:
+    """The probabilities in ``path`` (float32), checked against the training crops they were made for."""
+    path = Path(path)
+    if not path.is_file():
+        raise AffectlensError(f"teacher file {path} not found (make it with `affectlens teach`)")
+    data = np.load(path)
+    probs = data["probs"].astype(np.float32)
+    if len(probs) != len(crops):
+        raise AffectlensError(f"teacher file {path} has {len(probs)} rows, the training set {len(crops)}")
+    if "meta" in data:
+        meta = json.loads(str(data["meta"]))
+        want = meta.get("faces_sha256")
+        if want and want != fingerprint(crops):
+            raise AffectlensError(
+                f"teacher file {path} was made for other training faces (datasets {meta['datasets']})"
+            )
+    return probs / probs.sum(1, keepdims=True)

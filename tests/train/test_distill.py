@@ -1,0 +1,64 @@
+"""The distillation path on CPU, tiny and real: teachers → committed soft targets → student."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the training extra is not installed: pip install -e '.[train]'")
+
+from affectlens.labels import EMOTIONS
+from tests.conftest import cli
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory, ferplus):
+    """240 real FER+ training faces as an ImageFolder (class-named folders)."""
+    root = tmp_path_factory.mktemp("faces")
+    with open(ferplus / "FER2013Train" / "label.csv") as fh:
+        for n, r in enumerate(csv.reader(fh)):
+            if n == 240:
+                break
+            label = EMOTIONS[int(np.argmax(list(map(int, r[2:10]))))]
+            (root / label).mkdir(exist_ok=True)
+            shutil.copy(ferplus / "FER2013Train" / r[0], root / label / r[0])
+    return f"imagefolder:{root}"
+
+
+def _train(out, faces, seed: int, *extra: str):
+    common = ("--epochs", "1", "--batch-size", "32", "--valid", "none", "--no-progress")
+    return cli("train", "--out", out, "--dataset", faces, "--seed", str(seed), *common, *extra, check=True)
+
+
+def test_teach_then_distill(tmp_path, faces):
+    for seed in (0, 1):
+        _train(tmp_path / f"t{seed}", faces, seed)
+    targets = tmp_path / "teachers.npz"
+    teachers = [a for s in (0, 1) for a in ("--teacher", str(tmp_path / f"t{s}" / "last.pt"))]
+    r = cli("teach", "--out", targets, *teachers, "--dataset", faces, check=True)
+    assert "ensemble train accuracy" in r.stdout
+
+    data = np.load(targets)
+    meta = json.loads(str(data["meta"]))
+    assert data["probs"].dtype == np.float16 and data["probs"].shape == (240, len(EMOTIONS))
+    assert np.allclose(data["probs"].astype(np.float32).sum(1), 1, atol=1e-2)
+    assert meta["n"] == 240 and len(meta["teachers"]) == 2 and meta["faces_sha256"]
+
+    _train(tmp_path / "student", faces, 2, "--distill", str(targets))
+    run = json.loads((tmp_path / "student" / "run.json").read_text())
+    assert run["config"]["distill"] == str(targets)
+
+
+def test_a_teacher_file_for_other_faces_is_refused(tmp_path, faces, ferplus):
+    _train(tmp_path / "t", faces, 0)
+    targets = tmp_path / "teachers.npz"
+    cli("teach", "--out", targets, "--teacher", tmp_path / "t" / "last.pt", "--dataset", faces, check=True)
+    data = dict(np.load(targets))
+    meta = json.loads(str(data["meta"]))
+    np.savez(targets, probs=data["probs"], meta=np.array(json.dumps(meta | {"faces_sha256": "0" * 16})))
+    r = cli(
+        "train", "--out", tmp_path / "s", "--dataset", faces, "--epochs", "1", "--valid", "none", "--distill", targets
+    )
+    assert r.returncode == 1 and "other training faces" in r.stderr
