@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import typer
@@ -25,12 +26,33 @@ def _root() -> None:
 
 from affectlens.cli import analyze as _analyze  # noqa: E402,F401  (registers the analysis verbs)
 from affectlens.cli import model as _model  # noqa: E402,F401  (registers the model verbs)
+from affectlens.cli import serve as _serve  # noqa: E402,F401  (registers serve and keys)
+from affectlens.cli import study as _study  # noqa: E402,F401  (registers the study verbs)
+
+
+def _is_ray_address(token: str) -> bool:
+    return token in ("local", "auto") or token.startswith("ray://") or bool(re.fullmatch(r"[\w.-]+:\d+", token))
+
+
+def ray_flag_args(argv: list[str]) -> list[str]:
+    """Let ``--ray`` take an optional address: ``--ray`` alone means a local runtime.
+
+    ``--ray`` is followed by its value only when that value is an address (``local``, ``auto``,
+    ``ray://host:port`` or ``host:port``); otherwise ``local`` is inserted, so inputs and other
+    options after a bare ``--ray`` keep their meaning.
+    """
+    out: list[str] = []
+    for i, tok in enumerate(argv):
+        out.append(tok)
+        if tok == "--ray" and not (i + 1 < len(argv) and _is_ray_address(argv[i + 1])):
+            out.append("local")
+    return out
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        app()
+        app(args=ray_flag_args(sys.argv[1:]))
     except AffectlensError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
