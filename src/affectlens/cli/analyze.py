@@ -74,7 +74,7 @@ def analyze_cmd(
     from affectlens.errors import AffectlensError
     from affectlens.pipeline import Analyzer, AnalyzerConfig
     from affectlens.signals.engagement import EngagementConfig
-    from affectlens.sinks import Annotator, SecondSummary, TableWriter, TrackSummary, VideoWriter, write_image
+    from affectlens.sinks import AnnotatedMedia, Annotator, SecondSummary, TableWriter, TrackSummary
     from affectlens.sources import open_sources
 
     fmts = _formats(fmt)
@@ -107,6 +107,7 @@ def analyze_cmd(
     out.mkdir(parents=True, exist_ok=True)
     tracks = TrackSummary()
     seconds = SecondSummary()
+    ray_rows: dict = {"frames": 0, "faces": 0, "tracks": [], "seconds": []}  # filled as Ray results arrive
     annotator = Annotator(blur_faces=blur_faces) if annotate else None
     names: list[str] = []
     t_start = time.perf_counter()
@@ -118,20 +119,15 @@ def analyze_cmd(
         bar = _progress(stack, progress)
         try:
             if ray is not None:
-                ray_rows = _analyze_on_ray(
-                    inputs, cfg, ray, out, annotate, blur_faces, writers, names, failures, single
-                )
-                frames, faces = ray_rows["frames"], ray_rows["faces"]
                 sources = []
+                _analyze_on_ray(inputs, cfg, ray, out, annotate, blur_faces, writers, names, failures, single, ray_rows)
             for src in sources:
                 names.append(src.name)
                 total = (src.total_frames + stride - 1) // stride if src.total_frames else None
                 task = bar.add_task(Path(src.name).name, total=total) if bar else None
-                video = None
-                if annotator is not None and src.is_video:
-                    video = stack.enter_context(
-                        VideoWriter(out / "annotated" / (Path(src.name).stem + ".mp4"), src.fps)
-                    )
+                media = None
+                if annotator is not None:
+                    media = AnnotatedMedia(out / "annotated", src.name, src.is_video, src.fps, annotator)
                 try:
                     for result in analyzer.analyze_source(src):
                         t = time.perf_counter()
@@ -141,12 +137,8 @@ def analyze_cmd(
                                 w.write(rows)
                             tracks.update(result)
                             seconds.update(result)
-                        if annotator is not None:
-                            img = annotator.draw(result)
-                            if video is not None:
-                                video.write(img)
-                            else:
-                                write_image(out / "annotated" / (Path(src.name).stem + ".jpg"), img)
+                        if media is not None:
+                            media.add(result)
                         write_s += time.perf_counter() - t
                         frames += 1
                         faces += len(result.faces)
@@ -158,15 +150,18 @@ def analyze_cmd(
                     failures.append(str(exc))
                     log.warning("skipped: %s", exc)
                 finally:
-                    if video is not None:
-                        video.close()
+                    if media is not None:
+                        media.close()
         except KeyboardInterrupt:
             interrupted = True
         finally:
             for w in writers:
                 w.flush()
-            track_rows = tracks.rows() if ray is None else ray_rows["tracks"]
-            second_rows = seconds.rows() if ray is None else ray_rows["seconds"]
+            if ray is not None:  # whatever came back before an error or an interrupt is written too
+                frames, faces, track_rows = ray_rows["frames"], ray_rows["faces"], ray_rows["tracks"]
+                second_rows = sorted(ray_rows["seconds"], key=lambda r: (r["source"], r["track_id"], r["second"]))
+            else:
+                track_rows, second_rows = tracks.rows(), seconds.rows()
             for f in fmts:
                 with TableWriter(out / f"tracks.{f}", f) as tw:
                     tw.write(track_rows)
@@ -245,8 +240,12 @@ def _ray_inputs(inputs: list[str]) -> list[tuple[str, str, bool]]:
     return items
 
 
-def _analyze_on_ray(inputs, cfg, address, out, annotate, blur_faces, writers, names, failures, single) -> dict:
-    """Every input as Ray tasks; rows are written here, in input order, as they come back."""
+def _analyze_on_ray(inputs, cfg, address, out, annotate, blur_faces, writers, names, failures, single, acc) -> None:
+    """Every input as Ray tasks; rows are written here, in input order, as they come back.
+
+    ``acc`` collects frames, face count, track and per-second rows as each input arrives, so the
+    caller writes what is done even when a later input fails or the run is interrupted.
+    """
     from dataclasses import asdict
 
     from affectlens.errors import AffectlensError
@@ -255,9 +254,6 @@ def _analyze_on_ray(inputs, cfg, address, out, annotate, blur_faces, writers, na
     items = _ray_inputs(inputs)
     display = {p: name for p, name, _ in items}
     config = asdict(cfg)
-    frames = faces = 0
-    tracks: list[dict] = []
-    seconds: list[dict] = []
     annotate_dir = str((out / "annotated").resolve()) if annotate else None
     for o in analyze_on_ray([(p, v) for p, _, v in items], config, address, annotate_dir, blur_faces):
         name = display[o.source]
@@ -270,14 +266,13 @@ def _analyze_on_ray(inputs, cfg, address, out, annotate, blur_faces, writers, na
         for rows in (o.face_rows, o.track_rows, o.second_rows):
             for r in rows:
                 r["source"] = name
-        for w in writers:
-            w.write(o.face_rows)
-        tracks += o.track_rows
-        seconds += o.second_rows
-        frames += o.frames
-        faces += len(o.face_rows)
-    seconds.sort(key=lambda r: (r["source"], r["track_id"], r["second"]))
-    return {"frames": frames, "faces": faces, "tracks": tracks, "seconds": seconds}
+        with _deferred_interrupt():
+            for w in writers:
+                w.write(o.face_rows)
+            acc["tracks"] += o.track_rows
+            acc["seconds"] += o.second_rows
+            acc["frames"] += o.frames
+            acc["faces"] += len(o.face_rows)
 
 
 def _progress(stack: ExitStack, enabled: bool):

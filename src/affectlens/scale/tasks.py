@@ -7,7 +7,7 @@ life, so ONNX Runtime sessions are created once per worker, not once per task.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from contextlib import nullcontext
 
 _analyzers: dict[str, object] = {}
 
@@ -67,7 +67,7 @@ def unpack(out: dict):
 def analyze_paths(paths: list[str], config: dict, annotate_dir: str | None, blur_faces: bool) -> list[dict]:
     """Analyse each file in ``paths`` as ``affectlens analyze`` does; one packed output per file."""
     from affectlens.errors import AffectlensError
-    from affectlens.sinks import Annotator, SecondSummary, TrackSummary, VideoWriter, write_image
+    from affectlens.sinks import AnnotatedMedia, Annotator, SecondSummary, TrackSummary
     from affectlens.sources import open_sources
 
     analyzer = _analyzer(config)
@@ -75,28 +75,19 @@ def analyze_paths(paths: list[str], config: dict, annotate_dir: str | None, blur
     for path in paths:
         tracks, seconds, rows, frames, error = TrackSummary(), SecondSummary(), [], 0, None
         annotator = Annotator(blur_faces=blur_faces) if annotate_dir else None
-        video = None
         try:
             for src in open_sources(path, stride=config.get("stride", 1)):
-                stem = Path(src.name).stem
-                if annotator is not None and src.is_video:
-                    video = VideoWriter(Path(annotate_dir) / f"{stem}.mp4", src.fps)
-                for result in analyzer.analyze_source(src):
-                    rows.extend(result.rows())
-                    tracks.update(result)
-                    seconds.update(result)
-                    frames += 1
-                    if annotator is not None:
-                        img = annotator.draw(result)
-                        if video is not None:
-                            video.write(img)
-                        else:
-                            write_image(Path(annotate_dir) / f"{stem}.jpg", img)
+                media = AnnotatedMedia(annotate_dir, src.name, src.is_video, src.fps, annotator) if annotator else None
+                with media or nullcontext():
+                    for result in analyzer.analyze_source(src):
+                        rows.extend(result.rows())
+                        tracks.update(result)
+                        seconds.update(result)
+                        frames += 1
+                        if media is not None:
+                            media.add(result)
         except AffectlensError as exc:
             error = str(exc)
-        finally:
-            if video is not None:
-                video.close()
         outputs.append(
             {
                 "source": path,

@@ -213,3 +213,33 @@ def write_image(path: str | Path, rgb: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+class AnnotatedMedia:
+    """One source's annotated output under ``folder``: ``<stem>.mp4`` for a video, ``<stem>.jpg`` for a still.
+
+    A context manager: the video is closed (and valid) however the block ends.
+    """
+
+    def __init__(self, folder: str | Path, source_name: str, is_video: bool, fps: float | None, annotator: Annotator):
+        self.annotator = annotator
+        stem = Path(source_name).stem
+        self.still = Path(folder) / f"{stem}.jpg"
+        self.video = VideoWriter(Path(folder) / f"{stem}.mp4", fps) if is_video else None
+
+    def add(self, result: FrameResult) -> None:
+        img = self.annotator.draw(result)
+        if self.video is not None:
+            self.video.write(img)
+        else:
+            write_image(self.still, img)
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.close()
+
+    def __enter__(self) -> AnnotatedMedia:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

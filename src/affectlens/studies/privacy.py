@@ -106,10 +106,8 @@ class Erased:
 def forget(store, study: Study, respondent: str, erased_by: str | None = None) -> Erased:
     """Erase ``respondent`` from ``study``: rows, result files, kept media, uploads; audit it."""
     recs = [r for r in store.recordings(study) if r.respondent == respondent]
-    if not recs:
-        raise AffectlensError(f"no respondent {respondent!r} in study {study.name!r}")
     files = [f for r in recs for f in owned_files(study, r) + _stray_temp_files(study, r)]
-    removed = store.forget(study, respondent, erased_by or operator(), files=len(files))
+    removed = store.forget(study, respondent, erased_by or operator(), files=len(files))  # raises if unknown
     n = _remove(files)
     return Erased(respondent, len(removed), n)
 
