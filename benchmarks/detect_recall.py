@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.detect import get_detector
-from affectlens.detect.base import FaceDetector
+from affectlens.detect.base import FaceDetector, box_iou
 from affectlens.sources import load_image
 
 Box = tuple[float, float, float, float]
@@ -45,10 +45,7 @@ def ground_truth(photos: Path, landmarks: bool = False) -> dict[str, list]:
 
 
 def iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    i = ix * iy
-    return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i)
+    return float(box_iou(a, np.asarray(b))[0])
 
 
 def match(truth: list[Box], found: np.ndarray, thr: float = 0.3) -> tuple[int, int]:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from affectlens.detect import DETECTORS, DetectedFaces, FaceDetector, as_rgb8, get_detector
+from affectlens.detect.base import box_iou
 from affectlens.detect.blazeface import KEYPOINTS, MODELS, ssd_anchors, weighted_nms
 from affectlens.errors import AffectlensError
 from affectlens.sources import load_image
@@ -40,10 +41,7 @@ def boxed_faces(photos: Path) -> dict[str, list[tuple[int, int, int, int]]]:
 
 
 def iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    i = ix * iy
-    return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i)
+    return float(box_iou(a, np.asarray(b))[0])
 
 
 def found(truth: list[Box], boxes: np.ndarray) -> int:

@@ -143,13 +143,16 @@ def test_two_datasets_share_labels_and_preprocessing(ferplus, rafdb):
     pre = TrainConfig(model="affect_cnn").preprocess()
     fer = load_dataset(f"ferplus:{ferplus}", "valid")
     raf = load_dataset(f"rafdb:{rafdb}", "valid")
-    x, t, y = prepare([fer, raf], pre)
+    x, t, y, m = prepare([fer, raf], pre)
     assert x.shape == (len(fer) + len(raf), 48, 48) and x.dtype == np.uint8
     assert t.shape == (len(x), len(EMOTIONS))
     # RAF-DB's labels land on the same class indices as FER+'s ("happiness" is 1 in both)
     raf_names = [raf.classes[i] for i in raf.labels]
     assert [EMOTIONS[i] for i in y[len(fer) :]] == raf_names
     assert (t[len(fer) :].argmax(1) == y[len(fer) :]).all()
+    # FER+ rows are trained over all 8 classes, RAF-DB rows over their own 7 (nothing about contempt)
+    assert m[: len(fer)].all()
+    assert not m[len(fer) :, EMOTIONS.index("contempt")].any() and m[len(fer) :].sum(1).tolist() == [7] * len(raf)
 
 
 def test_timm_architectures_need_their_extra():

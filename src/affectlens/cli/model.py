@@ -24,9 +24,16 @@ def train_cmd(
     epochs: Annotated[int, typer.Option("--epochs")] = 30,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
     lr: Annotated[float, typer.Option("--lr")] = 0.1,
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 5e-4,
+    input_size: Annotated[
+        int, typer.Option("--input-size", help="face crop size in pixels (0: the architecture's default)")
+    ] = 0,
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd | adamw")] = "sgd",
     schedule: Annotated[str, typer.Option("--schedule", help="onecycle | cosine")] = "onecycle",
     class_weights: Annotated[str, typer.Option("--class-weights", help="none | balanced | sqrt")] = "none",
+    logit_adjust: Annotated[
+        float, typer.Option("--logit-adjust", help="tau of the logit-adjusted loss for rare classes (0 = off)")
+    ] = 0.0,
     hard_labels: Annotated[
         bool, typer.Option("--hard-labels", help="train on majority labels, not vote distributions")
     ] = False,
@@ -64,9 +71,12 @@ def train_cmd(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        weight_decay=weight_decay,
+        input_size=input_size,
         optimizer=optimizer,
         schedule=schedule,
         class_weights=class_weights,
+        logit_adjust=logit_adjust,
         soft_labels=not hard_labels,
         label_smoothing=label_smoothing,
         ema=ema,

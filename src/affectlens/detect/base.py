@@ -34,6 +34,19 @@ class FaceDetector(Protocol):
     def detect(self, image_rgb: np.ndarray, tile: bool | str | None = None) -> DetectedFaces: ...
 
 
+def box_iou(box: np.ndarray | tuple, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of one (x1, y1, x2, y2) box with each row of ``boxes``."""
+    box = np.asarray(box, np.float64)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area - inter, 1e-9)
+
+
 def as_rgb8(image: np.ndarray) -> np.ndarray:
     """Any image array → contiguous RGB uint8 (H, W, 3).
 

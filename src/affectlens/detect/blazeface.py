@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from affectlens.detect.base import DetectedFaces, as_rgb8
+from affectlens.detect.base import DetectedFaces, as_rgb8, box_iou
 
 WEIGHTS = Path(__file__).parent / "weights"
 
@@ -82,16 +82,6 @@ def decode(raw: np.ndarray, anchors: np.ndarray, size: int) -> tuple[np.ndarray,
     return np.concatenate([center - half, center + half], 1), r[:, 2:] + anchors[:, None]
 
 
-def iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area - inter, 1e-9)
-
-
 def weighted_nms(
     boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,7 +94,7 @@ def weighted_nms(
     for i in range(len(scores)):
         if not alive[i]:
             continue
-        group = alive & (iou_one(boxes[i], boxes) > iou)
+        group = alive & (box_iou(boxes[i], boxes) > iou)
         group[i] = True
         w = scores[group][:, None]
         out_b.append((boxes[group] * w).sum(0) / w.sum())

