@@ -1,5 +1,14 @@
-"""The one exception type meant for users: the CLI prints its message on one line and exits 1."""
+"""The exception types meant for users: the CLI prints the message on one line and exits 1; the
+service answers :class:`NotFound` with 404, :class:`Conflict` with 409 and any other with 422."""
 
 
 class AffectlensError(Exception):
     """A problem with the user's input or environment, explained in plain words."""
+
+
+class NotFound(AffectlensError):
+    """The named thing (a study, a respondent) does not exist."""
+
+
+class Conflict(AffectlensError):
+    """The thing to create exists already."""

@@ -8,8 +8,8 @@ frames are classified in one ONNX Runtime call; video decoding runs in its own t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,17 @@ class AnalyzerConfig:
     engagement: EngagementConfig = field(default_factory=EngagementConfig)
     crops: bool = False  # every image already is one face: skip detection, the whole image is the face
     pad_retry: float = 0.4  # stills with no face found are searched again inside a border of this x their side
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AnalyzerConfig:
+        """The inverse of :meth:`to_dict` (a config sent to a Ray worker, or read back from run.json)."""
+        d = dict(d)
+        eng = d.pop("engagement", None)
+        engagement = eng if isinstance(eng, EngagementConfig) else EngagementConfig(**(eng or {}))
+        return cls(**d, engagement=engagement)
 
 
 @dataclass
@@ -126,68 +137,108 @@ class Analyzer:
         return np.stack(out) if out else np.zeros(shape, np.uint8)
 
     # -- the loop -----------------------------------------------------------------------------
+    def stream(self, video: bool = True, fps: float | None = None, batch_frames: int | None = None) -> Stream:
+        """A new :class:`Stream`: the per-stream state (tracks, smoothing, engagement) over this analyzer."""
+        return Stream(self, video, fps, batch_frames)
+
     def _run(self, frames: Iterator[Frame], video: bool, fps: float | None = None) -> Iterator[FrameResult]:
-        c = self.config
-        tracker = FaceTracker(fps=fps, lost_track_buffer_s=c.lost_track_buffer_s) if video else None
-        smoother = EmaSmoother(alpha=c.smoothing_alpha)
-        scorer = EngagementScorer(c.engagement, self.labels) if self.signals is not None else None
-        pending: list[tuple[Frame, Faces, np.ndarray]] = []
+        stream = self.stream(video, fps)
         tm = self.timings
         while True:
             t0 = time.perf_counter()
             frame = next(frames, None)
-            t1 = time.perf_counter()
-            tm.decode += t1 - t0
-            if frame is not None:
-                faces = self.detect(frame.image, video)
-                if tracker is not None:
-                    # ByteTrack confirms a new face on its second frame; until then (and for weak
-                    # detections matching no track) it answers -1: such faces are left out
-                    tracker.update(faces, frame.time_s)
-                    faces = faces[faces.track_ids >= 0]
-                else:  # a still image: ids 0..N-1 from left to right
-                    order = np.argsort(faces.boxes[:, 0], kind="stable")
-                    faces = faces[order]
-                    faces.track_ids = np.arange(len(faces), dtype=np.int64)
-                crops = self.crops(frame.image, faces)
-                tm.detect += time.perf_counter() - t1
-                pending.append((frame, faces, crops))
-            if pending and (frame is None or len(pending) >= c.batch_frames or not video):
-                yield from self._flush(pending, smoother, scorer, video)
-                pending = []
+            tm.decode += time.perf_counter() - t0
             if frame is None:
-                return
+                break
+            yield from stream.add(frame)
+        yield from stream.flush()
 
-    def _flush(self, pending, smoother: EmaSmoother, scorer, video: bool) -> Iterable[FrameResult]:
-        if self.signals is not None:
+
+class Stream:
+    """One stream's state (tracker, smoother, engagement scorer) stepping frames through the stages.
+
+    The still-image vs video policy is decided here, once: a video's faces are tracked (ids from
+    ByteTrack, batched classification of ``batch_frames`` frames, engagement over time); a still's
+    faces are numbered left to right and analysed at once, each decision from that image alone.
+    ``Analyzer.analyze`` and the service's live sessions both step frames through a Stream.
+    """
+
+    def __init__(self, analyzer: Analyzer, video: bool, fps: float | None = None, batch_frames: int | None = None):
+        c = analyzer.config
+        self.analyzer = analyzer
+        self.video = video
+        self.batch_frames = (batch_frames or c.batch_frames) if video else 1
+        self.tracker = FaceTracker(fps=fps, lost_track_buffer_s=c.lost_track_buffer_s) if video else None
+        self.smoother = EmaSmoother(alpha=c.smoothing_alpha)
+        self.scorer = EngagementScorer(c.engagement, analyzer.labels) if analyzer.signals is not None else None
+        self._pending: list[tuple[Frame, Faces, np.ndarray]] = []
+
+    def add(self, frame: Frame) -> list[FrameResult]:
+        """Detect, track and crop ``frame``; returns the batch's results once it is full, else ``[]``."""
+        a = self.analyzer
+        t = time.perf_counter()
+        faces = a.detect(frame.image, self.video)
+        if self.tracker is not None:
+            # ByteTrack confirms a new face on its second frame; until then (and for weak
+            # detections matching no track) it answers -1: such faces are left out
+            self.tracker.update(faces, frame.time_s)
+            faces = faces[faces.track_ids >= 0]
+        else:  # a still image: ids 0..N-1 from left to right
+            faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]
+            faces.track_ids = np.arange(len(faces), dtype=np.int64)
+        self._pending.append((frame, faces, a.crops(frame.image, faces)))
+        a.timings.detect += time.perf_counter() - t
+        return self.flush() if len(self._pending) >= self.batch_frames else []
+
+    def step(self, frame: Frame) -> FrameResult:
+        """One frame in, its result out (live streams: no batching across frames)."""
+        return (self.add(frame) + self.flush())[-1]
+
+    def flush(self) -> list[FrameResult]:
+        """Measure, classify, smooth and score the pending frames; their results in order."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        a = self.analyzer
+        tm = a.timings
+        if a.signals is not None:
             t = time.perf_counter()
-            self.signals.measure_many([(frame.image, faces) for frame, faces, _ in pending])
-            self.timings.extra["signals"] = self.timings.extra.get("signals", 0.0) + time.perf_counter() - t
+            a.signals.measure_many([(frame.image, faces) for frame, faces, _ in pending])
+            tm.extra["signals"] = tm.extra.get("signals", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         all_crops = np.concatenate([p[2] for p in pending])
-        probs = self.classifier.predict(all_crops) if len(all_crops) else np.zeros((0, len(self.labels)), np.float32)
-        self.timings.classify += time.perf_counter() - t
-        k = 0
-        for frame, faces, _ in pending:
-            n = len(faces)
-            faces.probs = probs[k : k + n]
-            k += n
-            smoother.update(faces, frame.index, frame.time_s)
-            if scorer is not None:
-                scorer.update(faces, frame.time_s if video else None)
-            self.timings.frames += 1
-            self.timings.faces += n
-            h, w = frame.image.shape[:2]
-            yield FrameResult(
-                source=frame.source,
-                frame=frame.index,
-                time_s=frame.time_s,
-                width=w,
-                height=h,
-                faces=faces,
-                labels=self.labels,
-                image=frame.image if self.config.keep_images else None,
-            )
+        probs = a.classifier.predict(all_crops) if len(all_crops) else np.zeros((0, len(a.labels)), np.float32)
+        tm.classify += time.perf_counter() - t
+        return [
+            self._finish(frame, faces, part)
+            for (frame, faces, _), part in zip(pending, _split(probs, pending), strict=True)
+        ]
+
+    def _finish(self, frame: Frame, faces: Faces, probs: np.ndarray) -> FrameResult:
+        faces.probs = probs
+        self.smoother.update(faces, frame.index, frame.time_s)
+        if self.scorer is not None:
+            self.scorer.update(faces, frame.time_s if self.video else None)
+        tm = self.analyzer.timings
+        tm.frames += 1
+        tm.faces += len(faces)
+        h, w = frame.image.shape[:2]
+        keep = self.analyzer.config.keep_images
+        return FrameResult(
+            frame.source,
+            frame.index,
+            frame.time_s,
+            w,
+            h,
+            faces,
+            self.analyzer.labels,
+            image=frame.image if keep else None,
+        )
+
+
+def _split(probs: np.ndarray, pending: list) -> list[np.ndarray]:
+    bounds = np.cumsum([len(faces) for _, faces, _ in pending])[:-1]
+    return np.split(probs, bounds)
 
 
 def analyze(source, **config) -> list[FrameResult]:

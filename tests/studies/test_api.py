@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from affectlens.errors import AffectlensError
-from affectlens.studies import add_recording, create_study, export_study, parse_tags, recordings, write_report
+from affectlens.report import write_report
+from affectlens.studies import add_recording, create_study, export_study, parse_tags, recordings
 from affectlens.studies.locations import locate
 from tests.studies.conftest import clip
 

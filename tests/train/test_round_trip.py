@@ -107,12 +107,17 @@ def test_onnx_matches_pytorch_on_real_faces(run_dir, ferplus):
 
     from affectlens.classify import get_model
     from affectlens.datasets import load_dataset
+    from affectlens.errors import AffectlensError
+    from affectlens.train.export import export_temporary
     from affectlens.train.loop import load_checkpoint, predict
 
     model, _, pre, _ = load_checkpoint(run_dir / "best.pt")
     crops = load_dataset(f"ferplus:{ferplus}", "valid").images[:256]
     ref = predict(model, crops, pre, bf16=False)
-    got = get_model(run_dir / "best.pt").predict(crops)
+    got = get_model(export_temporary(run_dir / "best.pt")).predict(crops)
+    # inference never imports the training code: a checkpoint must be exported first
+    with pytest.raises(AffectlensError, match="export it first"):
+        get_model(run_dir / "best.pt")
     assert np.abs(ref - got).max() < 1e-4
     assert torch.get_num_threads() >= 1
 

@@ -1,12 +1,12 @@
 """Expression models by name: the ones shipped in the package, or any ``.onnx`` with its card.
 
-A PyTorch checkpoint (``.pt`` from ``affectlens train``) is exported to a temporary ONNX file on
-the fly (needs the ``[train]`` extra), so every model is run by ONNX Runtime the same way.
+Inference never imports the training code: a PyTorch checkpoint (``.pt`` from ``affectlens train``)
+is exported first (``affectlens export``, or on the fly by the CLI's ``--model run/best.pt``), so
+every model is run by ONNX Runtime the same way.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from affectlens.classify.card import ModelCard, card_path
@@ -30,17 +30,10 @@ def get_model(name_or_path: str | Path | None = None) -> ExpressionClassifier:
             raise AffectlensError(f"model file {path} not found")
         return ExpressionClassifier(path, ModelCard.load(card_path(path)))
     if path.suffix in (".pt", ".pth"):
-        if not path.is_file():
-            raise AffectlensError(f"checkpoint {path} not found")
-        try:
-            from affectlens.train.export import export_onnx
-        except ImportError as exc:
-            raise AffectlensError(
-                f"evaluating a checkpoint needs the training extra ({exc}): pip install 'affectlens[train]'"
-            ) from None
-        out = Path(tempfile.mkdtemp(prefix="affectlens-")) / (path.parent.name or "checkpoint")
-        onnx_path = export_onnx(path, out.with_suffix(".onnx"), name=f"{path.parent.name}/{path.stem}")
-        return ExpressionClassifier(onnx_path, ModelCard.load(card_path(onnx_path)))
+        raise AffectlensError(
+            f"{path} is a training checkpoint: export it first (affectlens export {path} --out model.onnx), "
+            "or pass it to the command line's --model, which exports it on the fly"
+        )
     file = WEIGHTS / f"{name}.onnx"
     if file.is_file():
         return ExpressionClassifier(file, ModelCard.load(card_path(file)))

@@ -8,26 +8,14 @@ import sys
 
 import typer
 
+from affectlens.cli import analyze as _analyze  # noqa: F401  (registers the analysis verbs)
+from affectlens.cli import model as _model  # noqa: F401  (registers the model verbs)
+from affectlens.cli import serve as _serve  # noqa: F401  (registers serve and keys)
+from affectlens.cli import study as _study  # noqa: F401  (registers the study verbs)
+from affectlens.cli.app import app
 from affectlens.errors import AffectlensError
 
-app = typer.Typer(
-    name="affectlens",
-    help="Facial expression and engagement analysis: analyze media, train and evaluate models.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-
-
-@app.callback()
-def _root() -> None:
-    """affectlens: analyze faces in media; train, evaluate and export expression models."""
-
-
-from affectlens.cli import analyze as _analyze  # noqa: E402,F401  (registers the analysis verbs)
-from affectlens.cli import model as _model  # noqa: E402,F401  (registers the model verbs)
-from affectlens.cli import serve as _serve  # noqa: E402,F401  (registers serve and keys)
-from affectlens.cli import study as _study  # noqa: E402,F401  (registers the study verbs)
+__all__ = ["app", "main"]
 
 
 def _is_ray_address(token: str) -> bool:

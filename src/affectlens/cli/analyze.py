@@ -1,21 +1,23 @@
-"""Analysis verbs: ``affectlens analyze`` and ``affectlens webcam``."""
+"""Analysis verbs: ``affectlens analyze`` and ``affectlens webcam``.
+
+Both build sinks, feed them with :func:`affectlens.sinks.consume` and write ``run.json``; a stop
+signal (Ctrl-C, SIGTERM, SIGHUP) ends a run with everything analysed so far written.
+"""
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
-import signal
 import sys
-import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from affectlens.cli import app
+from affectlens.cli.app import app
+from affectlens.cli.common import resolve_model
 
 log = logging.getLogger("affectlens")
 
@@ -71,11 +73,8 @@ def analyze_cmd(
     OUT/seconds.<fmt> (per face track and second of video) and OUT/run.json.
     """
     from affectlens.classify import DEFAULT_MODEL
-    from affectlens.errors import AffectlensError
-    from affectlens.pipeline import Analyzer, AnalyzerConfig
+    from affectlens.pipeline import AnalyzerConfig
     from affectlens.signals.engagement import EngagementConfig
-    from affectlens.sinks import AnnotatedMedia, Annotator, SecondSummary, TableWriter, TrackSummary
-    from affectlens.sources import open_sources
 
     fmts = _formats(fmt)
     cfg = AnalyzerConfig(
@@ -83,196 +82,159 @@ def analyze_cmd(
         crops=crops,
         engagement=EngagementConfig.load(engagement_config) if engagement_config else EngagementConfig(),
         detector=detector,
-        model=model or DEFAULT_MODEL,
+        model=resolve_model(model or DEFAULT_MODEL),
         smoothing_alpha=alpha,
         stride=stride,
         min_face=min_face,
         device=device,
         keep_images=annotate,
     )
-    failures: list[str] = []  # inputs that failed while being read
-    unopened: list[str] = []  # files of a folder that could not even be opened
-    # a missing path or a single bad file fails before any model is loaded or file written;
-    # the files of a folder are opened one at a time as the run reaches them
-    for spec in inputs:
-        if "://" not in spec and not spec.isdigit() and not Path(spec).exists():
-            raise AffectlensError(f"{spec}: no such file or folder")
-    single = len(inputs) == 1 and not Path(inputs[0]).is_dir()
-    sources = (
-        list(open_sources(inputs[0], stride=stride))
-        if single
-        else itertools.chain.from_iterable(open_sources(s, stride=stride, on_skip=unopened.append) for s in inputs)
-    )
-    analyzer = Analyzer(cfg) if ray is None else None  # on Ray the workers load the models
-    out.mkdir(parents=True, exist_ok=True)
-    tracks = TrackSummary()
-    seconds = SecondSummary()
-    ray_rows: dict = {"frames": 0, "faces": 0, "tracks": [], "seconds": []}  # filled as Ray results arrive
-    annotator = Annotator(blur_faces=blur_faces) if annotate else None
-    names: list[str] = []
-    t_start = time.perf_counter()
-    write_s = 0.0
-    frames = faces = 0
-    interrupted = False
-    with ExitStack() as stack:
-        writers = [stack.enter_context(TableWriter(out / f"faces.{f}", f)) for f in fmts]
-        bar = _progress(stack, progress)
-        try:
-            if ray is not None:
-                sources = []
-                _analyze_on_ray(inputs, cfg, ray, out, annotate, blur_faces, writers, names, failures, single, ray_rows)
-            for src in sources:
-                names.append(src.name)
-                total = (src.total_frames + stride - 1) // stride if src.total_frames else None
-                task = bar.add_task(Path(src.name).name, total=total) if bar else None
-                media = None
-                if annotator is not None:
-                    media = AnnotatedMedia(out / "annotated", src.name, src.is_video, src.fps, annotator)
+    run = _AnalyzeRun(inputs, out, fmts, cfg, annotate, blur_faces, progress)
+    run.execute(ray)
+    run.report()
+
+
+@dataclass
+class _AnalyzeRun:
+    """One ``affectlens analyze`` run: its inputs, output folder and what happened so far."""
+
+    inputs: list[str]
+    out: Path
+    fmts: list[str]
+    cfg: object
+    annotate: bool
+    blur_faces: bool
+    progress: bool
+    names: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # inputs that failed (could not be opened or read)
+    unopened: int = 0  # files of a folder that could not even be opened
+    single: bool = False
+    stopped: object = None  # the StopRequested that ended the run early
+    analyzer: object = None
+    summary: dict = field(default_factory=dict)
+
+    def execute(self, ray: str | None) -> None:
+        from affectlens.sinks import AnalysisTables, StopRequested, Tally, stop_signals
+        from affectlens.sources import list_inputs, open_item
+
+        # a missing path or a single bad file fails before any model is loaded or file written
+        items = [item for spec in self.inputs for item in list_inputs(spec)]
+        self.single = len(items) == 1 and not items[0].in_folder
+        first = open_item(items[0], self.cfg.stride) if self.single and ray is None else None
+        tally, t0 = Tally(), time.perf_counter()
+        with stop_signals():
+            tables = AnalysisTables(self.out, self.fmts, signals=self.cfg.signals)
+            try:
+                with tables:
+                    if ray is None:
+                        self._local(items, first, tables, tally)
+                    else:
+                        self._ray(items, ray, tables, tally)
+            except StopRequested as exc:
+                self.stopped = exc
+            finally:
+                self._write_summary(tables, tally, time.perf_counter() - t0, ray)
+
+    def _local(self, items, first, tables, tally) -> None:
+        from affectlens.errors import AffectlensError
+        from affectlens.pipeline import Analyzer
+        from affectlens.sources import open_item
+
+        self.analyzer = Analyzer(self.cfg)
+        with ExitStack() as stack:
+            bar = _progress(stack, self.progress)
+            for item in items:
                 try:
-                    for result in analyzer.analyze_source(src):
-                        t = time.perf_counter()
-                        rows = result.rows()
-                        with _deferred_interrupt():  # every format gets the frame, or none does
-                            for w in writers:
-                                w.write(rows)
-                            tracks.update(result)
-                            seconds.update(result)
-                        if media is not None:
-                            media.add(result)
-                        write_s += time.perf_counter() - t
-                        frames += 1
-                        faces += len(result.faces)
-                        if bar:
-                            bar.advance(task)
+                    src = first or open_item(item, self.cfg.stride)
+                except AffectlensError as exc:  # a file inside a folder that cannot be opened
+                    log.warning("skipped %s", exc)
+                    self.failures.append(str(exc))
+                    self.unopened += 1
+                    continue
+                self.names.append(src.name)
+                try:
+                    self._source(src, tables, tally, bar)
                 except AffectlensError as exc:
-                    if single:
+                    if self.single:
                         raise
-                    failures.append(str(exc))
+                    self.failures.append(str(exc))
                     log.warning("skipped: %s", exc)
-                finally:
-                    if media is not None:
-                        media.close()
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            for w in writers:
-                w.flush()
-            if ray is not None:  # whatever came back before an error or an interrupt is written too
-                frames, faces, track_rows = ray_rows["frames"], ray_rows["faces"], ray_rows["tracks"]
-                second_rows = sorted(ray_rows["seconds"], key=lambda r: (r["source"], r["track_id"], r["second"]))
-            else:
-                track_rows, second_rows = tracks.rows(), seconds.rows()
-            for f in fmts:
-                with TableWriter(out / f"tracks.{f}", f) as tw:
-                    tw.write(track_rows)
-                if second_rows:
-                    with TableWriter(out / f"seconds.{f}", f) as tw:
-                        tw.write(second_rows)
-            tm = analyzer.timings if analyzer is not None else None
-            elapsed = time.perf_counter() - t_start
-            summary = {
-                "inputs": names,
-                "frames": frames,
-                "faces": faces,
-                "tracks": len(track_rows),
-                "seconds": round(elapsed, 3),
-                "fps": round(frames / max(elapsed, 1e-9), 2),
-                "breakdown_s": {
-                    "decode_wait": round(tm.decode, 3),
-                    "detect_track_crop": round(tm.detect, 3),
-                    "classify": round(tm.classify, 3),
-                    "signals": round(tm.extra.get("signals", 0.0), 3),
-                    "write": round(write_s, 3),
-                }
-                if tm is not None
-                else {"ray": ray},
-                "failed": unopened + failures,
-                "interrupted": interrupted,
-                "config": cfg.__dict__,
-            }
-            (out / "run.json").write_text(json.dumps(summary, indent=2, default=str))
-    outs = ", ".join([f"faces.{f}" for f in fmts] + ["tracks"] + (["seconds"] if second_rows else []))
-    typer.echo(
-        f"{frames} frames, {faces} face rows, {len(track_rows)} tracks in {elapsed:.1f} s "
-        f"({frames / max(elapsed, 1e-9):.1f} fps) → {out}/ ({outs}, run.json)",
-        err=True,
-    )
-    if interrupted:
-        typer.echo("interrupted: everything processed so far is written", err=True)
-        sys.exit(130)
-    if failures or unopened:
-        n_bad = len(failures) + len(unopened)
-        typer.echo(f"error: {n_bad} of {len(names) + len(unopened)} inputs failed (see warnings above)", err=True)
-        sys.exit(1)
 
+    def _source(self, src, tables, tally, bar) -> None:
+        from affectlens.sinks import AnnotatedMedia, Annotator, consume
 
-@contextmanager
-def _deferred_interrupt():
-    """Hold Ctrl-C back until the block is done (the main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    old = signal.signal(signal.SIGINT, lambda sig, _frame: pending.append(sig))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-        if pending:
-            raise KeyboardInterrupt
+        total = (src.total_frames + self.cfg.stride - 1) // self.cfg.stride if src.total_frames else None
+        task = bar.add_task(Path(src.name).name, total=total) if bar else None
+        sinks = [tables]
+        with ExitStack() as stack:
+            if self.annotate:
+                annotator = Annotator(blur_faces=self.blur_faces)
+                sinks.append(
+                    stack.enter_context(
+                        AnnotatedMedia(self.out / "annotated", src.name, src.is_video, src.fps, annotator)
+                    )
+                )
+            consume(self.analyzer.analyze_source(src), sinks, tally, (lambda _: bar.advance(task)) if bar else None)
 
+    def _ray(self, items, address, tables, tally) -> None:
+        """Every input as Ray tasks; rows are written here, in input order, as they come back."""
+        from affectlens.errors import AffectlensError
+        from affectlens.scale import analyze_on_ray
+        from affectlens.sinks import deferred_stop
 
-def _ray_inputs(inputs: list[str]) -> list[tuple[str, str, bool]]:
-    """(path a worker opens, the ``source`` name a local run writes, is it a video) of every input."""
-    from affectlens.errors import AffectlensError
-    from affectlens.sources import STREAM_SCHEMES, VIDEO_SUFFIXES, media_files
-
-    items = []
-    for spec in inputs:
-        if spec.startswith(STREAM_SCHEMES):
-            items.append((spec, spec, True))
-            continue
-        path = Path(spec).expanduser()
-        if spec.isdigit() and not path.exists():
+        if any(item.kind == "camera" for item in items):
             raise AffectlensError("--ray analyses files and streams, not a camera of this machine")
-        files = media_files(path) if path.is_dir() else [path]
-        items += [(str(f.resolve()), str(f), f.suffix.lower() in VIDEO_SUFFIXES) for f in files]
-    return items
+        located = {(str(Path(i.location).resolve()) if i.kind != "stream" else i.location): i for i in items}
+        annotate_dir = str((self.out / "annotated").resolve()) if self.annotate else None
+        work = [(path, item.is_video) for path, item in located.items()]
+        for o in analyze_on_ray(work, self.cfg.to_dict(), address, annotate_dir, self.blur_faces):
+            name = located[o.source].location
+            self.names.append(name)
+            if o.error:
+                if self.single:
+                    raise AffectlensError(o.error)
+                self.failures.append(o.error)
+                log.warning("skipped: %s", o.error)
+            for rows in (o.face_rows, o.track_rows, o.second_rows):
+                for r in rows:
+                    r["source"] = name
+            with deferred_stop():
+                tables.add_rows(o.face_rows, o.track_rows, o.second_rows)
+                tally.frames += o.frames
+                tally.faces += len(o.face_rows)
 
+    def _write_summary(self, tables, tally, elapsed: float, ray: str | None) -> None:
+        from affectlens.sinks.outputs import run_summary, timing_breakdown, write_json
 
-def _analyze_on_ray(inputs, cfg, address, out, annotate, blur_faces, writers, names, failures, single, acc) -> None:
-    """Every input as Ray tasks; rows are written here, in input order, as they come back.
+        tm = self.analyzer.timings if self.analyzer is not None else None
+        self.summary = run_summary(
+            self.names,
+            tally,
+            tables.n_tracks(),
+            elapsed,
+            breakdown_s=timing_breakdown(tm, tally.sink_s) if tm is not None else {"ray": ray},
+            failed=self.failures,
+            interrupted=self.stopped is not None,
+            labels=self.analyzer.labels if self.analyzer is not None else (),
+            config=self.cfg.to_dict(),
+        )
+        write_json(self.out / "run.json", self.summary)
 
-    ``acc`` collects frames, face count, track and per-second rows as each input arrives, so the
-    caller writes what is done even when a later input fails or the run is interrupted.
-    """
-    from dataclasses import asdict
-
-    from affectlens.errors import AffectlensError
-    from affectlens.scale import analyze_on_ray
-
-    items = _ray_inputs(inputs)
-    display = {p: name for p, name, _ in items}
-    config = asdict(cfg)
-    annotate_dir = str((out / "annotated").resolve()) if annotate else None
-    for o in analyze_on_ray([(p, v) for p, _, v in items], config, address, annotate_dir, blur_faces):
-        name = display[o.source]
-        names.append(name)
-        if o.error:
-            if single:
-                raise AffectlensError(o.error)
-            failures.append(o.error)
-            log.warning("skipped: %s", o.error)
-        for rows in (o.face_rows, o.track_rows, o.second_rows):
-            for r in rows:
-                r["source"] = name
-        with _deferred_interrupt():
-            for w in writers:
-                w.write(o.face_rows)
-            acc["tracks"] += o.track_rows
-            acc["seconds"] += o.second_rows
-            acc["frames"] += o.frames
-            acc["faces"] += len(o.face_rows)
+    def report(self) -> None:
+        s = self.summary
+        outs = ", ".join([f"faces.{f}" for f in self.fmts] + ["tracks", "seconds"])
+        typer.echo(
+            f"{s['frames']} frames, {s['faces']} face rows, {s['tracks']} tracks in {s['seconds']:.1f} s "
+            f"({s['analysis_fps']:.1f} fps) → {self.out}/ ({outs}, run.json)",
+            err=True,
+        )
+        if self.stopped is not None:
+            typer.echo(f"stopped ({self.stopped}): everything processed so far is written", err=True)
+            sys.exit(self.stopped.exit_code)
+        if self.failures:
+            n = len(self.names) + self.unopened
+            typer.echo(f"error: {len(self.failures)} of {n} inputs failed (see warnings above)", err=True)
+            sys.exit(1)
 
 
 def _progress(stack: ExitStack, enabled: bool):
@@ -316,13 +278,20 @@ def webcam_cmd(
     ] = None,
 ) -> None:
     """Live analysis of a camera with a HUD window (q or Esc quits)."""
-    import cv2
-
     from affectlens.classify import DEFAULT_MODEL
     from affectlens.errors import AffectlensError
     from affectlens.pipeline import Analyzer
     from affectlens.signals.engagement import EngagementConfig
-    from affectlens.sinks import Annotator, TableWriter, TrackSummary, VideoWriter
+    from affectlens.sinks import (
+        AnnotatedMedia,
+        Annotator,
+        FaceTable,
+        StopRequested,
+        Tally,
+        TrackSummary,
+        consume,
+        stop_signals,
+    )
     from affectlens.sources import WebcamSource
 
     if headless and out is None:
@@ -330,33 +299,53 @@ def webcam_cmd(
     src = WebcamSource(device, max_frames=max_frames)
     eng = EngagementConfig.load(engagement_config) if engagement_config else EngagementConfig()
     analyzer = Analyzer(
-        model=model or DEFAULT_MODEL, smoothing_alpha=alpha, batch_frames=1, keep_images=True, engagement=eng
+        model=resolve_model(model or DEFAULT_MODEL),
+        smoothing_alpha=alpha,
+        batch_frames=1,
+        keep_images=True,
+        engagement=eng,
     )
     annotator = Annotator(blur_faces=blur_faces)
-    tracks = TrackSummary()
-    n = 0
-    with ExitStack() as stack:
-        writer = stack.enter_context(TableWriter(out / "faces.csv", "csv")) if out else None
-        video = stack.enter_context(VideoWriter(out / "annotated" / "webcam.mp4", src.fps)) if out else None
-        try:
-            for result in analyzer.analyze_source(src):
-                img = annotator.draw(result)
-                tracks.update(result)
-                if writer:
-                    writer.write(result.rows())
-                if video:
-                    video.write(img)
-                n += 1
-                if not headless:
-                    cv2.imshow("affectlens (q quits)", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                        break
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if out:
-                with TableWriter(out / "tracks.csv", "csv") as tw:
-                    tw.write(tracks.rows())
-            if not headless:
-                cv2.destroyAllWindows()
-    typer.echo(f"{n} frames analysed" + (f"; results in {out}" if out else ""), err=True)
+    tally = Tally()
+    with stop_signals(), ExitStack() as stack:
+        sinks: list = []
+        if out:
+            sinks += [
+                stack.enter_context(FaceTable(out / "faces.csv")),
+                stack.enter_context(TrackSummary([out / "tracks.csv"])),
+            ]
+            sinks.append(stack.enter_context(AnnotatedMedia(out / "annotated", "webcam", True, src.fps, annotator)))
+        if not headless:
+            sinks.append(stack.enter_context(_Window(Annotator(blur_faces=blur_faces))))  # its own sparkline history
+        with suppress(StopRequested, _Quit):
+            consume(analyzer.analyze_source(src), sinks, tally)
+    typer.echo(f"{tally.frames} frames analysed" + (f"; results in {out}" if out else ""), err=True)
+
+
+class _Quit(Exception):
+    """q or Esc pressed in the HUD window."""
+
+
+class _Window:
+    """Sink: the HUD in a desktop window; q or Esc ends the run."""
+
+    def __init__(self, annotator):
+        self.annotator = annotator
+
+    def __enter__(self):
+        return self
+
+    def add(self, result) -> None:
+        import cv2
+
+        cv2.imshow("affectlens (q quits)", cv2.cvtColor(self.annotator.draw(result), cv2.COLOR_RGB2BGR))
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            raise _Quit()
+
+    def close(self) -> None:
+        import cv2
+
+        cv2.destroyAllWindows()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from affectlens.cli import app
+from affectlens.cli.app import app
+from affectlens.cli.common import resolve_model
 
 
 @app.command("train")
@@ -138,7 +139,7 @@ def eval_cmd(
     from affectlens.datasets import load_dataset
     from affectlens.evaluate.runner import evaluate
 
-    clf = get_model(model).prepare()
+    clf = get_model(resolve_model(model) if model else None).prepare()
     ds = load_dataset(dataset, split, exclude_duplicates=not keep_duplicates)
     report, probs = evaluate(clf, ds)
     if out is not None:
@@ -307,7 +308,7 @@ def benchmark_models_cmd(
     from affectlens.errors import AffectlensError
     from affectlens.evaluate.bench import bench_ours, bench_peer, markdown_table
 
-    names = list(models) or builtin_models()
+    names = [resolve_model(m) for m in models] or builtin_models()
     peer_specs = []
     for p in peers:
         name, sep, python = p.partition("=")

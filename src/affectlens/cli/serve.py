@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from affectlens.cli import app
+from affectlens.cli.app import app
 
 keys_app = typer.Typer(help="API keys for `affectlens serve` (stored hashed in its database).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from affectlens.cli import app
+from affectlens.cli.app import app
 
 study_app = typer.Typer(
     help="Ad and content testing: one stimulus, many respondents' recordings, a per-second report.",
@@ -172,7 +172,7 @@ def report_cmd(
     db: Db = None,
 ) -> None:
     """Write a self-contained interactive HTML report (no network needed to view it)."""
-    from affectlens.studies import write_report
+    from affectlens.report import write_report
 
     path = write_report(name, out, db)
     typer.echo(f"report → {path} ({path.stat().st_size // 1024} KB)")

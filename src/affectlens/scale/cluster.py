@@ -21,9 +21,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
 
 from affectlens.errors import AffectlensError
+from affectlens.scale.tasks import SourceOutput, analyze_paths, call, unpack
+
+__all__ = ["RayExecutor", "SourceOutput", "analyze_on_ray", "connect", "shutdown"]
 
 IMAGES_PER_TASK = 16
 _started_here = False
@@ -72,36 +74,31 @@ class RayExecutor(Executor):
     """A :class:`concurrent.futures.Executor` whose jobs run as Ray tasks (one CPU each).
 
     ``submit(fn, *args)`` runs ``fn(*args)`` in a Ray worker process; a worker that dies is
-    replaced and the task retried up to ``max_retries`` times before its future fails.
+    replaced and the task retried up to ``max_retries`` times before its future fails. As with
+    :class:`~concurrent.futures.ProcessPoolExecutor`, ``initializer(*initargs)`` runs once in each
+    worker process before its first job (the caller says what a worker needs; Ray knows no jobs).
     """
 
-    def __init__(self, address: str | None = None, max_retries: int = 3):
-        from affectlens.scale.tasks import call
-
+    def __init__(
+        self,
+        address: str | None = None,
+        max_retries: int = 3,
+        initializer: Callable | None = None,
+        initargs: tuple = (),
+    ):
         self.where = connect(address)
         self._call = _remote(call, max_retries=max_retries)
+        self._init = (initializer, tuple(initargs))
 
     @property
     def workers(self) -> int:
         return max(int(_ray().cluster_resources().get("CPU", 1)), 1)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        return self._call.remote(fn, *args, **kwargs).future()
+        return self._call.remote(self._init, fn, *args, **kwargs).future()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         shutdown()
-
-
-@dataclass
-class SourceOutput:
-    """What one input gives back: its face rows, track and per-second summaries, or its error."""
-
-    source: str
-    face_rows: list[dict]
-    track_rows: list[dict]
-    second_rows: list[dict]
-    frames: int
-    error: str | None = None
 
 
 def _batches(paths: list[tuple[str, bool]]) -> Iterator[list[str]]:
@@ -130,8 +127,6 @@ def analyze_on_ray(
     blur_faces: bool = False,
 ) -> Iterator[SourceOutput]:
     """Analyse ``(path, is_video)`` inputs on Ray; yields one output per input, in input order."""
-    from affectlens.scale.tasks import analyze_paths, unpack
-
     connect(address)
     ray = _ray()
     task = _remote(analyze_paths)

@@ -1,36 +1,54 @@
 """The code that runs inside Ray worker processes (imported there by reference, never pickled).
 
 A worker process keeps one :class:`~affectlens.pipeline.Analyzer` per configuration for its whole
-life, so ONNX Runtime sessions are created once per worker, not once per task.
+life, so ONNX Runtime sessions are created once per worker, not once per task. What a job needs
+in its worker (a study's thread budget, say) comes in as an ``initializer``: this layer imports
+nothing above the pipeline.
 """
 
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
+from contextlib import ExitStack
+from dataclasses import dataclass
 
-_analyzers: dict[str, object] = {}
+from affectlens.errors import AffectlensError
+from affectlens.pipeline import Analyzer, AnalyzerConfig
+from affectlens.sinks import AnnotatedMedia, Annotator, SecondSummary, Sink, Tally, TrackSummary, consume
+from affectlens.sources import open_sources
+
+_analyzers: dict[str, Analyzer] = {}
+_initialized: set[str] = set()
 
 
-def _analyzer(config: dict):
-    from affectlens.pipeline import Analyzer, AnalyzerConfig
-    from affectlens.signals.engagement import EngagementConfig
+@dataclass
+class SourceOutput:
+    """What one input gives back: its face rows, track and per-second summaries, or its error."""
 
+    source: str
+    face_rows: list[dict]
+    track_rows: list[dict]
+    second_rows: list[dict]
+    frames: int
+    error: str | None = None
+
+
+def _analyzer(config: dict) -> Analyzer:
     key = json.dumps(config, sort_keys=True, default=str)
     if key not in _analyzers:
-        cfg = dict(config)
-        cfg.pop("threads", None)
-        eng = cfg.pop("engagement", None)
-        engagement = EngagementConfig(**eng) if isinstance(eng, dict) else EngagementConfig()
-        _analyzers[key] = Analyzer(AnalyzerConfig(**cfg, engagement=engagement, threads=1))
+        # one ONNX Runtime thread per worker: Ray gives each task one CPU
+        _analyzers[key] = Analyzer(AnalyzerConfig.from_dict(config | {"threads": 1}))
     return _analyzers[key]
 
 
-def call(fn, *args, **kwargs):
-    """Run a job function (e.g. a study's :func:`affectlens.studies.worker.process`) in this worker."""
-    from affectlens.studies import worker
-
-    worker.init_worker(1)  # one ONNX Runtime thread per task: Ray gives each task one CPU
+def call(init: tuple, fn, *args, **kwargs):
+    """Run a job function in this worker, after ``init = (initializer, initargs)`` ran here once."""
+    initializer, initargs = init
+    if initializer is not None:
+        key = f"{initializer.__module__}.{initializer.__qualname__}{initargs!r}"
+        if key not in _initialized:
+            initializer(*initargs)
+            _initialized.add(key)
     return fn(*args, **kwargs)
 
 
@@ -51,9 +69,7 @@ def _unpack_rows(packed: dict) -> list[dict]:
     return [dict(zip(cols, v, strict=True)) for v in packed["values"]]
 
 
-def unpack(out: dict):
-    from affectlens.scale.cluster import SourceOutput
-
+def unpack(out: dict) -> SourceOutput:
     return SourceOutput(
         source=out["source"],
         face_rows=_unpack_rows(out["faces"]),
@@ -64,38 +80,41 @@ def unpack(out: dict):
     )
 
 
+class _Rows(Sink):
+    """Sink: the face rows in memory (they travel back to the driver)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def add(self, result) -> None:
+        self.rows.extend(result.rows())
+
+
 def analyze_paths(paths: list[str], config: dict, annotate_dir: str | None, blur_faces: bool) -> list[dict]:
     """Analyse each file in ``paths`` as ``affectlens analyze`` does; one packed output per file."""
-    from affectlens.errors import AffectlensError
-    from affectlens.sinks import AnnotatedMedia, Annotator, SecondSummary, TrackSummary
-    from affectlens.sources import open_sources
+    return [_analyze_path(path, config, annotate_dir, blur_faces) for path in paths]
 
+
+def _analyze_path(path: str, config: dict, annotate_dir: str | None, blur_faces: bool) -> dict:
     analyzer = _analyzer(config)
-    outputs = []
-    for path in paths:
-        tracks, seconds, rows, frames, error = TrackSummary(), SecondSummary(), [], 0, None
-        annotator = Annotator(blur_faces=blur_faces) if annotate_dir else None
-        try:
-            for src in open_sources(path, stride=config.get("stride", 1)):
-                media = AnnotatedMedia(annotate_dir, src.name, src.is_video, src.fps, annotator) if annotator else None
-                with media or nullcontext():
-                    for result in analyzer.analyze_source(src):
-                        rows.extend(result.rows())
-                        tracks.update(result)
-                        seconds.update(result)
-                        frames += 1
-                        if media is not None:
-                            media.add(result)
-        except AffectlensError as exc:
-            error = str(exc)
-        outputs.append(
-            {
-                "source": path,
-                "faces": _pack(rows),
-                "tracks": tracks.rows(),
-                "seconds": seconds.rows(),
-                "frames": frames,
-                "error": error,
-            }
-        )
-    return outputs
+    rows, tracks, seconds, tally = _Rows(), TrackSummary(), SecondSummary(), Tally()
+    error = None
+    try:
+        for src in open_sources(path, stride=config.get("stride", 1)):
+            with ExitStack() as stack:
+                sinks = [rows, tracks, seconds]
+                if annotate_dir:
+                    annotator = Annotator(blur_faces=blur_faces)
+                    media = AnnotatedMedia(annotate_dir, src.name, src.is_video, src.fps, annotator)
+                    sinks.append(stack.enter_context(media))
+                consume(analyzer.analyze_source(src), sinks, tally)
+    except AffectlensError as exc:
+        error = str(exc)
+    return {
+        "source": path,
+        "faces": _pack(rows.rows),
+        "tracks": tracks.rows(),
+        "seconds": seconds.rows(),
+        "frames": tally.frames,
+        "error": error,
+    }

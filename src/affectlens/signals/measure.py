@@ -14,11 +14,12 @@ import numpy as np
 import onnxruntime as ort
 
 from affectlens.signals import geometry
+from affectlens.signals.columns import MEASURED
 from affectlens.signals.mesh import FaceMesh
 from affectlens.types import Faces
 
 WEIGHTS = Path(__file__).parent / "weights"
-MEASURED = ("yaw", "pitch", "roll", "eye_openness", "mouth_open", "mouth_width", "face_presence")
+__all__ = ["MEASURED", "EyeState", "SignalExtractor"]
 
 
 class EyeState:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from affectlens.labels import NEGATIVE, POSITIVE
+from affectlens.sinks.base import Sink
 from affectlens.types import FrameResult
 
 _COLORS = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167)]
@@ -215,15 +216,24 @@ def write_image(path: str | Path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
-class AnnotatedMedia:
-    """One source's annotated output under ``folder``: ``<stem>.mp4`` for a video, ``<stem>.jpg`` for a still.
+class AnnotatedMedia(Sink):
+    """Sink: one source's annotated output under ``folder``: ``<stem>.mp4`` for a video, ``<stem>.jpg``
+    for a still (``stem`` defaults to the source's file name).
 
     A context manager: the video is closed (and valid) however the block ends.
     """
 
-    def __init__(self, folder: str | Path, source_name: str, is_video: bool, fps: float | None, annotator: Annotator):
+    def __init__(
+        self,
+        folder: str | Path,
+        source_name: str,
+        is_video: bool,
+        fps: float | None,
+        annotator: Annotator,
+        stem: str | None = None,
+    ):
         self.annotator = annotator
-        stem = Path(source_name).stem
+        stem = stem or Path(source_name).stem
         self.still = Path(folder) / f"{stem}.jpg"
         self.video = VideoWriter(Path(folder) / f"{stem}.mp4", fps) if is_video else None
 
@@ -237,9 +247,3 @@ class AnnotatedMedia:
     def close(self) -> None:
         if self.video is not None:
             self.video.close()
-
-    def __enter__(self) -> AnnotatedMedia:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -11,7 +11,11 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
+
+from affectlens.sinks.base import Sink
+from affectlens.types import FrameResult
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -23,14 +27,27 @@ def _clean(v):
 
 
 class TableWriter:
-    """Write dict rows to ``path`` in ``fmt`` (csv | jsonl | parquet)."""
+    """Write dict rows to ``path`` in ``fmt`` (csv | jsonl | parquet).
 
-    def __init__(self, path: str | Path, fmt: str, columns: list[str] | None = None, flush_every: int = 256):
+    ``columns`` fixes the columns up front; otherwise the first rows decide them, and
+    ``empty_columns`` is the header (or Parquet schema) of a table that never gets a row.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fmt: str | None = None,
+        columns: Sequence[str] | None = None,
+        flush_every: int = 256,
+        empty_columns: Sequence[str] | None = None,
+    ):
+        fmt = fmt or Path(path).suffix.lstrip(".")
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; use {', '.join(FORMATS)}")
         self.path = Path(path)
         self.fmt = fmt
         self.columns = list(columns) if columns else None
+        self.empty_columns = list(empty_columns or [])
         self.flush_every = flush_every
         self.rows_written = 0
         self._buffer: list[dict] = []
@@ -103,6 +120,8 @@ class TableWriter:
         try:
             self.flush()
         finally:
+            if self.columns is None and self.empty_columns:
+                self.columns = self.empty_columns
             if self.fmt == "parquet":
                 if self._parquet is None:  # no rows at all: still leave a valid (empty) file
                     import pyarrow as pa
@@ -119,6 +138,32 @@ class TableWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_table(path: str | Path, rows: list[dict], empty_columns: Sequence[str] | None = None) -> None:
+    """Write ``rows`` to ``path`` in the format its suffix names (a header only when there are none)."""
+    with TableWriter(path, empty_columns=empty_columns) as tw:
+        tw.write(rows)
+
+
+class FaceTable(Sink):
+    """Sink: one row per face per frame (:meth:`FrameResult.rows`) into ``path`` (csv | jsonl | parquet)."""
+
+    def __init__(self, path: str | Path, columns: Sequence[str] | None = None):
+        self.writer = TableWriter(path, empty_columns=columns).__enter__()
+
+    def add(self, result: FrameResult) -> None:
+        self.writer.write(result.rows())
+
+    def write_rows(self, rows: list[dict]) -> None:
+        """Rows made elsewhere (a Ray worker) in the same columns."""
+        self.writer.write(rows)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def read_table(path: str | Path):

@@ -7,11 +7,15 @@ the results carry the engagement columns (the default).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from affectlens.labels import valence
+from affectlens.sinks.base import Sink
+from affectlens.sinks.tables import write_table
 from affectlens.types import FrameResult
 
 _MEANS = ("engagement", "attention", "expression_engagement", "eye_openness", "mouth_open", "yaw", "pitch")
@@ -49,7 +53,41 @@ class _Acc:
     per_second: dict[int, list[float]] = field(default_factory=dict)  # second → [sum engagement, n]
 
 
-class TrackSummary:
+class _Summary(Sink):
+    """A summary sink: rows in memory (:meth:`rows`), written to ``paths`` (one per format) on close."""
+
+    def __init__(self, paths: Sequence[str | Path] = (), labels: tuple[str, ...] = (), signals: bool = True):
+        self.paths = [Path(p) for p in paths]
+        self.labels = labels
+        self.signals = signals
+        self._extra: list[dict] = []
+
+    def update(self, result: FrameResult) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def add(self, result: FrameResult) -> None:
+        self.update(result)
+
+    def rows(self) -> list[dict]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def columns(self) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def extend(self, rows: list[dict]) -> None:
+        """Rows summarised elsewhere (a Ray worker), written with this summary's own."""
+        self._extra += rows
+
+    def all_rows(self) -> list[dict]:
+        return self.rows() + self._extra
+
+    def close(self) -> None:
+        rows = self.all_rows()
+        for path in self.paths:
+            write_table(path, rows, self.columns())
+
+
+class TrackSummary(_Summary):
     """Feed it every :class:`FrameResult`; :meth:`rows` gives one summary row per (source, track).
 
     Counts: ``smiles`` and ``yawns`` are onsets (a face turning happy; ``yawning`` turning true),
@@ -58,9 +96,9 @@ class TrackSummary:
     with the highest and lowest mean engagement.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, paths: Sequence[str | Path] = (), labels: tuple[str, ...] = (), signals: bool = True):
+        super().__init__(paths, labels, signals)
         self._acc: dict[tuple[str, int], _Acc] = {}
-        self.labels: tuple[str, ...] = ()
 
     def update(self, result: FrameResult) -> None:
         f = result.faces
@@ -107,40 +145,45 @@ class TrackSummary:
                 acc[1] += 1
 
     def rows(self) -> list[dict]:
-        out = []
-        for a in self._acc.values():
-            duration = None if a.first_time is None else round((a.last_time or 0) - a.first_time, 4)
-            row = {
-                "source": a.source,
-                "track_id": a.track_id,
-                "first_frame": a.first_frame,
-                "last_frame": a.last_frame,
-                "first_time_s": a.first_time,
-                "last_time_s": a.last_time,
-                "duration_s": duration,
-                "n_frames": a.n,
-                "mean_score": round(a.score_sum / a.n, 4),
+        return [self._row(a) for a in self._acc.values()]
+
+    def columns(self) -> list[str]:
+        """The columns of a row (with the labels and signals given): the header of an empty table."""
+        probe = _Acc("", 0, 0, 0.0, n=1, prob_sum=np.zeros(len(self.labels)), n_signals=int(self.signals))
+        return list(self._row(probe)) if self.labels else list(self._row(replace(probe, prob_sum=None)))
+
+    def _row(self, a: _Acc) -> dict:
+        duration = None if a.first_time is None else round((a.last_time or 0) - a.first_time, 4)
+        row = {
+            "source": a.source,
+            "track_id": a.track_id,
+            "first_frame": a.first_frame,
+            "last_frame": a.last_frame,
+            "first_time_s": a.first_time,
+            "last_time_s": a.last_time,
+            "duration_s": duration,
+            "n_frames": a.n,
+            "mean_score": round(a.score_sum / a.n, 4),
+        }
+        if a.prob_sum is not None:
+            mean = a.prob_sum / max(a.n, 1)
+            dominant = self.labels[int(mean.argmax())]
+            row |= {"dominant_label": dominant, "dominant_valence": valence(dominant)}
+            row |= {f"mean_p_{c}": round(float(v), 5) for c, v in zip(self.labels, mean, strict=True)}
+            row |= {f"frames_{c}": a.label_counts.get(c, 0) for c in self.labels}
+            row["smiles"] = a.smiles
+        if a.n_signals:
+            minutes = (duration or 0) / 60
+            row |= {
+                "attentive_share": round(a.engaged / a.n_signals, 4),
+                "mean_engagement": round(a.engagement_sum / a.n_signals, 2),
+                "yawns": a.yawns,
+                "blinks": a.blinks,
+                "blink_rate_per_min": round(a.blinks / minutes, 2) if minutes > 0 else None,
+                "longest_look_away_s": round(a.longest_away, 3) if a.first_time is not None else None,
             }
-            if a.prob_sum is not None:
-                mean = a.prob_sum / max(a.n, 1)
-                dominant = self.labels[int(mean.argmax())]
-                row |= {"dominant_label": dominant, "dominant_valence": valence(dominant)}
-                row |= {f"mean_p_{c}": round(float(v), 5) for c, v in zip(self.labels, mean, strict=True)}
-                row |= {f"frames_{c}": a.label_counts.get(c, 0) for c in self.labels}
-                row["smiles"] = a.smiles
-            if a.n_signals:
-                minutes = (duration or 0) / 60
-                row |= {
-                    "attentive_share": round(a.engaged / a.n_signals, 4),
-                    "mean_engagement": round(a.engagement_sum / a.n_signals, 2),
-                    "yawns": a.yawns,
-                    "blinks": a.blinks,
-                    "blink_rate_per_min": round(a.blinks / minutes, 2) if minutes > 0 else None,
-                    "longest_look_away_s": round(a.longest_away, 3) if a.first_time is not None else None,
-                }
-                row |= _peaks(a.per_second)
-            out.append(row)
-        return out
+            row |= _peaks(a.per_second)
+        return row
 
 
 def _peaks(per_second: dict[int, list[float]]) -> dict:
@@ -157,7 +200,7 @@ def _peaks(per_second: dict[int, list[float]]) -> dict:
     }
 
 
-class SecondSummary:
+class SecondSummary(_Summary):
     """One row per (source, track, whole second of video): means, shares and counts of that second.
 
     Columns: ``second`` (floor of ``time_s``), ``n_frames``, ``mean_<x>`` for engagement, attention,
@@ -167,9 +210,9 @@ class SecondSummary:
     (no timestamps) contribute nothing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, paths: Sequence[str | Path] = (), labels: tuple[str, ...] = (), signals: bool = True):
+        super().__init__(paths, labels, signals)
         self._acc: dict[tuple[str, int, int], dict] = {}
-        self.labels: tuple[str, ...] = ()
 
     def update(self, result: FrameResult) -> None:
         f = result.faces
@@ -192,20 +235,30 @@ class SecondSummary:
                 a["p"] = p[i].astype(np.float64) if a["p"] is None else a["p"] + p[i]
 
     def rows(self) -> list[dict]:
-        out = []
-        for (source, tid, sec), a in sorted(self._acc.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
-            n, sums = a["n"], a["sums"]
-            row = {"source": source, "track_id": tid, "second": sec, "n_frames": n}
-            row |= {f"mean_{k}": round(sums[k] / n, 4) for k in _MEANS if k in sums}
-            if "engaged" in sums:
-                row["share_engaged"] = round(sums["engaged"] / n, 4)
-            row |= {f"share_{k}": round(sums[k] / n, 4) for k in _SHARES if k in sums}
-            if "blink" in sums:
-                row["blinks"] = int(sums["blink"])
-            if a["p"] is not None:
-                mean = a["p"] / n
-                row |= {f"mean_p_{c}": round(float(v), 5) for c, v in zip(self.labels, mean, strict=True)}
-                label = self.labels[int(mean.argmax())]
-                row |= {"label": label, "valence": valence(label)}
-            out.append(row)
-        return out
+        return [self._row(key, a) for key, a in sorted(self._acc.items(), key=lambda kv: kv[0])]
+
+    def all_rows(self) -> list[dict]:
+        return sorted(super().all_rows(), key=lambda r: (r["source"], r["track_id"], r["second"]))
+
+    def columns(self) -> list[str]:
+        """The columns of a row (with the labels and signals given): the header of an empty table."""
+        keys = (*_MEANS, *_SHARES, "blink", "engaged") if self.signals else ()
+        probe = {"n": 1, "sums": dict.fromkeys(keys, 0.0), "p": np.zeros(len(self.labels)) if self.labels else None}
+        return list(self._row(("", 0, 0), probe))
+
+    def _row(self, key: tuple[str, int, int], a: dict) -> dict:
+        source, tid, sec = key
+        n, sums = a["n"], a["sums"]
+        row = {"source": source, "track_id": tid, "second": sec, "n_frames": n}
+        row |= {f"mean_{k}": round(sums[k] / n, 4) for k in _MEANS if k in sums}
+        if "engaged" in sums:
+            row["share_engaged"] = round(sums["engaged"] / n, 4)
+        row |= {f"share_{k}": round(sums[k] / n, 4) for k in _SHARES if k in sums}
+        if "blink" in sums:
+            row["blinks"] = int(sums["blink"])
+        if a["p"] is not None:
+            mean = a["p"] / n
+            row |= {f"mean_p_{c}": round(float(v), 5) for c, v in zip(self.labels, mean, strict=True)}
+            label = self.labels[int(mean.argmax())]
+            row |= {"label": label, "valence": valence(label)}
+        return row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from affectlens.errors import AffectlensError
@@ -33,20 +34,27 @@ def media_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
 
 
-def open_sources(spec: str | Path, stride: int = 1, on_skip=None):
-    """Yield a :class:`Source` per input item.
+@dataclass(frozen=True)
+class InputItem:
+    """One thing to analyse: ``kind`` is stream, camera, image or video; ``location`` opens it."""
 
-    ``spec`` is an image or video file, a folder (its images and videos, by name), a stream URL
-    or a camera index (``"0"``). Inside a folder an unreadable file is skipped with a warning;
-    a single bad input raises :class:`AffectlensError`. Sources are opened lazily, one at a time.
-    """
+    kind: str
+    location: str
+    in_folder: bool = False  # found inside a folder: an unreadable file is skipped, not fatal
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind in ("video", "stream", "camera")
+
+
+def list_inputs(spec: str | Path) -> list[InputItem]:
+    """Classify one input spec: an image or video file, a folder (its media by name), a stream URL or
+    a camera index (``"0"``). Raises :class:`AffectlensError` for a missing path or an empty folder."""
     s = str(spec)
     if s.startswith(STREAM_SCHEMES):
-        yield VideoSource(s, stride=stride)
-        return
+        return [InputItem("stream", s)]
     if s.isdigit() and not Path(s).exists():
-        yield WebcamSource(int(s))
-        return
+        return [InputItem("camera", s)]
     path = Path(s).expanduser()
     if not path.exists():
         raise AffectlensError(f"{path}: no such file or folder")
@@ -54,15 +62,37 @@ def open_sources(spec: str | Path, stride: int = 1, on_skip=None):
         files = media_files(path)
         if not files:
             raise AffectlensError(f"{path}: folder holds no images or videos")
-        for f in files:
-            try:
-                yield _file_source(f, stride)
-            except AffectlensError as exc:
-                log.warning("skipped %s", exc)
-                if on_skip is not None:
-                    on_skip(str(exc))
-        return
-    yield _file_source(path, stride)
+        return [InputItem(_kind(f), str(f), in_folder=True) for f in files]
+    return [InputItem(_kind(path), str(path))]
+
+
+def _kind(path: Path) -> str:
+    return "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"
+
+
+def open_item(item: InputItem, stride: int = 1) -> Source:
+    if item.kind == "stream":
+        return VideoSource(item.location, stride=stride)
+    if item.kind == "camera":
+        return WebcamSource(int(item.location))
+    return _file_source(Path(item.location), stride)
+
+
+def open_sources(spec: str | Path, stride: int = 1, on_skip=None):
+    """Yield a :class:`Source` per input item (:func:`list_inputs`), opened lazily, one at a time.
+
+    Inside a folder an unreadable file is skipped with a warning (and passed to ``on_skip``); a
+    single bad input raises :class:`AffectlensError`.
+    """
+    for item in list_inputs(spec):
+        try:
+            yield open_item(item, stride)
+        except AffectlensError as exc:
+            if not item.in_folder:
+                raise
+            log.warning("skipped %s", exc)
+            if on_skip is not None:
+                on_skip(str(exc))
 
 
 __all__ = [
@@ -70,10 +100,13 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "Frame",
     "ImageSource",
+    "InputItem",
     "Source",
     "VideoSource",
     "WebcamSource",
+    "list_inputs",
     "load_image",
     "media_files",
+    "open_item",
     "open_sources",
 ]

@@ -19,7 +19,6 @@ from affectlens.studies.api import (
     recordings,
     run_study,
     tables,
-    write_report,
 )
 
 __all__ = [
@@ -33,5 +32,4 @@ __all__ = [
     "recordings",
     "run_study",
     "tables",
-    "write_report",
 ]

@@ -1,6 +1,7 @@
 """The Python API of studies; the ``affectlens study`` verbs are thin wrappers around it.
 
->>> from affectlens.studies import create_study, add_recording, run_study, write_report  # doctest: +SKIP
+>>> from affectlens.studies import create_study, add_recording, run_study  # doctest: +SKIP
+>>> from affectlens.report import write_report  # doctest: +SKIP
 >>> create_study("adtest", "ad.mp4")
 >>> add_recording("adtest", "viewer1.mp4", respondent="r1", offset_s=2.0, tags={"age": "18-24"})
 >>> run_study("adtest", workers=2)
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from affectlens.errors import AffectlensError
+from affectlens.errors import AffectlensError, Conflict, NotFound
 from affectlens.studies.db import connect
 from affectlens.studies.locations import Location, locate
 from affectlens.studies.media import existing_file, probe, sha256_file
@@ -33,13 +34,13 @@ def open_store(name: str, db: str | None = None, create: bool = False) -> tuple[
     """The store holding study ``name`` (its SQLite file must exist unless ``create``)."""
     loc = locate(name, db)
     if loc.default_db and not create and not loc.sqlite_file.exists():
-        raise AffectlensError(
+        raise NotFound(
             f"no study named {name!r} in {loc.folder.parent} (create it with `affectlens study create`; "
             "set AFFECTLENS_HOME or --db to look elsewhere)"
         )
     if loc.default_db and create:
         if loc.sqlite_file.exists():
-            raise AffectlensError(f"study {name!r} already exists ({loc.folder})")
+            raise Conflict(f"study {name!r} already exists ({loc.folder})")
         loc.folder.mkdir(parents=True, exist_ok=True)
     return StudyStore(connect(loc.url)), loc
 
@@ -153,8 +154,9 @@ def run_study(
     executor = None
     if ray is not None and (retry_failed or store.counts(study)[PENDING]):  # no runtime for nothing to do
         from affectlens.scale import RayExecutor
+        from affectlens.studies.worker import init_worker
 
-        executor = RayExecutor(ray)
+        executor = RayExecutor(ray, initializer=init_worker, initargs=(1,))  # one ONNX Runtime thread per task
         workers = max(workers, executor.workers)
     return _run(store, study, workers, stale_after_s, retry_failed, on_start, on_result, executor=executor)
 
@@ -170,16 +172,6 @@ def tables(name: str, db: str | None = None) -> tuple[Study, StudyTables]:
 
     study, recs = recordings(name, db)
     return study, study_tables(study, recs)
-
-
-def write_report(name: str, out: str | Path, db: str | None = None) -> Path:
-    from affectlens.report import build_report
-
-    study, t = tables(name, db)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_report(study, t), encoding="utf-8")
-    return out
 
 
 EXPORTS = ("timeline", "respondent_seconds", "key_moments", "tag_comparison", "tag_timelines", "recordings")

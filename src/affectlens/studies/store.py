@@ -19,7 +19,7 @@ from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from affectlens.errors import AffectlensError
+from affectlens.errors import AffectlensError, Conflict, NotFound
 from affectlens.studies.models import (
     DONE,
     FAILED,
@@ -101,14 +101,14 @@ class StudyStore:
             try:
                 s.commit()
             except IntegrityError:
-                raise AffectlensError(f"study {name!r} already exists") from None
+                raise Conflict(f"study {name!r} already exists") from None
         return study
 
     def study(self, name: str) -> Study:
         with self.session() as s:
             study = s.scalar(select(Study).where(Study.name == name))
         if study is None:
-            raise AffectlensError(f"no study named {name!r} (create it with `affectlens study create`)")
+            raise NotFound(f"no study named {name!r} (create it with `affectlens study create`)")
         return study
 
     # -- recordings ---------------------------------------------------------------------------
@@ -133,7 +133,7 @@ class StudyStore:
                 select(Recording).where(Recording.study_id == study.id, Recording.respondent == respondent)
             )
             if taken is not None:
-                raise AffectlensError(f"respondent {respondent!r} already has a recording in {study.name!r}")
+                raise Conflict(f"respondent {respondent!r} already has a recording in {study.name!r}")
             rec = Recording(
                 study_id=study.id,
                 respondent=respondent,
@@ -150,7 +150,7 @@ class StudyStore:
             try:
                 s.commit()
             except IntegrityError:  # a concurrent `study add` of the same file or respondent
-                raise AffectlensError(f"{path}: already in study {study.name!r} (same content or respondent)") from None
+                raise Conflict(f"{path}: already in study {study.name!r} (same content or respondent)") from None
             return rec
 
     def recordings(self, study: Study, status: str | None = None) -> list[Recording]:
@@ -182,7 +182,7 @@ class StudyStore:
                 s.scalars(select(Recording).where(Recording.study_id == study.id, Recording.respondent == respondent))
             )
             if not recs:
-                raise AffectlensError(f"no respondent {respondent!r} in study {study.name!r}")
+                raise NotFound(f"no respondent {respondent!r} in study {study.name!r}")
             busy = [r for r in recs if r.status == RUNNING]
             if busy:
                 raise AffectlensError(

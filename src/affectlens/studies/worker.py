@@ -11,6 +11,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from affectlens.sinks.base import Sink
+
 _analyzer = None
 _threads: int | None = None
 
@@ -63,32 +65,49 @@ def process(job: Job) -> Outcome:
         return Outcome(job.recording_id, ok=False, error=f"{type(exc).__name__}: {exc}\n{tb}")
 
 
-def _process(job: Job) -> Outcome:
-    import pandas as pd
+class _RespondentRows(Sink):
+    """Sink: face rows without ``source`` and raw probabilities, kept as compact DataFrame chunks
+    (a few hundred bytes per face per frame)."""
 
+    def __init__(self, chunk: int = 4096):
+        self.chunk = chunk
+        self.rows: list[dict] = []
+        self.chunks: list = []
+
+    def add(self, result) -> None:
+        self.rows.extend(
+            {k: v for k, v in r.items() if k != "source" and not k.startswith("raw_p_")} for r in result.rows()
+        )
+        if len(self.rows) >= self.chunk:
+            self.close()
+
+    def close(self) -> None:
+        import pandas as pd
+
+        if self.rows:
+            self.chunks.append(pd.DataFrame(self.rows))
+            self.rows = []
+
+    def frame(self):
+        import pandas as pd
+
+        self.close()
+        return pd.concat(self.chunks, ignore_index=True) if self.chunks else pd.DataFrame()
+
+
+def _process(job: Job) -> Outcome:
+    from affectlens.errors import AffectlensError
+    from affectlens.sinks import consume
     from affectlens.sources import VideoSource
     from affectlens.studies.respondent import respondent_rows
 
     if not Path(job.path).is_file():
-        from affectlens.errors import AffectlensError
-
         raise AffectlensError(f"{job.path}: recording file is gone (moved or deleted?)")
-    analyzer = _get_analyzer()
     src = VideoSource(job.path)
     fps, duration = src.fps, getattr(src, "duration_s", None)
-    rows: list[dict] = []
-    chunks: list[pd.DataFrame] = []  # face rows in compact DataFrames, a few hundred bytes per face per frame
-    frames = 0
-    for result in analyzer.analyze_source(src):
-        frames += 1
-        rows.extend({k: v for k, v in r.items() if k != "source" and not k.startswith("raw_p_")} for r in result.rows())
-        if len(rows) >= 4096:
-            chunks.append(pd.DataFrame(rows))
-            rows = []
-    chunks.append(pd.DataFrame(rows))
-    nonempty = [c for c in chunks if len(c)]
-    all_rows = pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame()
-    df = respondent_rows(all_rows, job.offset_s, fps)
+    rows = _RespondentRows()
+    frames = consume(_get_analyzer().analyze_source(src), [rows]).frames
+    df = respondent_rows(rows.frame(), job.offset_s, fps)
     write_parquet_atomic(df, Path(job.out_path))
     return Outcome(job.recording_id, ok=True, frames=frames, face_frames=len(df), duration_s=duration)
 

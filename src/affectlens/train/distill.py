@@ -10,7 +10,6 @@ and which teachers made it, and training refuses a file that does not match its 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from affectlens.datasets import load_dataset
 from affectlens.errors import AffectlensError
 from affectlens.faces.preprocess import Preprocess
+from affectlens.train.teachers import fingerprint
 
 
 def training_faces(specs: list[str], split: str, pre: Preprocess) -> np.ndarray:
@@ -26,16 +26,12 @@ def training_faces(specs: list[str], split: str, pre: Preprocess) -> np.ndarray:
     return np.concatenate([pre.crop_images(load_dataset(s, split).images) for s in specs])
 
 
-def fingerprint(crops: np.ndarray) -> str:
-    """A short hash of the training crops: teacher file and training set must match exactly."""
-    return hashlib.sha256(np.ascontiguousarray(crops).tobytes()).hexdigest()[:16]
-
-
 def teacher_probs(teacher: str | Path, faces: list[np.ndarray], flip: bool = True) -> np.ndarray:
     """Probabilities over the 8 classes of one teacher on the raw training images (its own crop)."""
     from affectlens.classify import get_model
+    from affectlens.train.export import export_temporary
 
-    clf = get_model(teacher)
+    clf = get_model(export_temporary(teacher) if Path(teacher).suffix in (".pt", ".pth") else teacher)
     crops = clf.preprocess.crop_images(faces)
     p = clf.predict(crops)
     if flip:
@@ -78,22 +74,3 @@ def teach(
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, probs=probs.astype(np.float16), meta=np.array(json.dumps(meta)))
     return meta
-
-
-def load_teacher_file(path: str | Path, crops: np.ndarray) -> np.ndarray:
-    """The probabilities in ``path`` (float32), checked against the training crops they were made for."""
-    path = Path(path)
-    if not path.is_file():
-        raise AffectlensError(f"teacher file {path} not found (make it with `affectlens teach`)")
-    data = np.load(path)
-    probs = data["probs"].astype(np.float32)
-    if len(probs) != len(crops):
-        raise AffectlensError(f"teacher file {path} has {len(probs)} rows, the training set {len(crops)}")
-    if "meta" in data:
-        meta = json.loads(str(data["meta"]))
-        want = meta.get("faces_sha256")
-        if want and want != fingerprint(crops):
-            raise AffectlensError(
-                f"teacher file {path} was made for other training faces (datasets {meta['datasets']})"
-            )
-    return probs / probs.sum(1, keepdims=True)

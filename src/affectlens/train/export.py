@@ -139,6 +139,15 @@ def export_onnx(
 
 
 @torch.no_grad()
+def export_temporary(checkpoint: str | Path) -> Path:
+    """A ``.pt`` checkpoint as an ONNX file (with its card) in a new temporary folder, for eval/analyze."""
+    import tempfile
+
+    checkpoint = Path(checkpoint)
+    out = Path(tempfile.mkdtemp(prefix="affectlens-")) / (checkpoint.parent.name or "checkpoint")
+    return export_onnx(checkpoint, out.with_suffix(".onnx"), name=f"{checkpoint.parent.name}/{checkpoint.stem}")
+
+
 def check_parity(model: torch.nn.Module, onnx_path: Path, pre, n: int = 64, seed: int = 0) -> float:
     """Largest |probability difference| between PyTorch (fp32) and ONNX Runtime on random crops."""
     import onnxruntime as ort
@@ -146,7 +155,8 @@ def check_parity(model: torch.nn.Module, onnx_path: Path, pre, n: int = 64, seed
     rng = np.random.default_rng(seed)
     shape = (n, pre.size, pre.size) if pre.color == "gray" else (n, pre.size, pre.size, 3)
     crops = rng.integers(0, 256, shape, dtype=np.uint8)
-    ref = model.eval()(to_input(torch.from_numpy(crops), pre)).softmax(1).numpy()
+    with torch.no_grad():
+        ref = model.eval()(to_input(torch.from_numpy(crops), pre)).softmax(1).numpy()
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     z = sess.run(None, {"input": pre.normalize(crops)})[0]
     z = np.exp(z - z.max(1, keepdims=True))

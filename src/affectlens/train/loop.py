@@ -231,20 +231,22 @@ def _atomic_save(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Run one experiment; returns the best validation metrics."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.set_num_threads(os.cpu_count() or 1)
-    dev = _device()
-    pre = cfg.preprocess()
+@dataclass
+class _Data:
+    """The training faces (uint8 crops), their targets and class masks, and the validation set."""
 
+    x: torch.Tensor
+    targets: torch.Tensor  # soft targets and class masks side by side (N, 2 × len(EMOTIONS))
+    labels: np.ndarray
+    valid: FaceDataset | None
+    x_valid: np.ndarray | None
+
+
+def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
     train_sets = [load_dataset(s, cfg.train_split) for s in cfg.train]
     x_tr, t_tr, y_tr, m_tr = prepare(train_sets, pre)
     if cfg.distill:  # soft targets: teachers' ensemble blended with the vote distributions
-        from affectlens.train.distill import load_teacher_file
+        from affectlens.train.teachers import load_teacher_file
 
         teacher = load_teacher_file(cfg.distill, x_tr)
         t_tr = (cfg.distill_weight * teacher + (1 - cfg.distill_weight) * t_tr).astype(np.float32)
@@ -253,22 +255,31 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     if not cfg.soft_labels:
         t_tr = np.eye(len(EMOTIONS), dtype=np.float32)[y_tr]
     valid = load_dataset(cfg.valid, cfg.valid_split) if cfg.valid else None
-    x_va = pre.crop_images(valid.images) if valid else None
+    return _Data(
+        x=torch.from_numpy(x_tr),
+        targets=torch.from_numpy(np.concatenate([t_tr, m_tr.astype(np.float32)], 1)),  # masks ride with targets
+        labels=y_tr,
+        valid=valid,
+        x_valid=pre.crop_images(valid.images) if valid else None,
+    )
 
+
+def _build_model(cfg: TrainConfig, dev: torch.device) -> torch.nn.Module:
     model = create_model(cfg.model)
     if cfg.init:
         init = torch.load(cfg.init, map_location="cpu", weights_only=False)
         if init["config"]["model"] != cfg.model:
             raise AffectlensError(f"--init {cfg.init} is a {init['config']['model']}, not a {cfg.model}")
         model.load_state_dict(init["weights"])
-    model = model.to(dev).to(memory_format=torch.channels_last)
-    ema = AveragedModel(model, avg_fn=_ema_fn(cfg.ema), use_buffers=True) if cfg.ema > 0 else None
+    return model.to(dev).to(memory_format=torch.channels_last)
+
+
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int):
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(len(x_tr) // cfg.batch_size, 1)
     total = steps_per_epoch * cfg.epochs
     if cfg.schedule == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -280,119 +291,162 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
             opt,
             lambda s: min((s + 1) / warm, 0.5 * (1 + np.cos(np.pi * min(s / total, 1.0)))),
         )
-    weights = _class_weights(y_tr, cfg.class_weights).to(dev)
-    adjust = (cfg.logit_adjust * _log_prior(y_tr)).to(dev)
+    return opt, sched
 
-    start, best, history = 0, {"valid_accuracy": -1.0}, []
-    last = out / "last.pt"
-    if resume and last.is_file():
-        ck = torch.load(last, map_location=dev, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        if ck["config"].get("epochs") == cfg.epochs:
-            sched.load_state_dict(ck["scheduler"])
+
+class _Trainer:
+    """One experiment's state: set up once, then :meth:`epoch`, :meth:`validate` and :meth:`checkpoint`."""
+
+    def __init__(self, cfg: TrainConfig, out: Path, progress: bool):
+        self.cfg, self.out, self.progress = cfg, out, progress
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.set_num_threads(os.cpu_count() or 1)
+        self.dev = _device()
+        self.pre = cfg.preprocess()
+        self.data = _load_data(cfg, self.pre)
+        self.model = _build_model(cfg, self.dev)
+        self.ema = AveragedModel(self.model, avg_fn=_ema_fn(cfg.ema), use_buffers=True) if cfg.ema > 0 else None
+        self.steps_per_epoch = max(len(self.data.x) // cfg.batch_size, 1)
+        self.opt, self.sched = _optimizer(cfg, self.model, self.steps_per_epoch)
+        self.weights = _class_weights(self.data.labels, cfg.class_weights).to(self.dev)
+        self.adjust = (cfg.logit_adjust * _log_prior(self.data.labels)).to(self.dev)
+        self.start, self.best, self.history = 0, {"valid_accuracy": -1.0}, []
+        self.bf16 = False
+
+    @property
+    def scored(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def resume(self) -> None:
+        last = self.out / "last.pt"
+        if not last.is_file():
+            return
+        ck = torch.load(last, map_location=self.dev, weights_only=False)
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        if ck["config"].get("epochs") == self.cfg.epochs:
+            self.sched.load_state_dict(ck["scheduler"])
         else:  # more (or fewer) epochs than first planned: the new schedule, fast-forwarded
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                for _ in range(min((ck["epoch"] + 1) * steps_per_epoch, total - 1)):
-                    sched.step()
-        if ema is not None and ck.get("ema"):
-            ema.load_state_dict(ck["ema"])
-        start, best, history = ck["epoch"] + 1, ck["best"], ck["history"]
+                for _ in range(
+                    min((ck["epoch"] + 1) * self.steps_per_epoch, self.steps_per_epoch * self.cfg.epochs - 1)
+                ):
+                    self.sched.step()
+        if self.ema is not None and ck.get("ema"):
+            self.ema.load_state_dict(ck["ema"])
+        self.start, self.best, self.history = ck["epoch"] + 1, ck["best"], ck["history"]
         torch.set_rng_state(ck["rng"])
-        log.info("resumed from %s at epoch %d", last, start)
+        log.info("resumed from %s at epoch %d", last, self.start)
 
-    (out / "run.json").write_text(
-        json.dumps(
-            {
-                "config": cfg.to_dict(),
-                "preprocess": pre.to_dict(),
-                "command": " ".join(["affectlens", *sys.argv[1:]])
-                if "affectlens" in sys.argv[0]
-                else " ".join(sys.argv),
-                "n_train": len(x_tr),
-                "n_valid": len(x_va) if x_va is not None else 0,
-                "torch": torch.__version__,
-            },
-            indent=2,
-        )
-    )
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + start)
-    x_all = torch.from_numpy(x_tr)
-    t_all = torch.from_numpy(np.concatenate([t_tr, m_tr.astype(np.float32)], 1))  # masks ride with the targets
-    bf16 = pick_bf16(cfg, model, pre, dev)
-    log.info("device %s, %s, %d threads", dev, "bf16 autocast" if bf16 else "fp32", torch.get_num_threads())
-    stale = 0
-    for epoch in range(start, cfg.epochs):
-        model.train()
-        t0 = time.perf_counter()
-        perm = torch.randperm(len(x_all), generator=gen)
+    def write_run_json(self) -> None:
+        argv = sys.argv
+        command = " ".join(["affectlens", *argv[1:]]) if "affectlens" in argv[0] else " ".join(argv)
+        run = {
+            "config": self.cfg.to_dict(),
+            "preprocess": self.pre.to_dict(),
+            "command": command,
+            "n_train": len(self.data.x),
+            "n_valid": len(self.data.x_valid) if self.data.x_valid is not None else 0,
+            "torch": torch.__version__,
+        }
+        (self.out / "run.json").write_text(json.dumps(run, indent=2))
+
+    def epoch(self, epoch: int, gen: torch.Generator) -> dict:
+        """One pass over the training faces; the epoch's loss, accuracy and learning rate."""
+        cfg, d = self.cfg, self.data
+        self.model.train()
+        perm = torch.randperm(len(d.x), generator=gen)
         loss_sum = correct = seen = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        bar = tqdm(
+            range(self.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress, leave=False
+        )
         for step in bar:
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            x = normalize(photometric(to_unit(x_all[idx]), cfg.augment, gen), pre)
-            x, tm = augment(x, t_all[idx], cfg.augment, gen)  # mixing mixes masks: 1 only where both rows had it
+            x = normalize(photometric(to_unit(d.x[idx]), cfg.augment, gen), self.pre)
+            x, tm = augment(x, d.targets[idx], cfg.augment, gen)  # mixing mixes masks: 1 only where both rows had it
             t, mask = tm[:, : len(EMOTIONS)], tm[:, len(EMOTIONS) :] > 0.999
-            x, t, mask = x.to(dev, non_blocking=True), t.to(dev, non_blocking=True), mask.to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            per_sample = masked_soft_ce(logits.float() + adjust, t, mask, cfg.label_smoothing)
-            loss = (per_sample * weights[t.argmax(1)]).mean()
-            opt.zero_grad(set_to_none=True)
+            x, t, mask = x.to(self.dev, non_blocking=True), t.to(self.dev, non_blocking=True), mask.to(self.dev)
+            with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.bf16):
+                logits = self.model(x)
+            per_sample = masked_soft_ce(logits.float() + self.adjust, t, mask, cfg.label_smoothing)
+            loss = (per_sample * self.weights[t.argmax(1)]).mean()
+            self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update_parameters(model)
+            self.opt.step()
+            self.sched.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             loss_sum += loss.item() * len(idx)
             correct += float((logits.argmax(1) == t.argmax(1)).sum())
             seen += len(idx)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        row = {
+        return {
             "epoch": epoch + 1,
             "train_loss": loss_sum / seen,
             "train_accuracy": correct / seen,
-            "lr": opt.param_groups[0]["lr"],
+            "lr": self.opt.param_groups[0]["lr"],
         }
-        scored = ema.module if ema is not None else model
-        if valid is not None and x_va is not None:
-            probs = predict(scored, x_va, pre, bf16=bf16)
-            cols = [EMOTIONS.index(c) for c in valid.classes]
-            p = probs[:, cols]
-            p = p / p.sum(1, keepdims=True)
-            rep = classification_report(valid.labels, p, valid.classes)
-            row |= {"valid_loss": rep["nll"], "valid_accuracy": rep["accuracy"], "valid_macro_f1": rep["macro_f1"]}
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        improved = row.get("valid_accuracy", epoch) > best["valid_accuracy"]
-        state = {
-            "model": model.state_dict(),
-            "weights": copy.deepcopy(scored.state_dict()),
-            "ema": ema.state_dict() if ema is not None else None,
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "epoch": epoch,
-            "best": best,
-            "history": history,
-            "rng": torch.get_rng_state(),
-            "config": cfg.to_dict(),
-            "preprocess": pre.to_dict(),
-        }
+
+    def validate(self) -> dict:
+        """Loss, accuracy and macro-F1 of the scored (EMA) weights on the validation set, over its classes."""
+        valid, x_va = self.data.valid, self.data.x_valid
+        if valid is None or x_va is None:
+            return {}
+        probs = predict(self.scored, x_va, self.pre, bf16=self.bf16)
+        p = probs[:, [EMOTIONS.index(c) for c in valid.classes]]
+        rep = classification_report(valid.labels, p / p.sum(1, keepdims=True), valid.classes)
+        return {"valid_loss": rep["nll"], "valid_accuracy": rep["accuracy"], "valid_macro_f1": rep["macro_f1"]}
+
+    def checkpoint(self, epoch: int, row: dict) -> bool:
+        """``last.pt`` every epoch, ``best.pt`` on a better validation accuracy; True when it improved."""
+        improved = row.get("valid_accuracy", epoch) > self.best["valid_accuracy"]
         if improved:
-            best = {
+            self.best = {
                 "epoch": epoch + 1,
                 "valid_accuracy": row.get("valid_accuracy", 0.0),
                 "valid_macro_f1": row.get("valid_macro_f1", 0.0),
             }
-            state["best"] = best
-            _atomic_save(state, out / "best.pt")
-            stale = 0
-        else:
-            stale += 1
-        _atomic_save(state, last)
-        _write_metrics(out / "metrics.csv", history)
+        state = {
+            "model": self.model.state_dict(),
+            "weights": copy.deepcopy(self.scored.state_dict()),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "epoch": epoch,
+            "best": self.best,
+            "history": self.history,
+            "rng": torch.get_rng_state(),
+            "config": self.cfg.to_dict(),
+            "preprocess": self.pre.to_dict(),
+        }
+        if improved:
+            _atomic_save(state, self.out / "best.pt")
+        _atomic_save(state, self.out / "last.pt")
+        _write_metrics(self.out / "metrics.csv", self.history)
+        return improved
+
+
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Run one experiment; returns the best validation metrics."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tr = _Trainer(cfg, out, progress)
+    if resume:
+        tr.resume()
+    tr.write_run_json()
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + tr.start)
+    tr.bf16 = pick_bf16(cfg, tr.model, tr.pre, tr.dev)
+    log.info("device %s, %s, %d threads", tr.dev, "bf16 autocast" if tr.bf16 else "fp32", torch.get_num_threads())
+    stale = 0
+    for epoch in range(tr.start, cfg.epochs):
+        t0 = time.perf_counter()
+        row = tr.epoch(epoch, gen) | tr.validate()
+        row["seconds"] = time.perf_counter() - t0
+        tr.history.append(row)
+        stale = 0 if tr.checkpoint(epoch, row) else stale + 1
         msg = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
         if progress:
             tqdm.write(msg)
@@ -401,7 +455,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         if cfg.early_stop and stale >= cfg.early_stop:
             log.info("early stop: no improvement for %d epochs", stale)
             break
-    return best
+    return tr.best
 
 
 def _write_metrics(path: Path, history: list[dict]) -> None:

@@ -20,7 +20,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from affectlens.errors import AffectlensError
+from affectlens.errors import AffectlensError, Conflict, NotFound
+from affectlens.report import write_report
 from affectlens.serve.errors import ApiError
 from affectlens.serve.security import require_key
 from affectlens.serve.state import ServeState, get_state
@@ -44,13 +45,12 @@ def _call(fn, *args, **kwargs):
     """Run a studies function, turning its user errors into 404 / 409 / 422."""
     try:
         return fn(*args, **kwargs)
+    except NotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except Conflict as exc:
+        raise ApiError(409, str(exc)) from None
     except AffectlensError as exc:
-        msg = str(exc)
-        if msg.startswith(("no study named", "no respondent")):
-            raise ApiError(404, msg) from None
-        if "already" in msg:
-            raise ApiError(409, msg) from None
-        raise ApiError(422, msg) from None
+        raise ApiError(422, str(exc)) from None
 
 
 class Respondent(BaseModel):
@@ -262,9 +262,8 @@ def get_seconds(name: str, state: ServeState = Depends(get_state)) -> dict[str, 
     "/{name}/report", response_class=HTMLResponse, summary="The study's self-contained HTML report", responses=ERRORS
 )
 def get_report(name: str, state: ServeState = Depends(get_state)) -> HTMLResponse:
-    studies, _, _ = _api()
     with tempfile.TemporaryDirectory() as tmp:
-        out = _call(studies.write_report, name, Path(tmp) / "report.html", state.settings.db_url)
+        out = _call(write_report, name, Path(tmp) / "report.html", state.settings.db_url)
         html = out.read_text(encoding="utf-8")
     return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
 

@@ -1,0 +1,109 @@
+"""The output folder of an analysis run: the three tables in each format, and ``run.json``.
+
+``affectlens analyze``, Ray tasks' callers and the service's upload jobs all write this one layout:
+``faces.<fmt>`` (a row per face per frame), ``tracks.<fmt>`` (per face track), ``seconds.<fmt>``
+(per track and second of video), each with its header even when no face was found, and ``run.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from affectlens.labels import EMOTIONS
+from affectlens.sinks.base import Sink, Tally
+from affectlens.sinks.columns import face_columns
+from affectlens.sinks.tables import FaceTable
+from affectlens.sinks.tracks import SecondSummary, TrackSummary
+from affectlens.types import FrameResult
+
+TABLES = ("faces", "tracks", "seconds")
+
+
+class AnalysisTables(Sink):
+    """Sink: faces, tracks and seconds tables in every format of ``formats`` under ``out``."""
+
+    def __init__(
+        self, out: str | Path, formats: Sequence[str], labels: tuple[str, ...] = EMOTIONS, signals: bool = True
+    ):
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        self.formats = list(formats)
+        self.faces = [FaceTable(out / f"faces.{f}", face_columns(labels, signals)) for f in formats]
+        self.tracks = TrackSummary([out / f"tracks.{f}" for f in formats], labels, signals)
+        self.seconds = SecondSummary([out / f"seconds.{f}" for f in formats], labels, signals)
+
+    def add(self, result: FrameResult) -> None:
+        for table in self.faces:
+            table.add(result)
+        self.tracks.add(result)
+        self.seconds.add(result)
+
+    def add_rows(self, face_rows: list[dict], track_rows: list[dict], second_rows: list[dict]) -> None:
+        """One input's rows, summarised elsewhere (a Ray worker)."""
+        for table in self.faces:
+            table.write_rows(face_rows)
+        self.tracks.extend(track_rows)
+        self.seconds.extend(second_rows)
+
+    def n_tracks(self) -> int:
+        return len(self.tracks.all_rows())
+
+    def close(self) -> None:
+        try:
+            for table in self.faces:
+                table.close()
+        finally:
+            self.tracks.close()
+            self.seconds.close()
+
+
+def run_summary(
+    inputs: list[str],
+    tally: Tally,
+    tracks: int,
+    elapsed_s: float,
+    *,
+    breakdown_s: dict | None = None,
+    failed: Sequence[str] = (),
+    interrupted: bool = False,
+    labels: Sequence[str] = (),
+    config: dict | None = None,
+    **extra,
+) -> dict:
+    """The ``run.json`` of every analysis run (CLI, Ray, service jobs): one set of keys."""
+    return {
+        "inputs": list(inputs),
+        "frames": tally.frames,
+        "faces": tally.faces,
+        "tracks": tracks,
+        "seconds": round(elapsed_s, 3),
+        "analysis_fps": round(tally.frames / max(elapsed_s, 1e-9), 2),
+        "breakdown_s": breakdown_s or {},
+        "failed": list(failed),
+        "interrupted": interrupted,
+        "labels": list(labels),
+        **extra,
+        "config": config or {},
+    }
+
+
+def timing_breakdown(timings, sink_s: float) -> dict:
+    """Seconds per stage from an analyzer's :class:`~affectlens.pipeline.Timings`."""
+    return {
+        "decode_wait": round(timings.decode, 3),
+        "detect_track_crop": round(timings.detect, 3),
+        "classify": round(timings.classify, 3),
+        "signals": round(timings.extra.get("signals", 0.0), 3),
+        "write": round(sink_s, 3),
+    }
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Write ``data`` as JSON so that ``path`` is always complete (temporary file, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
