@@ -49,7 +49,7 @@ def main() -> None:
             j = int(np.argmax(d.scores))
             frames.append(rgb)
             boxes.append(d.boxes[j])
-            eyes.append(None if d.keypoints is None else d.keypoints[j, :2])
+            eyes.append(None if d.landmarks is None else d.landmarks[j, :2])
             keep.append(k)
     keep = np.asarray(keep)
     y = ds.labels[idx][keep]

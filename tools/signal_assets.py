@@ -61,7 +61,7 @@ class Landmarker:
         if not len(d):
             return None
         i = int(np.argmax(d.scores))
-        pts, presence = self.mesh.landmarks(img, d.boxes[i], d.keypoints[i])
+        pts, presence = self.mesh.landmarks(img, d.boxes[i], d.landmarks[i])
         return pts if presence > 0.5 else None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
 from affectlens.detect import get_detector
-from affectlens.detect.base import DetectedFaces, detect_padded, whole_image_face
+from affectlens.detect.base import detect_padded, whole_image_face
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
 from affectlens.smoothing import EmaSmoother
 from affectlens.sources import Frame, Source, open_sources
@@ -81,7 +81,7 @@ class Analyzer:
         self.labels = self.classifier.labels
         self.signals = None
         if c.signals:
-            from affectlens.classify.onnx import providers_for
+            from affectlens.runtime import providers_for
             from affectlens.signals.measure import SignalExtractor
 
             self.signals = SignalExtractor(threads=c.threads, providers=providers_for(c.device))
@@ -115,12 +115,11 @@ class Analyzer:
         if c.crops and not video:
             det = detect_padded(self.detector, image, c.pad_retry or 0.4)
             whole = whole_image_face(image)
-            det = DetectedFaces(whole.boxes, whole.scores, det.keypoints[:1] if len(det) else None)
+            faces = Faces(whole.boxes, whole.scores, landmarks=det.landmarks[:1] if len(det) else None)
         else:
-            det = self.detector.detect(image, tile=c.tile_video if video else "auto")
-            if not len(det) and not video and c.pad_retry:
-                det = detect_padded(self.detector, image, c.pad_retry)
-        faces = Faces(det.boxes, det.scores, landmarks=det.keypoints)
+            faces = self.detector.detect(image, tile=c.tile_video if video else "auto")
+            if not len(faces) and not video and c.pad_retry:
+                faces = detect_padded(self.detector, image, c.pad_retry)
         if len(faces):
             w = faces.boxes[:, 2] - faces.boxes[:, 0]
             h = faces.boxes[:, 3] - faces.boxes[:, 1]

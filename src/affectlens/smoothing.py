@@ -1,4 +1,4 @@
-"""Exponential moving average of probabilities and boxes, per track id (never mixing two ids).
+"""Exponential moving average of class probabilities, per track id (never mixing two ids).
 
 ``s_t = alpha * x_t + (1 - alpha) * s_{t-1}``, per processed frame. The default ``alpha = 0.5``
 halves the weight of a frame every processed frame: at 30 fps the smoothed value reacts within
@@ -20,13 +20,12 @@ class EmaSmoother:
         self.alpha = alpha
         self.reset_after_s = reset_after_s
         self.reset_after_frames = reset_after_frames
-        self._state: dict[int, tuple[np.ndarray, np.ndarray, float, int]] = {}
+        self._state: dict[int, tuple[np.ndarray, float, int]] = {}  # id → (smoothed, time_s, frame)
 
     def update(self, faces: Faces, frame: int, time_s: float | None) -> Faces:
-        """Fill ``faces.smoothed`` and ``faces.smoothed_boxes`` from ``faces.probs`` and ``faces.boxes``."""
+        """Fill ``faces.smoothed`` from ``faces.probs``."""
         assert faces.probs is not None
         sm = faces.probs.copy()
-        sb = faces.boxes.copy()
         a = self.alpha
         t = time_s if time_s is not None else float("nan")
         for i, tid in enumerate(faces.track_ids):
@@ -35,16 +34,15 @@ class EmaSmoother:
             prev = self._state.get(int(tid))
             if prev is not None and not self._stale(prev, frame, t):
                 sm[i] = a * sm[i] + (1 - a) * prev[0]
-                sb[i] = a * sb[i] + (1 - a) * prev[1]
-            self._state[int(tid)] = (sm[i], sb[i], t, frame)
-        faces.smoothed, faces.smoothed_boxes = sm, sb
+            self._state[int(tid)] = (sm[i], t, frame)
+        faces.smoothed = sm
         self._prune(frame, t)
         return faces
 
     def _stale(self, prev, frame: int, t: float) -> bool:
-        if not np.isnan(t) and not np.isnan(prev[2]):
-            return t - prev[2] > self.reset_after_s
-        return frame - prev[3] > self.reset_after_frames
+        if not np.isnan(t) and not np.isnan(prev[1]):
+            return t - prev[1] > self.reset_after_s
+        return frame - prev[2] > self.reset_after_frames
 
     def _prune(self, frame: int, t: float) -> None:
         if len(self._state) > 64:

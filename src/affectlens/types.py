@@ -25,7 +25,6 @@ class Faces:
     landmarks: np.ndarray | None = None
     probs: np.ndarray | None = None
     smoothed: np.ndarray | None = None
-    smoothed_boxes: np.ndarray | None = None
     signals: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -54,9 +53,13 @@ class Faces:
             landmarks=pick(self.landmarks),
             probs=pick(self.probs),
             smoothed=pick(self.smoothed),
-            smoothed_boxes=pick(self.smoothed_boxes),
             signals={k: v[index] for k, v in self.signals.items()},
         )
+
+    @property
+    def best_probs(self) -> np.ndarray | None:
+        """The smoothed probabilities where there are, else the raw ones (None before classification)."""
+        return self.smoothed if self.smoothed is not None else self.probs
 
     @property
     def area(self) -> np.ndarray:
@@ -77,7 +80,7 @@ class FrameResult:
     image: np.ndarray | None = None  # the RGB frame, kept only when annotating
 
     def top_labels(self) -> list[str]:
-        p = self.faces.smoothed if self.faces.smoothed is not None else self.faces.probs
+        p = self.faces.best_probs
         if p is None:
             return []
         return [self.labels[i] for i in p.argmax(1)]

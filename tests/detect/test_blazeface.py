@@ -9,11 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from affectlens.detect import DETECTORS, DetectedFaces, FaceDetector, as_rgb8, get_detector
+from affectlens.detect import DETECTORS, FaceDetector, as_rgb8, get_detector, no_faces
 from affectlens.detect.base import box_iou
 from affectlens.detect.blazeface import KEYPOINTS, MODELS, ssd_anchors, weighted_nms
 from affectlens.errors import AffectlensError
 from affectlens.sources import load_image
+from affectlens.types import Faces
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +91,13 @@ def test_obama_and_biden(det: FaceDetector, photos: Path) -> None:
 def test_no_human_face(det: FaceDetector, media: Path, path: str) -> None:
     d = det.detect(load_image(media / path))
     assert len(d) == 0
-    assert d.boxes.shape == (0, 4) and d.scores.shape == (0,) and d.keypoints.shape == (0, 6, 2)
+    assert d.boxes.shape == (0, 4) and d.scores.shape == (0,) and d.landmarks.shape == (0, 6, 2)
 
 
 def test_empty_and_tiny_images(det: FaceDetector) -> None:
     for shape in [(0, 0, 3), (0, 10), (1, 1, 3), (5, 300, 3)]:
         d = det.detect(np.zeros(shape, np.uint8))
-        assert len(d) == 0 and d.boxes.dtype == np.float32 and d.keypoints.shape == (0, 6, 2)
+        assert len(d) == 0 and d.boxes.dtype == np.float32 and d.landmarks.shape == (0, 6, 2)
 
 
 def test_gray_rgba_uint16_and_float_inputs(det: FaceDetector, photos: Path) -> None:
@@ -122,7 +123,7 @@ def test_keypoints_in_their_boxes(det: FaceDetector, photos: Path) -> None:
     for name in ("obama_and_biden.jpg", "two_people.jpg", "obama-1080p.jpg"):
         d = det.detect(load_image(photos / name), tile=False)
         assert len(d) >= 1
-        for box, kp in zip(d.boxes, d.keypoints, strict=True):
+        for box, kp in zip(d.boxes, d.landmarks, strict=True):
             m = 0.25 * (box[2] - box[0])
             assert ((kp[:4] >= box[:2]) & (kp[:4] <= box[2:])).all(), name  # eyes, nose, mouth inside
             assert ((kp >= box[:2] - m) & (kp <= box[2:] + m)).all(), name  # ears near the sides
@@ -158,7 +159,7 @@ def test_registry_and_anchors() -> None:
         get_detector("nope")
     assert len(ssd_anchors(MODELS["full"])) == 2304
     assert len(ssd_anchors(MODELS["short"])) == 896
-    assert isinstance(DetectedFaces.empty(), DetectedFaces)
+    assert isinstance(no_faces(), Faces) and len(no_faces()) == 0
 
 
 def test_weighted_nms_blends_overlaps() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from affectlens.db import connect
 from affectlens.studies import erasures, recordings, run_study
-from affectlens.studies.db import connect
 from affectlens.studies.locations import locate
 from tests.conftest import cli
 from tests.studies.conftest import clip

@@ -9,8 +9,8 @@ import threading
 import pytest
 from sqlalchemy import inspect, text
 
+from affectlens.db import connect, head_revision
 from affectlens.errors import AffectlensError
-from affectlens.studies.db import connect, head_revision
 from affectlens.studies.models import DONE, FAILED, PENDING, RUNNING
 from affectlens.studies.store import Finished, NewStimulus, StudyStore, new_claimer
 

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from affectlens.classify.card import ModelCard
-from affectlens.errors import AffectlensError
+from affectlens.runtime import providers_for, session
 
-
-def providers_for(device: str = "auto") -> list[str]:
-    """ONNX Runtime providers: CUDA first when present (and asked for), then the CPU."""
-    available = ort.get_available_providers()
-    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if device == "cuda":
-        raise AffectlensError(
-            "device 'cuda' asked for, but onnxruntime has no CUDA provider here (pip install onnxruntime-gpu)"
-        )
-    return ["CPUExecutionProvider"]
+__all__ = ["ExpressionClassifier", "providers_for", "softmax"]
 
 
 def softmax(z: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -47,14 +36,7 @@ class ExpressionClassifier:
     def prepare(self, device: str = "auto", threads: int | None = None) -> ExpressionClassifier:
         """Create the ONNX Runtime session (idempotent)."""
         if self.session is None:
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads or os.cpu_count() or 1
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            opts.log_severity_level = 3
-            try:
-                self.session = ort.InferenceSession(str(self.path), opts, providers=providers_for(device))
-            except Exception as exc:  # onnxruntime raises its own untyped errors
-                raise AffectlensError(f"cannot load model {self.path}: {exc}") from None
+            self.session = session(self.path, threads, device=device)
         return self
 
     def logits(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -64,30 +64,15 @@ def train_cmd(
     from affectlens.train.augment import AugmentConfig
     from affectlens.train.loop import TrainConfig, train
 
+    derived = {"train", "valid", "soft_labels", "distill", "init", "augment"}  # set below from other options
+    options = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__.keys() - derived}
     cfg = TrainConfig(
-        model=model,
+        **options,
         train=list(dataset),
         valid=None if valid == "none" else valid,
-        valid_split=valid_split,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        input_size=input_size,
-        optimizer=optimizer,
-        schedule=schedule,
-        class_weights=class_weights,
-        logit_adjust=logit_adjust,
         soft_labels=not hard_labels,
-        label_smoothing=label_smoothing,
-        ema=ema,
-        early_stop=early_stop,
-        precision=precision,
         distill=str(distill) if distill else None,
-        distill_weight=distill_weight,
         init=str(init) if init else None,
-        seed=seed,
-        limit=limit,
         augment=AugmentConfig(mixup_alpha=mixup, cutmix_alpha=cutmix),
     )
     best = train(cfg, out, resume=resume, progress=progress)
@@ -220,45 +205,28 @@ def export_cmd(
     from affectlens.classify.card import card_path
     from affectlens.datasets import load_dataset
     from affectlens.errors import AffectlensError
-    from affectlens.evaluate.runner import evaluate
+    from affectlens.train.export import calibrate_card, export_onnx, measure_into_card
 
     for c in checkpoint:
         if not c.is_file():
             raise AffectlensError(f"checkpoint {c} not found")
-    from affectlens.train.export import export_onnx
-
     path = export_onnx(list(checkpoint), out, name=name, crop_scale=crop_scale, tta=tta)
     clf = get_model(path)
     parity = clf.card.metrics["onnx_parity_max_abs_diff"]
     if parity > 1e-4:
         raise AffectlensError(f"ONNX and PyTorch disagree by {parity:.2e} (> 1e-4)")
     if calibrate:
-        from affectlens.evaluate.calibration import calibration_summary, fit_temperature
-
         spec, _, split = calibrate.partition("@")
         ds = load_dataset(spec, split or "valid")
-        if tuple(ds.classes) != tuple(clf.labels):
-            raise AffectlensError(f"--calibrate needs a dataset with the model's {len(clf.labels)} classes")
-        z = clf.logits(clf.preprocess.crop_images(ds.images))
-        t = fit_temperature(z, ds.labels)
-        clf.card.temperature = t
-        clf.card.calibration = calibration_summary(z, ds.labels, t) | {
-            "fitted_on": f"{ds.name}_{ds.split}",
-            "n": len(ds),
-            "method": "temperature scaling (NLL)",
-        }
-        typer.echo(f"temperature {t:.3f} fitted on {ds.name} {ds.split}: {clf.card.calibration}")
+        calibrate_card(clf, ds)
+        typer.echo(f"temperature {clf.card.temperature:.3f} fitted on {ds.name} {ds.split}: {clf.card.calibration}")
     for spec in evaluate_on:
         spec, _, split = spec.partition("@")
         ds = load_dataset(spec, split or "test")
-        rep, _ = evaluate(clf, ds)
-        key = f"{ds.name}_{ds.split}"
-        clf.card.metrics[key] = {k: rep[k] for k in ("n", "accuracy", "macro_f1", "nll", "ece")} | {
-            "per_class_recall": {c: round(m["recall"], 4) for c, m in rep["per_class"].items()},
-            "excluded_train_duplicates": ds.info.get("excluded_train_duplicates", 0),
-            "command": f"affectlens eval --model {path} --dataset {spec} --split {ds.split}",
-        }
-        typer.echo(f"{key}: accuracy {rep['accuracy']:.4f} macro-F1 {rep['macro_f1']:.4f} (n={rep['n']})")
+        rep = measure_into_card(clf, ds, spec)
+        typer.echo(
+            f"{ds.name}_{ds.split}: accuracy {rep['accuracy']:.4f} macro-F1 {rep['macro_f1']:.4f} (n={rep['n']})"
+        )
     clf.card.save(card_path(path))
     size = path.stat().st_size / 1e6
     typer.echo(f"wrote {path} ({size:.1f} MB) and {card_path(path)}; ONNX/PyTorch max |Δp| = {parity:.1e}")

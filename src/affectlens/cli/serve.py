@@ -71,18 +71,9 @@ def serve_cmd(
 
     from affectlens.serve.app import create_app
 
-    settings = _settings(
-        host=host,
-        port=port,
-        db_url=db,
-        data_dir=data_dir,
-        auth=not no_auth,
-        workers=workers,
-        max_queued=max_queued,
-        max_upload_mb=max_upload_mb,
-        cors_origins=tuple(cors_origin or ()),
-        threads=threads,
-    ).validate()
+    same_named = ("host", "port", "data_dir", "workers", "max_queued", "max_upload_mb", "threads")
+    options = {k: v for k, v in locals().items() if k in same_named}
+    settings = _settings(**options, db_url=db, auth=not no_auth, cors_origins=tuple(cors_origin or ())).validate()
     web = create_app(settings)
     auth = "off (--no-auth, loopback only)" if no_auth else "on: send X-API-Key (create one: affectlens keys create)"
     typer.echo(f"affectlens dashboard: {settings.url}  (API docs: {settings.url}docs; API keys {auth})", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from affectlens.detect.base import DetectedFaces, FaceDetector, as_rgb8
+from affectlens.detect.base import FaceDetector, as_rgb8, no_faces
 from affectlens.errors import AffectlensError
 
 # name → (what it is, keyword arguments for BlazeFaceDetector)
@@ -23,4 +23,4 @@ def get_detector(name: str = "blazeface", **kwargs: Any) -> FaceDetector:
     return BlazeFaceDetector(**{**DETECTORS[name][1], **kwargs})
 
 
-__all__ = ["DETECTORS", "DetectedFaces", "FaceDetector", "as_rgb8", "get_detector"]
+__all__ = ["DETECTORS", "FaceDetector", "as_rgb8", "get_detector", "no_faces"]

@@ -1,37 +1,27 @@
-"""The face detector interface: an RGB image in, boxes + scores (+ keypoints) in its pixels out."""
+"""The face detector interface: an RGB image in, the faces found as :class:`~affectlens.types.Faces` out.
+
+A detection is the pipeline's one result type from the start: ``boxes`` (N, 4) float32 x1 y1 x2 y2 in
+pixels of the image given to ``detect``, ``scores`` (N,) confidences in [0, 1], strongest first, and
+``landmarks`` (N, K, 2) float32 keypoints in detector-specific order (see the detector), or None.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
 import numpy as np
 
+from affectlens.types import Faces
 
-@dataclass
-class DetectedFaces:
-    """Faces found in one image, strongest first.
 
-    ``boxes``: (N, 4) float32, x1 y1 x2 y2 in pixels of the image given to ``detect``.
-    ``scores``: (N,) float32 confidences in [0, 1].
-    ``keypoints``: (N, K, 2) float32 x y pixels, detector-specific order (see the detector), or None.
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    keypoints: np.ndarray | None = None
-
-    @classmethod
-    def empty(cls, k: int = 6) -> DetectedFaces:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, k, 2), np.float32))
-
-    def __len__(self) -> int:
-        return len(self.scores)
+def no_faces(k: int = 6) -> Faces:
+    """An empty detection (with an empty (0, k, 2) keypoint array)."""
+    return Faces(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), landmarks=np.zeros((0, k, 2), np.float32))
 
 
 class FaceDetector(Protocol):
-    def detect(self, image_rgb: np.ndarray, tile: bool | str | None = None) -> DetectedFaces: ...
+    def detect(self, image_rgb: np.ndarray, tile: bool | str | None = None) -> Faces: ...
 
 
 def box_iou(box: np.ndarray | tuple, boxes: np.ndarray) -> np.ndarray:
@@ -73,7 +63,7 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3])
 
 
-def detect_padded(detector: FaceDetector, image_rgb: np.ndarray, pad: float = 0.4) -> DetectedFaces:
+def detect_padded(detector: FaceDetector, image_rgb: np.ndarray, pad: float = 0.4) -> Faces:
     """Detect on ``image_rgb`` surrounded by a border of ``pad`` x its larger side (edge pixels).
 
     For images that already are a face (a dataset crop, a cropped snapshot): the detector's anchors
@@ -90,11 +80,11 @@ def detect_padded(detector: FaceDetector, image_rgb: np.ndarray, pad: float = 0.
     boxes = det.boxes - p
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-    kps = None if det.keypoints is None else det.keypoints - p
-    return DetectedFaces(boxes.astype(np.float32), det.scores, kps)
+    kps = None if det.landmarks is None else det.landmarks - p
+    return Faces(boxes.astype(np.float32), det.scores, landmarks=kps)
 
 
-def whole_image_face(image_rgb: np.ndarray) -> DetectedFaces:
+def whole_image_face(image_rgb: np.ndarray) -> Faces:
     """The whole image as one face (``--crops``): a full-frame box, score 1, no keypoints."""
     h, w = np.asarray(image_rgb).shape[:2]
-    return DetectedFaces(np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32), None)
+    return Faces(np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32))

@@ -26,15 +26,14 @@ image's long side is over three times the model input. Each view costs one model
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
-from affectlens.detect.base import DetectedFaces, as_rgb8, box_iou
+from affectlens.detect.base import as_rgb8, box_iou, no_faces
+from affectlens.types import Faces
 
 WEIGHTS = Path(__file__).parent / "weights"
 
@@ -149,19 +148,14 @@ class BlazeFaceDetector:
         device: str = "auto",
         threads: int | None = None,
     ):
-        from affectlens.classify.onnx import providers_for
         from affectlens.errors import AffectlensError
+        from affectlens.runtime import session
 
         if model not in MODELS:
             raise AffectlensError(f"unknown BlazeFace model {model!r}; known: {', '.join(MODELS)}")
         self.spec = MODELS[model]
         self.size = self.spec.size
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            str(WEIGHTS / self.spec.file), opts, providers=providers or providers_for(device)
-        )
+        self.session = session(WEIGHTS / self.spec.file, threads, providers, device)
         self.input_name = self.session.get_inputs()[0].name
         outs = self.session.get_outputs()
         self.output_names = [o.name for o in sorted(outs, key=lambda o: -int(o.shape[-1]))]  # (…, 16), (…, 1)
@@ -212,12 +206,12 @@ class BlazeFaceDetector:
         return raw.reshape(len(x), -1, raw.shape[-1]), logits.reshape(len(x), -1)
 
     # -- detection -----------------------------------------------------------------------------
-    def detect(self, image_rgb: np.ndarray, tile: bool | str | None = None) -> DetectedFaces:
+    def detect(self, image_rgb: np.ndarray, tile: bool | str | None = None) -> Faces:
         """Faces in an image (RGB, gray, RGBA or 16-bit); ``tile`` overrides the detector's setting."""
         img = as_rgb8(image_rgb)
         h, w = img.shape[:2]
         if h == 0 or w == 0:
-            return DetectedFaces.empty()
+            return no_faces()
         shrink = 1.0
         if self.max_side and max(h, w) > self.max_side:
             shrink = self.max_side / max(h, w)
@@ -248,7 +242,7 @@ class BlazeFaceDetector:
             all_k.append(kps[ok])
             all_s.append(scores[v, keep][ok])
         if not all_s or not sum(len(s) for s in all_s):
-            return DetectedFaces.empty()
+            return no_faces()
         boxes, kps, scores = weighted_nms(
             np.concatenate(all_b), np.concatenate(all_k), np.concatenate(all_s), self.nms_iou
         )
@@ -258,4 +252,4 @@ class BlazeFaceDetector:
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
         side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         ok = side > max(self.min_face, 1.0)
-        return DetectedFaces(boxes[ok], scores[ok], kps[ok].astype(np.float32))
+        return Faces(boxes[ok], scores[ok], landmarks=kps[ok].astype(np.float32))

@@ -2,28 +2,19 @@
 
 SQLite by default (a file in the data folder, WAL mode); any SQLAlchemy URL with ``--db``
 (e.g. ``postgresql+psycopg://...``). Table names start with ``serve_`` so the service can share
-a database with other parts of affectlens.
+a database with the studies; :mod:`affectlens.db` holds the engine, the pragmas and the migrations.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from affectlens.errors import AffectlensError
+from affectlens.db import Base, sessions, utcnow
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-class Base(DeclarativeBase):
-    pass
+__all__ = ["ApiKey", "Job", "open_database", "utcnow"]
 
 
 class Job(Base):
@@ -58,25 +49,6 @@ class ApiKey(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
-
-
 def open_database(url: str) -> sessionmaker:
-    """Engine + tables + a session factory for ``url``; a bad URL is an :class:`AffectlensError`."""
-    try:
-        if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, pool_pre_ping=True)
-        Base.metadata.create_all(engine)
-    except (ArgumentError, OperationalError, ImportError, ValueError) as exc:
-        raise AffectlensError(f"--db {url}: cannot open the database ({exc.__class__.__name__}: {exc})") from None
-    return sessionmaker(engine, expire_on_commit=False)
+    """A session factory on ``url``, its schema migrated to head; a bad URL is an :class:`AffectlensError`."""
+    return sessions(url)

@@ -132,7 +132,7 @@ class EngagementScorer:
         cfg, s, n = self.config, faces.signals, len(faces)
         if n == 0 or "eye_openness" not in s:
             return faces
-        p = faces.smoothed if faces.smoothed is not None else faces.probs
+        p = faces.best_probs
         ee = expression_engagement(p, self.labels, cfg.weights) if p is not None else np.full(n, 0.5, np.float32)
         lost = s["face_presence"] < cfg.face_presence_below
         closed = np.zeros(n, bool)

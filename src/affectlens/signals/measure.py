@@ -7,12 +7,11 @@ then the eye-state model on both eyes of every face in one more call, then geome
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from affectlens.runtime import session
 from affectlens.signals import geometry
 from affectlens.signals.columns import MEASURED
 from affectlens.signals.mesh import FaceMesh
@@ -28,10 +27,7 @@ class EyeState:
     def __init__(self, threads: int | None = 1, providers: list[str] | None = None):
         path = WEIGHTS / "eye_state.onnx"
         self.card = json.loads(path.with_suffix(".json").read_text())
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
+        self.session = session(path, threads, providers)
         self.input_name = self.session.get_inputs()[0].name
 
     def p_open(self, patches: np.ndarray) -> np.ndarray:

@@ -26,13 +26,14 @@ eye (362/263, image right) is flipped horizontally so both look like a right eye
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
+
+from affectlens.runtime import session
 
 WEIGHTS = Path(__file__).parent / "weights"
 MESH_SIZE = 192
@@ -108,10 +109,7 @@ def crop(image_rgb: np.ndarray, roi: Roi, size: int, flip: bool = False) -> np.n
 
 
 def _session(name: str, threads: int | None, providers: list[str] | None) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or os.cpu_count() or 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(WEIGHTS / name), opts, providers=providers or ["CPUExecutionProvider"])
+    return session(WEIGHTS / name, threads, providers)
 
 
 class FaceMesh:

@@ -40,7 +40,7 @@ class Annotator:
         f = result.faces
         h, w = img.shape[:2]
         scale = max(min(h, w) / 720, 0.4)
-        probs = f.smoothed if f.smoothed is not None else f.probs
+        probs = f.best_probs
         labels = result.labels
         pos = [i for i, c in enumerate(labels) if c in POSITIVE]
         neg = [i for i, c in enumerate(labels) if c in NEGATIVE]

@@ -14,16 +14,21 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from affectlens.sinks.base import Sink
 from affectlens.types import FrameResult
 
 FORMATS = ("csv", "jsonl", "parquet")
 
 
-def _clean(v):
-    if isinstance(v, float) and math.isnan(v):
+def clean(value):
+    """A plain Python value for a table or JSON cell: NumPy scalars unwrapped, NaN and infinity as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
         return None
-    return v
+    return value
 
 
 class TableWriter:
@@ -94,7 +99,7 @@ class TableWriter:
             self._fh.write(text.getvalue())
             self._fh.flush()
         elif self.fmt == "jsonl":
-            text = "".join(json.dumps({k: _clean(r.get(k)) for k in self.columns}) + "\n" for r in rows)
+            text = "".join(json.dumps({k: clean(r.get(k)) for k in self.columns}) + "\n" for r in rows)
             self._fh.write(text)
             self._fh.flush()
         else:
@@ -106,7 +111,7 @@ class TableWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        data = {k: [_clean(r.get(k)) for r in rows] for k in self.columns}
+        data = {k: [clean(r.get(k)) for r in rows] for k in self.columns}
         if self._schema is None:
             table = pa.table(data)
             # columns that are all-null in the first batch are given a type from their name

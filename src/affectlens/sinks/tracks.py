@@ -22,11 +22,6 @@ _MEANS = ("engagement", "attention", "expression_engagement", "eye_openness", "m
 _SHARES = ("eyes_closed", "yawning", "looking_away")
 
 
-def _probs(result: FrameResult) -> np.ndarray | None:
-    f = result.faces
-    return f.smoothed if f.smoothed is not None else f.probs
-
-
 @dataclass
 class _Acc:
     source: str
@@ -105,7 +100,7 @@ class TrackSummary(_Summary):
         if not len(f):
             return
         self.labels = result.labels
-        p = _probs(result)
+        p = result.faces.best_probs
         top = result.top_labels()
         s = f.signals
         has_eng = "engagement" in s
@@ -220,7 +215,7 @@ class SecondSummary(_Summary):
             return
         self.labels = result.labels
         sec = int(math.floor(result.time_s))
-        p = _probs(result)
+        p = result.faces.best_probs
         s = f.signals
         for i, tid in enumerate(f.track_ids):
             a = self._acc.setdefault((result.source, int(tid), sec), {"n": 0, "sums": {}, "p": None})

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from affectlens.db import connect
 from affectlens.errors import AffectlensError, Conflict, NotFound
-from affectlens.studies.db import connect
 from affectlens.studies.locations import Location, locate
 from affectlens.studies.media import existing_file, probe, sha256_file
 from affectlens.studies.models import PENDING, Recording, Study

@@ -1,4 +1,4 @@
-"""The study schema as SQLAlchemy ORM classes (the Alembic migrations in ``migrations/`` create it).
+"""The study schema as SQLAlchemy ORM classes (the Alembic migrations in :mod:`affectlens.db` create it).
 
 Three tables; per-frame results live in Parquet files that ``recordings.result_path`` points at:
 
@@ -19,21 +19,15 @@ video; on, ``study add`` copies it into the study folder's ``media/``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from affectlens.db import Base, utcnow
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 STATUSES = (PENDING, RUNNING, DONE, FAILED)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class Study(Base):

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from affectlens.classify.card import ModelCard, card_path
+from affectlens.errors import AffectlensError
 from affectlens.labels import EMOTIONS
 from affectlens.train.loop import load_checkpoint, to_input
 
@@ -139,6 +140,36 @@ def export_onnx(
 
 
 @torch.no_grad()
+def calibrate_card(clf, ds) -> float:
+    """Fit the softmax temperature of ``clf`` on held-out ``ds`` (NLL) into its card; returns it."""
+    from affectlens.evaluate.calibration import calibration_summary, fit_temperature
+
+    if tuple(ds.classes) != tuple(clf.labels):
+        raise AffectlensError(f"--calibrate needs a dataset with the model's {len(clf.labels)} classes")
+    z = clf.logits(clf.preprocess.crop_images(ds.images))
+    t = fit_temperature(z, ds.labels)
+    clf.card.temperature = t
+    clf.card.calibration = calibration_summary(z, ds.labels, t) | {
+        "fitted_on": f"{ds.name}_{ds.split}",
+        "n": len(ds),
+        "method": "temperature scaling (NLL)",
+    }
+    return t
+
+
+def measure_into_card(clf, ds, spec: str) -> dict:
+    """Evaluate ``clf`` on ``ds`` and record the figures (with the command reproducing them) in its card."""
+    from affectlens.evaluate.runner import evaluate
+
+    rep, _ = evaluate(clf, ds)
+    clf.card.metrics[f"{ds.name}_{ds.split}"] = {k: rep[k] for k in ("n", "accuracy", "macro_f1", "nll", "ece")} | {
+        "per_class_recall": {c: round(m["recall"], 4) for c, m in rep["per_class"].items()},
+        "excluded_train_duplicates": ds.info.get("excluded_train_duplicates", 0),
+        "command": f"affectlens eval --model {clf.path} --dataset {spec} --split {ds.split}",
+    }
+    return rep
+
+
 def export_temporary(checkpoint: str | Path) -> Path:
     """A ``.pt`` checkpoint as an ONNX file (with its card) in a new temporary folder, for eval/analyze."""
     import tempfile

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from affectlens.serve.db import Job
 from affectlens.serve.errors import ApiError
 from affectlens.serve.mediajob import TABLES
+from affectlens.serve.payload import from_row
 from affectlens.serve.security import require_key
 from affectlens.serve.state import ServeState, get_state
 from affectlens.serve.uploads import save_upload
@@ -54,24 +55,7 @@ class JobInfo(BaseModel):
         if job.state == "done":
             links |= {f"{t}.{f}": f"{base}/results/{t}?format={f}" for t in TABLES for f in ("csv", "jsonl", "parquet")}
             links["annotated"] = f"{base}/annotated"
-        return cls(
-            id=job.id,
-            state=job.state,
-            kind=job.kind,
-            filename=job.filename,
-            size_bytes=job.size_bytes,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            frames_done=job.frames_done,
-            frames_total=job.frames_total,
-            progress=progress,
-            attempts=job.attempts,
-            error=job.error,
-            note=job.note,
-            summary=job.summary,
-            links=links,
-        )
+        return from_row(cls, job, progress=progress, links=links)
 
 
 @router.post(

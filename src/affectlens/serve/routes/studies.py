@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from affectlens.errors import AffectlensError, Conflict, NotFound
 from affectlens.report import write_report
 from affectlens.serve.errors import ApiError
+from affectlens.serve.payload import from_row
 from affectlens.serve.security import require_key
 from affectlens.serve.state import ServeState, get_state
 from affectlens.serve.uploads import save_upload
@@ -86,17 +87,7 @@ def _info(name: str, db: str | None, running: set[str] | frozenset = frozenset()
         running=study.name in running,
         counts=counts,
         respondents=[
-            Respondent(
-                respondent=r.respondent,
-                status=r.status,
-                offset_s=r.offset_s,
-                tags=r.tag_dict,
-                frames=r.frames,
-                face_frames=r.face_frames,
-                duration_s=r.duration_s,
-                error=r.error.splitlines()[0] if r.error else None,
-            )
-            for r in recs
+            from_row(Respondent, r, tags=r.tag_dict, error=r.error.splitlines()[0] if r.error else None) for r in recs
         ],
     )
 
@@ -107,7 +98,7 @@ def _names(db: str | None) -> list[str]:
         from sqlalchemy import select
         from sqlalchemy.orm import Session
 
-        from affectlens.studies.db import connect
+        from affectlens.db import connect
         from affectlens.studies.models import Study
 
         with Session(connect(db)) as s:

@@ -1,0 +1,40 @@
+"""ONNX Runtime, set up once for every model the package runs (expression classifier, face detector,
+face mesh, eye state): providers by device, a thread budget, quiet logs, full graph optimisation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+
+from affectlens.errors import AffectlensError
+
+
+def providers_for(device: str = "auto") -> list[str]:
+    """ONNX Runtime providers: CUDA first when present (and asked for), then the CPU."""
+    available = ort.get_available_providers()
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise AffectlensError(
+            "device 'cuda' asked for, but onnxruntime has no CUDA provider here (pip install onnxruntime-gpu)"
+        )
+    return ["CPUExecutionProvider"]
+
+
+def session(
+    path: str | Path, threads: int | None = None, providers: list[str] | None = None, device: str = "cpu"
+) -> ort.InferenceSession:
+    """An inference session on ``path`` with ``threads`` intra-op threads (default: every core).
+
+    ``providers`` wins over ``device``; a file ONNX Runtime cannot load is an :class:`AffectlensError`.
+    """
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), opts, providers=providers or providers_for(device))
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise AffectlensError(f"cannot load model {path}: {exc}") from None
