@@ -57,7 +57,7 @@ def test_the_singer_keeps_one_id(analyzer, media):
     assert longest >= 200, df["track_id"].value_counts().to_dict()
 
 
-def test_smoothing_never_mixes_ids(analyzer, media):
+def test_ids_never_jump_between_the_two_faces(analyzer, media):
     results = list(analyzer.analyze(media / "videos" / "two_faces_composite.mp4"))
     df = to_dataframe(results)
     ids = df.groupby("track_id")["x1"].agg(["min", "max", "count"])

@@ -144,16 +144,37 @@ def test_bad_input_is_one_line(tmp_path, make, message):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_truncated_video_keeps_rows_and_fails(media, tmp_path):
-    data = (media / "videos" / "short_hamilton_clip.mp4").read_bytes()
-    cut = tmp_path / "cut.mp4"
+def _remux(src, dst) -> None:
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+
+
+def test_truncated_video_keeps_the_frames_before_the_cut(media, tmp_path):
+    _remux(media / "videos" / "short_hamilton_clip.mp4", tmp_path / "whole.mkv")  # Matroska: readable up to a cut
+    data = (tmp_path / "whole.mkv").read_bytes()
+    cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) * 2 // 3])
     proc = cli("analyze", cut, "--out", tmp_path / "out")
-    rows = pd.read_csv(tmp_path / "out" / "faces.csv") if (tmp_path / "out" / "faces.csv").exists() else None
-    if proc.returncode == 0:  # FFmpeg may decode a cut file quietly up to the cut
-        assert rows is not None and rows["frame"].max() < 274
-    else:
-        assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+    rows = pd.read_csv(tmp_path / "out" / "faces.csv")
+    assert 100 < rows["frame"].max() < 274 and "Traceback" not in proc.stderr
+    if proc.returncode != 0:  # FFmpeg may also stop quietly at the cut
+        assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+def test_a_video_unreadable_from_the_start_is_one_line_and_leaves_no_files(media, tmp_path):
+    data = (media / "videos" / "short_hamilton_clip.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 2 // 3])  # its index (moov) is at the end: nothing can be read
+    proc = cli("analyze", cut, "--out", tmp_path / "out")
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert "not a readable video" in proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_huge_image(media, tmp_path):

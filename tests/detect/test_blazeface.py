@@ -159,7 +159,8 @@ def test_registry_and_anchors() -> None:
         get_detector("nope")
     assert len(ssd_anchors(MODELS["full"])) == 2304
     assert len(ssd_anchors(MODELS["short"])) == 896
-    assert isinstance(no_faces(), Faces) and len(no_faces()) == 0
+    empty = no_faces()
+    assert isinstance(empty, Faces) and len(empty) == 0 and empty.landmarks.shape == (0, 6, 2)
 
 
 def test_weighted_nms_blends_overlaps() -> None:

@@ -51,10 +51,11 @@ def test_live_session_tracks_one_face_with_smoothed_probabilities(server, frames
     assert face["top3"][0][0] == face["label"] and len(face["top3"]) == 3
     classes = [k[2:] for k in face if k.startswith("p_")]
     assert len(classes) == 8 and sum(face[f"p_{c}"] for c in classes) == pytest.approx(1, abs=1e-3)
-    # smoothing: the smoothed series moves less from frame to frame than the raw one
+    # smoothing: each smoothed value is the EMA (alpha 0.5) of this frame's raw value and the last smoothed one
     raw = np.array([r["faces"][0]["raw_p_happiness"] for r in with_face])
     smooth = np.array([r["faces"][0]["p_happiness"] for r in with_face])
-    assert np.abs(np.diff(smooth)).sum() <= np.abs(np.diff(raw)).sum() + 1e-6
+    np.testing.assert_allclose(smooth[1:], 0.5 * raw[1:] + 0.5 * smooth[:-1], atol=2e-5)
+    assert not np.allclose(smooth, raw, atol=1e-3)  # and it really differs from the raw series
     ms = np.array(rtts[5:]) * 1000
     fps = 1000 / ms.mean()
     p50, p95 = np.percentile(ms, [50, 95])

@@ -19,9 +19,22 @@ def test_round_trip_and_empty_values(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
-def test_no_rows_is_still_a_valid_file(tmp_path, fmt):
-    with TableWriter(tmp_path / f"t.{fmt}", fmt, columns=["source", "frame"]):
+@pytest.mark.parametrize("how", ["columns", "empty_columns"])
+def test_no_rows_is_still_a_valid_file(tmp_path, fmt, how):
+    path = tmp_path / f"t.{fmt}"
+    with TableWriter(path, fmt, **{how: ["source", "frame"]}):
         pass
-    assert (tmp_path / f"t.{fmt}").exists()
-    if fmt != "jsonl":
-        assert len(read_table(tmp_path / f"t.{fmt}")) == 0
+    if fmt == "jsonl":  # JSON Lines has no header: no rows is an empty file
+        assert path.read_bytes() == b""
+    else:
+        df = read_table(path)
+        assert len(df) == 0 and list(df.columns) == ["source", "frame"]
+
+
+def test_jsonl_rows_are_json_with_nulls(tmp_path):
+    import json
+
+    with TableWriter(tmp_path / "t.jsonl", "jsonl") as w:
+        w.write([{"a": 1, "b": float("nan")}, {"a": 2, "b": 0.5}])
+    lines = (tmp_path / "t.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [{"a": 1, "b": None}, {"a": 2, "b": 0.5}]

@@ -171,4 +171,6 @@ def test_timm_architectures_need_their_extra():
         with pytest.raises(AffectlensError, match="affectlens\\[timm\\]|training extra"):
             create_model("mobilenetv3")
     else:
-        assert create_model("mobilenetv3") is not None
+        import torch
+
+        assert create_model("mobilenetv3").eval()(torch.zeros(1, 3, 96, 96)).shape == (1, 8)

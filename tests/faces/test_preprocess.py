@@ -1,0 +1,53 @@
+"""The crop the model card prescribes, on constructed frames with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from affectlens.faces.preprocess import Preprocess
+
+
+def _frame_with_square(size=200, box=(60, 40, 140, 120)) -> np.ndarray:
+    img = np.zeros((size, size, 3), np.uint8)
+    x1, y1, x2, y2 = box
+    img[y1:y2, x1:x2] = 255
+    return img
+
+
+def test_crop_box_centres_the_box_and_scales_it():
+    pre = Preprocess(size=48, color="gray", crop_scale=1.0, align=False)
+    crop = pre.crop_box(_frame_with_square(), np.array([60, 40, 140, 120]))
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+    assert crop[2:-2, 2:-2].min() == 255  # the box fills the crop
+    wide = Preprocess(size=48, color="gray", crop_scale=2.0, align=False).crop_box(
+        _frame_with_square(), np.array([60, 40, 140, 120])
+    )
+    assert wide[0, 0] == 0 and wide[24, 24] == 255  # twice the side: background around the box
+    assert (wide > 127).mean() == pytest.approx(0.25, abs=0.03)
+
+
+def test_crop_box_pads_with_edge_pixels_outside_the_frame():
+    img = _frame_with_square(box=(0, 0, 50, 50))
+    crop = Preprocess(size=32, color="rgb", crop_scale=1.5, align=False).crop_box(img, np.array([0, 0, 50, 50]))
+    assert crop.shape == (32, 32, 3)
+    assert crop[0, 0].tolist() == [255, 255, 255]  # replicated border, not black
+
+
+def test_crop_box_levels_the_eyes():
+    img = np.zeros((200, 200, 3), np.uint8)
+    img[95:105, 20:180] = 255  # a horizontal bar
+    pre = Preprocess(size=64, color="gray", crop_scale=1.0, align=True)
+    box = np.array([20, 20, 180, 180])
+    level = pre.crop_box(img, box, eyes=np.array([[60, 100], [140, 100]]))
+    tilted = pre.crop_box(img, box, eyes=np.array([[60, 80], [140, 120]]))  # eyes tilted by 26.6°
+    rows_level = (level > 127).any(1).sum()
+    rows_tilted = (tilted > 127).any(1).sum()
+    assert rows_level <= 6 < rows_tilted  # rotating to level the eyes turns the bar
+
+
+def test_normalize_is_the_cards_formula():
+    pre = Preprocess(size=2, color="gray", mean=0.5, std=0.25)
+    x = pre.normalize(np.array([[[0, 255], [128, 64]]], np.uint8))
+    assert x.shape == (1, 1, 2, 2)
+    np.testing.assert_allclose(x[0, 0], (np.array([[0, 255], [128, 64]]) / 255 - 0.5) / 0.25, atol=1e-6)

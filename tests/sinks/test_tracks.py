@@ -1,0 +1,55 @@
+"""Track and per-second summaries on constructed results with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from affectlens.sinks import SecondSummary, TrackSummary, read_table
+from affectlens.types import Faces, FrameResult
+
+LABELS = ("neutral", "happiness")
+
+
+def _result(frame: int, t: float, probs, engagement, state="engaged", source="v.mp4") -> FrameResult:
+    n = len(probs)
+    signals = {
+        "engagement": np.array(engagement, np.float32),
+        "state": np.array([state] * n, object),
+        "yawning": np.zeros(n, bool),
+        "blink": np.zeros(n, bool),
+        "looking_away": np.zeros(n, bool),
+        "eyes_closed": np.zeros(n, bool),
+    }
+    faces = Faces(np.zeros((n, 4)), np.ones(n), np.arange(n), probs=np.array(probs, np.float32), signals=signals)
+    return FrameResult(source, frame, t, 100, 100, faces, LABELS)
+
+
+def test_track_summary_means_counts_and_peaks():
+    ts = TrackSummary(labels=LABELS)
+    ts.add(_result(0, 0.0, [[1.0, 0.0]], [50.0]))
+    ts.add(_result(1, 0.5, [[0.0, 1.0]], [100.0]))  # a smile starts
+    ts.add(_result(2, 1.5, [[0.0, 1.0]], [80.0], state="disengaged"))
+    (row,) = ts.rows()
+    assert row["n_frames"] == 3 and row["duration_s"] == 1.5 and row["smiles"] == 1
+    assert row["mean_p_happiness"] == round(2 / 3, 5) and row["dominant_label"] == "happiness"
+    assert row["attentive_share"] == round(2 / 3, 4) and row["mean_engagement"] == round(230 / 3, 2)
+    assert (row["peak_time_s"], row["peak_engagement"], row["dip_time_s"], row["dip_engagement"]) == (1, 80.0, 0, 75.0)
+
+
+def test_second_summary_one_row_per_track_and_second_and_tables_on_close(tmp_path):
+    ss = SecondSummary([tmp_path / "s.csv", tmp_path / "s.parquet"], labels=LABELS)
+    with ss:
+        ss.add(_result(0, 0.2, [[1.0, 0.0], [0.0, 1.0]], [40.0, 90.0]))
+        ss.add(_result(1, 0.7, [[0.5, 0.5], [0.0, 1.0]], [60.0, 70.0]))
+        ss.add(_result(2, 1.1, [[0.0, 1.0], [0.0, 1.0]], [10.0, 20.0]))
+    rows = ss.rows()
+    assert [(r["track_id"], r["second"], r["n_frames"]) for r in rows] == [(0, 0, 2), (0, 1, 1), (1, 0, 2), (1, 1, 1)]
+    assert rows[0]["mean_engagement"] == 50.0 and rows[0]["mean_p_happiness"] == 0.25
+    assert len(read_table(tmp_path / "s.csv")) == 4 and len(read_table(tmp_path / "s.parquet")) == 4
+
+
+def test_empty_summaries_write_their_header(tmp_path):
+    with TrackSummary([tmp_path / "t.csv"], labels=LABELS), SecondSummary([tmp_path / "s.csv"], labels=LABELS):
+        pass
+    assert {"track_id", "mean_p_happiness", "mean_engagement"} <= set(read_table(tmp_path / "t.csv").columns)
+    assert {"second", "share_engaged", "label"} <= set(read_table(tmp_path / "s.csv").columns)
