@@ -108,10 +108,13 @@ class Preprocess:
         )
         return to_color(crop, self.color)
 
+    def standardize(self, x01):
+        """The card's normalisation of [0, 1] pixels, for NumPy arrays and torch tensors alike."""
+        return (x01 - self.mean) / self.std
+
     def normalize(self, crops: np.ndarray) -> np.ndarray:
         """uint8 crops ``(N, S, S[, 3])`` → float32 NCHW tensor input."""
-        x = crops.astype(np.float32) * (1.0 / 255.0)
-        x = (x - self.mean) / self.std
+        x = self.standardize(crops.astype(np.float32) * (1.0 / 255.0))
         if x.ndim == 3:
             return x[:, None]
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

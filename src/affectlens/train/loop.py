@@ -128,7 +128,7 @@ def to_input(batch_u8: torch.Tensor, pre: Preprocess) -> torch.Tensor:
 
 
 def normalize(x01: torch.Tensor, pre: Preprocess) -> torch.Tensor:
-    return x01.sub(pre.mean).div_(pre.std).contiguous(memory_format=torch.channels_last)
+    return pre.standardize(x01).contiguous(memory_format=torch.channels_last)
 
 
 def masked_soft_ce(
