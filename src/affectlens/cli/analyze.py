@@ -237,6 +237,31 @@ class _AnalyzeRun:
             sys.exit(1)
 
 
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("affectlens-demo"),
+    annotate: Annotated[bool, typer.Option("--annotate", help="also write annotated video and photo")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Analyse the sample media that ships with affectlens (a 9 s clip and a two-face photo)."""
+    from affectlens.classify import DEFAULT_MODEL
+    from affectlens.demo import sample_paths
+    from affectlens.pipeline import AnalyzerConfig
+
+    samples = [str(p) for p in sample_paths()]
+    run = _AnalyzeRun(
+        samples, out, ["csv"], AnalyzerConfig(model=DEFAULT_MODEL, keep_images=annotate), annotate, False, progress
+    )
+    run.execute(None)
+    run.report()
+    typer.echo(
+        f"demo results in {out.resolve()}/: faces.csv (a row per face per frame), tracks.csv, seconds.csv"
+        + (", annotated/" if annotate else "")
+        + f"\nnext: affectlens analyze YOUR_VIDEO.mp4 --out results   (samples: {Path(samples[0]).parent})",
+        err=True,
+    )
+
+
 def _progress(stack: ExitStack, enabled: bool):
     if not enabled or not sys.stderr.isatty():
         return None
