@@ -184,3 +184,10 @@ def test_huge_image(media, tmp_path):
     img.resize((img.width * 6, img.height * 6)).save(tmp_path / "huge.jpg")
     cli("analyze", tmp_path / "huge.jpg", "--out", tmp_path / "o", check=True)
     assert len(pd.read_csv(tmp_path / "o" / "faces.csv")) == 3
+
+
+def test_a_missing_camera_is_one_line(tmp_path):
+    proc = cli("analyze", "7", "--out", tmp_path / "out")  # no camera 7 on a test machine
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == ["error: cannot open camera 7 (no such device, or it is busy)"]
+    assert not (tmp_path / "out").exists()

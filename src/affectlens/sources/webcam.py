@@ -11,6 +11,17 @@ from affectlens.errors import AffectlensError
 from affectlens.sources.base import Frame, Source
 
 
+def _quietly_open(device: int) -> cv2.VideoCapture:
+    """Open a camera with OpenCV's own logging silenced: a missing camera is our one-line error, not
+    a dozen lines of backend warnings."""
+    old = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(device)
+    finally:
+        cv2.utils.logging.setLogLevel(old)
+
+
 class WebcamSource(Source):
     is_video = True
 
@@ -20,7 +31,7 @@ class WebcamSource(Source):
         self.device = device
         self.name = f"webcam:{device}"
         self.max_frames = max_frames
-        self.cap = cv2.VideoCapture(device)
+        self.cap = _quietly_open(device)
         if not self.cap.isOpened():
             raise AffectlensError(f"cannot open camera {device} (no such device, or it is busy)")
         if width:
