@@ -11,7 +11,11 @@ as a negative prediction.
   * eyes_closed false alarms on open-eyed faces: the staged expression photos, obama*, two_people
     (the check's set) and, separately, on every face of every staged photo;
   * head pose mean absolute error on the AFLW2000-3D samples (yaw, pitch, roll);
-  * valence of the smiling faces (happy.jpg and the expression photos' happy face).
+  * valence of the smiling faces (happy.jpg and the expression photos' happy face);
+  * expressive faces read right: on every face of the staged photos and every frame of the staged clips,
+    the share of faces whose top label is happiness or surprise that are disengaged by ``eyes_closed``
+    or ``yawning``, the share of broadly smiling faces (P(happiness) > 0.7) that are ``eyes_closed``,
+    and the two staged cases (the laughing face of obama_and_biden.jpg, the gasp of expressions_man.mp4).
 Threshold sweeps are printed so the defaults in EngagementConfig can be checked.
 """
 
@@ -44,6 +48,29 @@ def all_faces(analyzer: Analyzer, path: str) -> list[dict]:
 def sweep(pred: np.ndarray, truth: np.ndarray) -> dict:
     tp = (pred & truth).sum()
     return {"precision": round(tp / max(pred.sum(), 1), 3), "recall": round(tp / max(truth.sum(), 1), 3)}
+
+
+def expressive(an: Analyzer, media: Path) -> dict:
+    """Smiling and surprised faces must not read as disengaged by closed eyes or a yawn."""
+    rows = [r for f in sorted(glob.glob(str(media / "photos" / "*.jpg"))) for r in all_faces(an, f)]
+    rows += [r for f in sorted(glob.glob(str(media / "expressions" / "*.jpg"))) for r in all_faces(an, f)]
+    for clip in sorted(glob.glob(str(media / "videos" / "*.mp4"))):
+        rows += [r for result in an.analyze(clip) for r in result.rows()]
+    pos = [r for r in rows if r["label"] in ("happiness", "surprise")]
+    smiling = [r for r in rows if r["p_happiness"] > 0.7]
+    laugh = max(all_faces(an, str(media / "photos" / "obama_and_biden.jpg")), key=lambda r: r["p_happiness"])
+    gasp = [r for r in rows if r["source"].endswith("expressions_man.mp4") and r["time_s"] >= 4.5]
+    return {
+        "n_faces": len(rows),
+        "n_happy_or_surprised": len(pos),
+        "happy_or_surprised_disengaged_by_eyes_or_yawn": round(
+            float(np.mean([r["state_reason"] in ("eyes_closed", "yawning") for r in pos])), 3
+        ),
+        "n_broadly_smiling": len(smiling),
+        "broadly_smiling_eyes_closed": round(float(np.mean([bool(r["eyes_closed"]) for r in smiling])), 3),
+        "obama_and_biden_laughing_face": laugh["state"],
+        "expressions_man_gasp_engaged_share": round(float(np.mean([r["state"] == "engaged" for r in gasp])), 3),
+    }
 
 
 def main() -> None:
@@ -129,6 +156,7 @@ def main() -> None:
         "roll_mae": round(float(errs[:, 2].mean()), 2),
     }
 
+    out["expressive"] = expressive(an, d / "media")
     happy = best_face(an, str(d / "media" / "expressions" / "happy.jpg"))
     out["smile"] = {"happy.jpg": {k: happy[k] for k in ("label", "valence", "expression_engagement", "engagement")}}
     out["config"] = cfg.to_dict()

@@ -9,8 +9,8 @@
 ``eyes``: a tiny CNN reading a 32x32 gray eye patch (``geometry.eye_patches``) → P(eye open).
 Data, all research-only, none shipped (only the learned weights are):
   * closed: CEW ClosedFace faces (``engagement/cew-closedface``, developers' half); 2/3 train, 1/3 held out;
-  * open: RAF-DB aligned training faces (1,500 chosen by hash), 800 more RAF-DB faces labelled
-    happiness or disgust (squinting but open eyes: the hard negatives), FER+ training faces (600);
+  * open: RAF-DB aligned training faces (1,500 chosen by hash), up to 3,000 more RAF-DB faces labelled
+    happiness, disgust or anger (squinting but open eyes: the hard negatives), FER+ training faces (600);
   * both: the close-up eye photos of ``engagement/drowsiness-eyes`` (2/3 train, 1/3 held out), fed whole.
 Splits are by a stable hash of the file name, so reruns hold out the same images.
 """
@@ -101,8 +101,9 @@ def collect(lm: Landmarker) -> dict[str, np.ndarray]:
         add_face(f, 1, "rafdb", True, bucket(Path(f).name + "h", 5) == 0)
     # squinting but open eyes (laughs, disgust): the hard negatives of an eyes-closed detector
     codes = dict(line.split() for line in (DATA / "rafdb-basic" / "EmoLabel" / "list_patition_label.txt").open())
-    squint = [f for f in raf if codes.get(Path(f).name.replace("_aligned", "")) in ("3", "4")]
-    for f in [f for f in squint if bucket(Path(f).name, 8) == 1][:800]:
+    # (disgust, happiness, anger: the expressions that narrow the eyes; v2 takes every second such face)
+    squint = [f for f in raf if codes.get(Path(f).name.replace("_aligned", "")) in ("3", "4", "6")]
+    for f in [f for f in squint if bucket(Path(f).name, 8) != 0 and bucket(Path(f).name, 2) == 1][:3000]:
         add_face(f, 1, "rafdb-expressive", True, bucket(Path(f).name + "h", 5) == 0)
     fer = sorted(glob.glob(str(DATA / "ferplus" / "FER2013Train" / "*.png")))
     for f in [f for f in fer if bucket(Path(f).name, 40) == 0][:600]:
@@ -216,14 +217,15 @@ def eyes(args) -> None:
         dynamic_axes={"input": {0: "n"}, "logit": {0: "n"}}, opset_version=17, dynamo=False,
     )  # fmt: skip
     card = {
-        "name": "eye-state-v1",
+        "name": "eye-state-v2",
         "input": f"N x 1 x {PATCH} x {PATCH} gray eye patch in [0, 1] (signals.geometry.eye_patches); "
         "the subject's left eye mirrored",
         "output": "logit of P(eye open)",
         "training": {
             "command": "python tools/signal_assets.py eyes",
             "data": "CEW ClosedFace (closed, research use), RAF-DB aligned train faces (open, non-commercial "
-            "research), FER+ train faces (open), drowsiness-eyes close-ups (both); none shipped",
+            "research; happiness, disgust and anger faces as squinting-but-open hard negatives), FER+ train "
+            "faces (open), drowsiness-eyes close-ups (both); none shipped",
             "epochs": epochs,
             "wall_s": round(wall, 1),
             "train_counts": {s: int(((d["src"] == s) & tr).sum()) for s in np.unique(d["src"])},

@@ -12,7 +12,10 @@ NEUTRAL = np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("neutral")]
 HAPPY = np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("happiness")]
 
 
-def frame(eye=0.95, mouth=0.02, yaw=0.0, pitch=0.0, presence=0.99, probs=NEUTRAL, tid=0) -> Faces:
+SURPRISED = np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("surprise")]
+
+
+def frame(eye=0.95, mouth=0.02, yaw=0.0, pitch=0.0, presence=0.99, probs=NEUTRAL, tid=0, width=0.45) -> Faces:
     f = Faces(np.array([[0, 0, 100, 100]]), np.array([0.9]), track_ids=np.array([tid]))
     f.probs = f.smoothed = probs[None].copy()
     f.signals = {
@@ -21,6 +24,7 @@ def frame(eye=0.95, mouth=0.02, yaw=0.0, pitch=0.0, presence=0.99, probs=NEUTRAL
         "roll": np.zeros(1, np.float32),
         "eye_openness": np.array([eye], np.float32),
         "mouth_open": np.array([mouth], np.float32),
+        "mouth_width": np.array([width], np.float32),
         "face_presence": np.array([presence], np.float32),
     }
     return f
@@ -120,3 +124,40 @@ def test_config_from_toml_and_bad_keys(tmp_path):
         EngagementConfig.load(p)
     with pytest.raises(AffectlensError, match="not found"):
         EngagementConfig.load(tmp_path / "missing.toml")
+
+
+def test_a_laugh_narrows_the_eyes_without_closing_them_and_is_no_yawn():
+    out = run([{"eye": 0.1, "mouth": 0.35, "width": 0.7, "probs": HAPPY}] * 60)
+    assert col(out, "laugh").all() and not col(out, "eyes_closed").any() and not col(out, "yawning").any()
+    assert (col(out, "state") == "engaged").all()
+    # the same narrowed eyes without the laugh (a neutral face) are closed eyes
+    assert col(run([{"eye": 0.1, "width": 0.45}] * 60), "eyes_closed")[-1]
+
+
+def test_a_gasp_is_no_yawn_but_a_gaping_mouth_with_narrowed_eyes_is():
+    gasp = run([{"eye": 0.98, "mouth": 0.4, "probs": SURPRISED}] * 60)
+    assert col(gasp, "gasp").all() and not col(gasp, "yawning").any()
+    yawn = run([{"eye": 0.6, "mouth": 0.4, "probs": SURPRISED}] * 60)  # eyes narrowing: the gasp rule does not apply
+    assert not col(yawn, "gasp").any() and col(yawn, "yawning")[-1]
+
+
+def test_a_smile_with_parted_lips_is_no_yawn():
+    out = run([{"mouth": 0.25, "width": 0.56, "probs": HAPPY}] * 60)
+    assert col(out, "smile").all() and not col(out, "yawning").any()
+    assert col(run([{"mouth": 0.25, "width": 0.56}] * 60), "yawning")[-1]  # the same mouth on a neutral face
+
+
+def test_staged_laugh_and_gasp_read_engaged(media):
+    """The two staged cases of the issue: the laughing man of obama_and_biden.jpg, the gasp of expressions_man."""
+    from affectlens.pipeline import Analyzer
+    from affectlens.sources import load_image
+
+    an = Analyzer()
+    photo = an.analyze_image(load_image(media / "photos" / "obama_and_biden.jpg")).rows()
+    laughing = max(photo, key=lambda r: r["p_happiness"])
+    assert laughing["label"] == "happiness" and laughing["state"] == "engaged", laughing
+    rows = [r for res in an.analyze(media / "videos" / "expressions_man.mp4") for r in res.rows()]
+    gasp = [r for r in rows if r["time_s"] >= 4.5]
+    assert len(gasp) > 20 and np.mean([r["state"] == "engaged" for r in gasp]) >= 0.9
+    surprised = an.analyze_image(load_image(media / "expressions" / "surprised.jpg")).rows()[0]
+    assert surprised["gasp"] and not surprised["yawning"]

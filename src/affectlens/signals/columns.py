@@ -2,6 +2,9 @@
 
 MEASURED = ("yaw", "pitch", "roll", "eye_openness", "mouth_open", "mouth_width", "face_presence")
 DERIVED = (
+    "laugh",
+    "smile",
+    "gasp",
     "eyes_closed",
     "yawning",
     "looking_away",

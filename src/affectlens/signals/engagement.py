@@ -12,8 +12,18 @@ Every number is a documented formula of exported columns (README, "Engagement"):
 On a still image the booleans come from that image alone. On video the raw measurements are
 smoothed per track (EMA), each condition has hysteresis (a lower threshold to leave it than to
 enter it), eyes closed for less than ``blink_max_s`` count as a blink instead of closed eyes, a
-yawn is a wide mouth held ``yawn_min_s``, and looking away must last ``look_away_min_s``. A wide mouth
-that is stretched sideways (``mouth_width``) on a face read as happy is a laugh, never a yawn.
+yawn is a wide mouth held ``yawn_min_s``, and looking away must last ``look_away_min_s``.
+
+The states are decided from everything known about the face, not from one geometric cue; the two
+expression inputs are exported as columns of their own:
+
+* ``laugh``: ``mouth_width > laugh_width_above`` and ``P(happiness) > laugh_happiness_above``: a
+  stretched mouth on a happy face. A laugh is never a yawn, and the eyes it narrows are not closed.
+* ``smile``: ``P(happiness) > laugh_happiness_above``, ``mouth_width > smile_width_above`` and
+  ``mouth_open < smile_mouth_below``: a smile with parted lips. Never a yawn.
+* ``gasp``: ``P(surprise) + P(fear) > gasp_surprise_above``, ``eye_openness > gasp_eyes_above`` and
+  ``mouth_open < gasp_mouth_below``: eyes wide open, mouth open but not yawning wide. A gasp is never
+  a yawn (a yawn narrows the eyes and opens the mouth wider).
 """
 
 from __future__ import annotations
@@ -49,10 +59,15 @@ class EngagementConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     eyes_closed_below: float = 0.5  # eye_openness under this: eyes closed
     eyes_open_above: float = 0.6  # ... and they count as open again above this (hysteresis)
-    yawn_mouth_above: float = 0.22  # mouth_open over this: mouth wide (a yawn if held)
+    yawn_mouth_above: float = 0.18  # mouth_open over this: mouth wide (a yawn if held)
     yawn_mouth_release: float = 0.15
-    laugh_width_above: float = 0.6  # ... but a wide mouth this stretched (mouth_width) on a happy face
-    laugh_happiness_above: float = 0.7  # (P(happiness) over this) is a laugh, not a yawn
+    laugh_width_above: float = 0.62  # a mouth this stretched (mouth_width) on a happy face
+    laugh_happiness_above: float = 0.7  # (P(happiness) over this) is a laugh: not a yawn, its narrowed eyes not closed
+    smile_width_above: float = 0.5  # a happy face's mouth this wide (mouth_width) and open less than
+    smile_mouth_below: float = 0.3  # this (mouth_open): a smile showing teeth, not a yawn
+    gasp_surprise_above: float = 0.8  # P(surprise) + P(fear) over this, with wide-open eyes
+    gasp_eyes_above: float = 0.9  # (eye_openness over this) and a mouth open less than
+    gasp_mouth_below: float = 0.5  # this (mouth_open): a gasp, not a yawn
     yaw_away: float = 35.0  # |yaw| degrees over this: looking away
     pitch_away: float = 25.0  # |pitch| degrees over this: looking away
     away_release: float = 5.0  # degrees under the thresholds to count as looking back
@@ -140,7 +155,7 @@ class EngagementScorer:
         away = np.zeros(n, bool)
         blink = np.zeros(n, bool)
         eye, mouth, yaw, pitch = (s[k].astype(np.float32) for k in ("eye_openness", "mouth_open", "yaw", "pitch"))
-        laugh = self._laughing(s, p, n)
+        laugh, smile, gasp = self._laughing(s, p, n), self._smiling(s, p, n), self._gasping(s, p, n)
         if time_s is None:
             closed = eye < cfg.eyes_closed_below
             yawning = (mouth > cfg.yawn_mouth_above) & ~laugh
@@ -153,8 +168,8 @@ class EngagementScorer:
                     int(tid), float(time_s), float(eye[i]), float(mouth[i]), float(yaw[i]), float(pitch[i])
                 )
             self._prune(float(time_s))
-        closed &= ~lost
-        yawning &= ~lost & ~laugh
+        closed &= ~lost & ~laugh
+        yawning &= ~lost & ~laugh & ~smile & ~gasp
         away &= ~lost
         reason = np.full(n, "", object)
         for name, mask in (("looking_away", away), ("yawning", yawning), ("eyes_closed", closed), ("face_lost", lost)):
@@ -162,6 +177,9 @@ class EngagementScorer:
         engaged = reason == ""
         attention = np.where(engaged, head_attention(yaw, pitch, cfg), 0.0).astype(np.float32)
         s |= {
+            "laugh": laugh,
+            "smile": smile,
+            "gasp": gasp,
             "eyes_closed": closed,
             "yawning": yawning,
             "looking_away": away,
@@ -182,6 +200,23 @@ class EngagementScorer:
         happy = p[:, list(self.labels).index("happiness")]
         cfg = self.config
         return (s["mouth_width"] > cfg.laugh_width_above) & (happy > cfg.laugh_happiness_above)
+
+    def _smiling(self, s: dict, p: np.ndarray | None, n: int) -> np.ndarray:
+        """A smile with parted lips: a happy face, mouth wide but not gaping (never a yawn)."""
+        if p is None or "mouth_width" not in s or "happiness" not in self.labels:
+            return np.zeros(n, bool)
+        cfg = self.config
+        happy = p[:, list(self.labels).index("happiness")] > cfg.laugh_happiness_above
+        return happy & (s["mouth_width"] > cfg.smile_width_above) & (s["mouth_open"] < cfg.smile_mouth_below)
+
+    def _gasping(self, s: dict, p: np.ndarray | None, n: int) -> np.ndarray:
+        """A gasp of surprise or fear: eyes wide open, mouth open but not yawning wide (never a yawn)."""
+        if p is None or not {"surprise", "fear"} <= set(self.labels):
+            return np.zeros(n, bool)
+        cfg, labels = self.config, list(self.labels)
+        shock = p[:, labels.index("surprise")] + p[:, labels.index("fear")]
+        eyes_wide = s["eye_openness"] > cfg.gasp_eyes_above
+        return (shock > cfg.gasp_surprise_above) & eyes_wide & (s["mouth_open"] < cfg.gasp_mouth_below)
 
     def _step(self, tid: int, t: float, eye: float, mouth: float, yaw: float, pitch: float):
         cfg = self.config
