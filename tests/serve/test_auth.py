@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 
 import httpx
 import pytest
@@ -55,7 +56,7 @@ def test_a_good_key_works_in_header_bearer_or_query(auth_server, media):
     with httpx.Client(base_url=auth_server.url, timeout=60) as c:
         for kw in ({"headers": {"X-API-Key": key}}, {"headers": {"Authorization": f"Bearer {key}"}}):
             assert c.post("/v1/analyze/image", files={"file": ("h.jpg", image)}, **kw).status_code == 200
-        assert c.get("/v1/jobs", params={"key": key}).status_code == 200
+        assert c.get("/v1/jobs", params={"key": key}).status_code == 401  # never in a URL (logs, history)
 
 
 def test_websocket_needs_the_key_too(auth_server):
@@ -70,8 +71,17 @@ def test_websocket_needs_the_key_too(auth_server):
 
     msg, code = asyncio.run(first_message(ws_url))
     assert msg["type"] == "error" and msg["status"] == 401 and code == 4401
-    msg, _ = asyncio.run(_ready(f"{ws_url}?key={auth_server.key}"))
+    msg, _ = asyncio.run(first_message(f"{ws_url}?key={auth_server.key}"))  # the key is not taken from a URL
+    assert msg["status"] == 401
+    with httpx.Client(base_url=auth_server.url, timeout=30, headers={"X-API-Key": auth_server.key}) as c:
+        t = c.post("/v1/tickets", json={"path": "/v1/live"}).json()
+        other = c.post("/v1/tickets", json={"path": "/v1/jobs/x/annotated"}).json()
+        assert c.post("/v1/tickets", json={"path": "/v1/tickets"}).status_code == 422  # no ticket mints tickets
+    assert auth_server.key not in t["url"] and t["url"].startswith("/v1/live?ticket=")
+    msg, _ = asyncio.run(_ready(f"{ws_url}?ticket={t['ticket']}"))
     assert msg["type"] == "ready"
+    msg, _ = asyncio.run(first_message(f"{ws_url}?ticket={other['ticket']}"))  # a ticket opens its one path only
+    assert msg["status"] == 401
 
 
 async def _ready(url):
@@ -86,3 +96,32 @@ def test_revoked_keys_stop_working(auth_server):
         assert c.get("/v1/jobs").status_code == 200
         assert run_cli("keys", "revoke", key.split("_")[1], "--data-dir", str(auth_server.data_dir)).returncode == 0
         assert c.get("/v1/jobs").status_code == 401
+
+
+def test_tickets_expire_and_cannot_be_forged():
+    from affectlens.serve.tickets import Tickets
+
+    tickets = Tickets()
+    t, expires = tickets.issue("/v1/live", ttl_s=60, now=1000.0)
+    assert expires == 1060 and tickets.valid(t, "/v1/live", now=1059.0)
+    assert not tickets.valid(t, "/v1/live", now=1061.0)  # expired
+    assert not tickets.valid(t, "/v1/jobs/a/annotated", now=1001.0)  # another path
+    assert not Tickets().valid(t, "/v1/live", now=1001.0)  # another server (secret)
+    forged = f"{expires + 10**6}.{t.split('.')[1]}"  # a later expiry with the old signature
+    assert not tickets.valid(forged, "/v1/live", now=1001.0)
+    assert not tickets.valid("garbage", "/v1/live") and not tickets.valid(None, "/v1/live")
+
+
+def test_no_key_or_ticket_in_the_access_log(auth_server, media):
+    image = (media / "expressions" / "happy.jpg").read_bytes()
+    key = auth_server.key
+    with httpx.Client(base_url=auth_server.url, timeout=60, headers={"X-API-Key": key}) as c:
+        c.post("/v1/analyze/image", files={"file": ("h.jpg", image)})
+        t = c.post("/v1/tickets", json={"path": "/v1/jobs/nosuch/annotated"}).json()
+    with httpx.Client(base_url=auth_server.url, timeout=60) as c:
+        assert c.get(t["url"]).status_code == 404  # the ticket let it through to the route: no such job
+        assert c.get("/v1/jobs/nosuch/annotated", params={"ticket": "1.bad"}).status_code == 401
+    time.sleep(0.5)
+    log = auth_server.log.read_text()
+    assert "GET /v1/jobs/nosuch/annotated" in log  # the access log is on
+    assert key not in log and t["ticket"] not in log and "ticket=" not in log

@@ -93,17 +93,35 @@ async def _bad_then_good(url, good):
         bad = json.loads(await ws.recv())
         await ws.send(b"\xff\xd8\xff\xe0 truncated")
         corrupt = json.loads(await ws.recv())
+        await ws.send(_png_bomb(30000, 30000))
+        bomb = json.loads(await ws.recv())
         await ws.send(json.dumps({"type": "reset"}))
         await ws.send(good)
         ok = json.loads(await ws.recv())
-        return bad, corrupt, ok
+        return bad, corrupt, bomb, ok
+
+
+def _png_bomb(w: int, h: int) -> bytes:
+    """A tiny PNG whose header declares w x h pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    )
 
 
 def test_unreadable_frames_get_an_error_and_the_session_goes_on(server, frames):
-    bad, corrupt, ok = asyncio.run(_bad_then_good(ws_url(server), frames[0]))
+    bad, corrupt, bomb, ok = asyncio.run(_bad_then_good(ws_url(server), frames[0]))
     assert bad["type"] == "error" and bad["status"] == 415 and bad["frame"] == 1
     assert corrupt["type"] == "error" and corrupt["status"] == 422
-    assert ok["type"] == "result" and ok["frame"] == 3
+    assert bomb["type"] == "error" and bomb["status"] == 413 and "MP" in bomb["message"]
+    assert ok["type"] == "result" and ok["frame"] == 4
+    assert "Traceback" not in server.log_tail()
 
 
 def test_pages_of_other_origins_cannot_open_the_websocket(server):

@@ -15,7 +15,7 @@ from affectlens.serve.db import open_database
 from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.jobs import JobQueue
 from affectlens.serve.limits import BodyLimit
-from affectlens.serve.routes import analyze, jobs, live, studies, ui
+from affectlens.serve.routes import analyze, jobs, live, studies, tickets, ui
 from affectlens.serve.settings import ServeSettings
 from affectlens.serve.state import ServeState
 
@@ -52,6 +52,21 @@ class SecurityHeaders:
         return await self.app(scope, receive, send_with_headers)
 
 
+class StripQuery(logging.Filter):
+    """Log lines show request paths without their query strings (tickets, filters): URLs stay out of logs.
+
+    uvicorn logs HTTP requests on ``uvicorn.access`` and WebSocket connections on ``uvicorn.error``,
+    each with the path as one argument of the record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a.split("?", 1)[0] if isinstance(a, str) and a.startswith("/") and "?" in a else a for a in record.args
+            )
+        return True
+
+
 def _analyzer_factory(settings: ServeSettings, keep_images: bool, batch_frames: int):
     def make():
         from affectlens.pipeline import Analyzer
@@ -76,6 +91,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        for name in ("uvicorn.access", "uvicorn.error"):
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, StripQuery) for f in logger.filters):
+                logger.addFilter(StripQuery())
         if settings.load_models:
             state.pool = AnalyzerPool(settings.inference_workers, _analyzer_factory(settings, False, 1))
         queue.recover()
@@ -100,7 +119,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     )
     app.state.serve = state
     errors.install(app)
-    for router in (analyze.router, jobs.router, studies.router, live.router, ui.router):
+    for router in (analyze.router, jobs.router, studies.router, live.router, tickets.router, ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC), name="static")
     if settings.cors_origins:

@@ -1,6 +1,7 @@
-"""Who may call: an API key in the ``X-API-Key`` header (or ``Authorization: Bearer``, or ``?key=`` for
-links and WebSockets a browser cannot add headers to), unless the server runs with ``--no-auth`` on
-loopback. WebSockets also refuse pages of other origins (cross-site WebSocket hijacking)."""
+"""Who may call: an API key in the ``X-API-Key`` header (or ``Authorization: Bearer``), unless the server
+runs with ``--no-auth`` on loopback. The key is never accepted in a URL: links and WebSockets a browser
+cannot add headers to carry a short-lived ``?ticket=`` scoped to their one path (:mod:`.tickets`).
+WebSockets also refuse pages of other origins (cross-site WebSocket hijacking)."""
 
 from __future__ import annotations
 
@@ -22,17 +23,24 @@ def presented_key(conn: Request | WebSocket, header_value: str | None = None) ->
     auth = conn.headers.get("authorization", "")
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()
-    return key or conn.query_params.get("key")
+    return key or None
 
 
 def authorized(conn: Request | WebSocket, header_value: str | None = None) -> bool:
     state = conn.app.state.serve
-    return not state.settings.auth or verify_key(state.db, presented_key(conn, header_value))
+    if not state.settings.auth:
+        return True
+    read_only = isinstance(conn, WebSocket) or conn.method in ("GET", "HEAD")
+    if read_only and state.tickets.valid(conn.query_params.get("ticket"), conn.url.path):
+        return True
+    return verify_key(state.db, presented_key(conn, header_value))
 
 
 def require_key(request: Request, key: str | None = Security(api_key_header)) -> None:
     """Dependency of every /v1 route."""
     if not authorized(request, key):
+        if request.query_params.get("ticket"):
+            raise ApiError(401, "expired or invalid ticket: ask POST /v1/tickets for a new one")
         missing = presented_key(request, key) is None
         raise ApiError(401, f"{'missing' if missing else 'invalid'} API key: send it in the {HEADER} header")
 

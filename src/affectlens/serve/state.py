@@ -13,6 +13,7 @@ from affectlens.serve.errors import ApiError
 from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.jobs import JobQueue
 from affectlens.serve.settings import ServeSettings
+from affectlens.serve.tickets import Tickets
 
 
 @dataclass
@@ -23,6 +24,7 @@ class ServeState:
     pool: AnalyzerPool | None = None
     study_runs: set[str] = field(default_factory=set)  # studies being run in the background
     study_lock: threading.Lock = field(default_factory=threading.Lock)
+    tickets: Tickets = field(default_factory=Tickets)
 
     @property
     def jobs_dir(self) -> Path:

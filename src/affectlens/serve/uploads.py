@@ -120,8 +120,22 @@ def header_size(data: bytes) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(data)) as img:
             return img.size
+    except Image.DecompressionBombError:
+        raise ApiError(
+            413, f"the frame declares more than {2 * MAX_PIXELS // 1_000_000} MP: refused", "too_large"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ApiError(422, "the frame could not be decoded (corrupt image)", "corrupt") from None
+
+
+def release_memory() -> None:
+    """Give freed heap pages back to the OS (glibc keeps them after a large decode); a no-op elsewhere."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def decode_image(data: bytes, name: str = "image", max_pixels: int = SERVE_MAX_PIXELS) -> np.ndarray:

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from affectlens.serve.payload import clean_rows
 from affectlens.serve.security import require_key
 from affectlens.serve.state import ServeState, get_state
-from affectlens.serve.uploads import decode_image, read_upload
+from affectlens.serve.uploads import decode_image, read_upload, release_memory
 
 router = APIRouter(prefix="/v1", tags=["analyze"], dependencies=[Depends(require_key)])
 
@@ -43,9 +43,16 @@ async def analyze_image(
     name = file.filename or "image"
 
     def work():
-        image = decode_image(data, name)
+        # decode while holding an analyzer: concurrent decodes are bounded by the pool, not by the clients
         with state.analyzers().borrow() as analyzer:
-            return analyzer.analyze_image(image, name=name)
+            image = decode_image(data, name)
+            try:
+                return analyzer.analyze_image(image, name=name)
+            finally:
+                big = image.size > 20_000_000
+                del image
+                if big:
+                    release_memory()
 
     result = await run_in_threadpool(work)
     return ImageAnalysis(

@@ -83,7 +83,8 @@ async def live(ws: WebSocket) -> None:
         return
     await ws.accept()
     if not authorized(ws):
-        await ws.send_json({"type": "error", "status": 401, "message": "missing or invalid API key (?key=...)"})
+        message = "missing or invalid API key: send X-API-Key, or open /v1/live?ticket=… from POST /v1/tickets"
+        await ws.send_json({"type": "error", "status": 401, "message": message})
         await ws.close(code=4401, reason="missing or invalid API key")
         return
     pool = state.pool

@@ -12,7 +12,17 @@ const AL = (() => {
     if (!r.ok) throw new Error((body && body.error && body.error.message) || `${r.status} ${r.statusText}`);
     return body;
   }
-  const withKey = (url) => (key() ? `${url}${url.includes("?") ? "&" : "?"}key=${encodeURIComponent(key())}` : url);
+  // Links and the live WebSocket cannot carry a header: they get a short-lived ticket for their one path
+  // (POST /v1/tickets, the key in the header), so the key itself never travels in a URL.
+  async function ticketed(url) {
+    if (!key()) return url;
+    const u = new URL(url, location.href);
+    const t = await api("/v1/tickets", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ path: u.pathname }),
+    });
+    u.searchParams.set("ticket", t.ticket);
+    return u.protocol.startsWith("ws") ? u.href : `${u.pathname}${u.search}`;
+  }
   function el(tag, attrs = {}, ...children) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) {
@@ -72,5 +82,5 @@ const AL = (() => {
     } catch (e) { banner(`server unreachable: ${e.message}`); }
     showTab((location.hash || "#live").slice(1));
   });
-  return { api, withKey, el, color, fmt, csv, download, banner, plotLayout, onTab, key };
+  return { api, ticketed, el, color, fmt, csv, download, banner, plotLayout, onTab, key };
 })();

@@ -29,7 +29,8 @@
     sent = answered = dropped = 0; sentAt.clear(); latencies.length = 0; resultTimes.length = 0; rows.length = 0;
     spark.clear(); timeline.clear(); faces = [];
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
-    ws = new WebSocket(AL.withKey(`${proto}${location.host}/v1/live`));
+    try { ws = new WebSocket(await AL.ticketed(`${proto}${location.host}/v1/live`)); }
+    catch (e) { status(`cannot open the live session: ${e.message}`, "error"); stopCamera(); return; }
     ws.onopen = () => { running = true; t0 = performance.now(); status("live", "state-done"); pump(); };
     ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
     ws.onclose = (ev) => { if (running || ev.code >= 4000) status(`disconnected${ev.reason ? `: ${ev.reason}` : ""}`, ev.code >= 4000 ? "error" : "muted"); stopCamera(); };

@@ -20,7 +20,7 @@
     current = name;
     $("study-view").hidden = false;
     $("study-title").textContent = name;
-    $("study-report").href = AL.withKey(`/v1/studies/${encodeURIComponent(name)}/report`);
+    $("study-report").href = await AL.ticketed(`/v1/studies/${encodeURIComponent(name)}/report`);
     await update();
   }
 

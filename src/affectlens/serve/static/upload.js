@@ -78,8 +78,9 @@
     $("job-view").hidden = false;
     $("job-title").textContent = `${job.filename} — ${job.summary ? `${job.summary.frames} frames, ${job.summary.tracks} faces` : ""}`;
     const links = Object.entries(job.links).filter(([k]) => k !== "self");
-    $("job-downloads").replaceChildren("Downloads: ", ...links.map(([k, href]) => AL.el("a", { href: AL.withKey(href), download: "" }, k)));
-    const media = AL.withKey(job.links.annotated);
+    const hrefs = await Promise.all(links.map(([, href]) => AL.ticketed(href)));
+    $("job-downloads").replaceChildren("Downloads: ", ...links.map(([k], i) => AL.el("a", { href: hrefs[i], download: "" }, k)));
+    const media = await AL.ticketed(job.links.annotated);
     $("job-video").hidden = job.kind !== "video";
     $("job-image").hidden = job.kind !== "image";
     if (job.kind === "video") $("job-video").src = media; else $("job-image").src = media;
