@@ -69,6 +69,41 @@ def test_chunked_body_over_the_limit_is_413(tmp_path):
     with TestClient(create_app(s)) as c:
         r = c.post("/v1/jobs", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    assert "limit of 1 MB" in r.json()["error"]["message"]  # the limit the operator set, not one with framing slack
+
+
+def test_an_oversized_body_without_a_key_is_401_before_it_is_read(tmp_path):
+    from affectlens.serve.keys import create_key
+
+    s = ServeSettings(auth=True, data_dir=tmp_path, load_models=False, max_upload_mb=1)
+    app = create_app(s)
+    create_key(app.state.serve.db, "t")
+    read = []
+
+    def body():
+        for _ in range(64):  # 4 MB declared and offered; none of it should be read
+            read.append(1)
+            yield b"0" * 65536
+
+    with TestClient(app) as c:
+        r = c.post("/v1/jobs", content=body(), headers={"content-length": str(64 * 65536)})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert len(read) <= 2  # the client may have handed over a chunk; the server drained nothing
+
+
+def test_study_names_and_respondent_ids_are_checked_whole(tmp_path, monkeypatch):
+    from affectlens.errors import AffectlensError
+    from affectlens.studies.locations import check_name
+    from affectlens.studies.privacy import check_respondent
+
+    for bad in ("a\n", "a/b", "", ".hidden", "x" * 101):
+        with pytest.raises(AffectlensError):
+            check_name(bad)
+    assert check_name("ad-test_2.v1") == "ad-test_2.v1"
+    for bad in ("r1\nr2", "x" * 65, "a@b.example.com", "\x00"):
+        with pytest.raises(AffectlensError):
+            check_respondent(bad)
+    assert check_respondent("  r17 ") == "r17"
 
 
 def test_dashboard_assets_ship_in_the_wheel():

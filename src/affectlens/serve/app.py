@@ -14,6 +14,7 @@ from affectlens.serve import errors
 from affectlens.serve.db import open_database
 from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.jobs import JobQueue
+from affectlens.serve.keys import verify_key
 from affectlens.serve.limits import BodyLimit
 from affectlens.serve.routes import analyze, jobs, live, studies, tickets, ui
 from affectlens.serve.settings import ServeSettings
@@ -65,6 +66,19 @@ class StripQuery(logging.Filter):
                 a.split("?", 1)[0] if isinstance(a, str) and a.startswith("/") and "?" in a else a for a in record.args
             )
         return True
+
+
+def _header_key_ok(state: ServeState):
+    """For the body limit, before routing: does the request carry a valid key in its headers?"""
+
+    def check(scope) -> bool:
+        if not state.settings.auth:
+            return True
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
+        key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return bool(key) and verify_key(state.db, key)
+
+    return check
 
 
 def _analyzer_factory(settings: ServeSettings, keep_images: bool, batch_frames: int):
@@ -129,6 +143,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["X-API-Key", "Authorization", "Content-Type"],
         )
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + (1 << 20))
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, authorized=_header_key_ok(state))
     app.add_middleware(SecurityHeaders)
     return app

@@ -10,11 +10,18 @@ DRAIN_MAX = 32 << 20  # read (and drop) up to this much of a refused body so the
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413 (declared length or counted while streaming)."""
+    """Refuse request bodies over ``limit`` bytes with 413 (declared length or counted while streaming).
 
-    def __init__(self, app, limit: int):
+    ``limit`` is what the client is told (``--max-upload-mb``); ``slack`` more bytes are allowed for the
+    multipart framing around the file. A caller without a valid key is answered 401 before any of an
+    oversized body is read.
+    """
+
+    def __init__(self, app, limit: int, slack: int = 1 << 20, authorized=None):
         self.app = app
         self.limit = limit
+        self.slack = slack
+        self.authorized = authorized or (lambda scope: True)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -25,9 +32,14 @@ class BodyLimit:
             length = int(declared) if declared is not None else None
         except ValueError:
             length = None
-        if length is not None and length > self.limit:
+        if length is not None and length > self.limit + self.slack:
+            if not self.authorized(scope):
+                await self._respond(
+                    send, 401, "unauthorized", "missing or invalid API key: send it in the X-API-Key header"
+                )
+                return
             await self._drain(receive, min(length, DRAIN_MAX))
-            await self._refuse(send)
+            await self._respond(send, 413, "too_large", self._message())
             return
         seen = 0
 
@@ -36,14 +48,14 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > self.limit + self.slack:
                     raise ApiError(413, self._message(), "too_large")
             return message
 
         await self.app(scope, counted, send)
 
     def _message(self) -> str:
-        return f"request body larger than the limit of {self.limit / 1024 / 1024:.0f} MB"
+        return f"request body larger than the limit of {self.limit / 1024 / 1024:g} MB"
 
     @staticmethod
     async def _drain(receive, budget: int) -> None:
@@ -55,8 +67,9 @@ class BodyLimit:
             if not message.get("more_body"):
                 return
 
-    async def _refuse(self, send) -> None:
-        body = json.dumps({"error": {"status": 413, "code": "too_large", "message": self._message()}}).encode()
+    @staticmethod
+    async def _respond(send, status: int, code: str, message: str) -> None:
+        body = json.dumps({"error": {"status": status, "code": code, "message": message}}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

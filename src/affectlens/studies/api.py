@@ -20,7 +20,7 @@ from affectlens.errors import AffectlensError, Conflict, NotFound
 from affectlens.studies.locations import Location, locate
 from affectlens.studies.media import existing_file, probe, sha256_file
 from affectlens.studies.models import PENDING, Recording, Study
-from affectlens.studies.privacy import Erased, check_pseudonymous, forget, media_copy
+from affectlens.studies.privacy import Erased, check_pseudonymous, check_respondent, forget, media_copy
 from affectlens.studies.privacy import delete_study as _delete_study
 from affectlens.studies.store import NewStimulus, StudyStore
 from affectlens.studies.worker import Outcome
@@ -97,6 +97,7 @@ def add_recording(
         check_pseudonymous(k, v)
     if not respondent.strip():
         raise AffectlensError("--respondent: give the respondent's pseudonym (not their name)")
+    respondent = check_respondent(respondent)
     if offset_s < 0:
         raise AffectlensError(f"--offset {offset_s}: the stimulus start must be at or after the recording's start")
     store, _ = open_store(name, db)

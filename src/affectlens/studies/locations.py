@@ -16,7 +16,7 @@ from pathlib import Path
 
 from affectlens.errors import AffectlensError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # the whole name (fullmatch: no trailing newline)
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,9 @@ def studies_root() -> Path:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise AffectlensError(
-            f"study name {name!r}: use letters, digits, '.', '_' and '-' (starting with a letter or digit)"
+            f"study name {name!r}: use up to 100 letters, digits, '.', '_' and '-' (starting with a letter or digit)"
         )
     return name
 

@@ -29,6 +29,22 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
 
 
+_RESPONDENT = re.compile(r"[\w.@+-][\w .@+-]{0,63}")
+
+
+def check_respondent(respondent: str) -> str:
+    """A respondent pseudonym: 1-64 letters, digits, spaces and ``._@+-``, no control characters."""
+    r = respondent.strip()
+    if not _RESPONDENT.fullmatch(r):
+        raise AffectlensError(
+            f"respondent {respondent[:70]!r}: give a pseudonym of 1-64 letters, digits, spaces or '._@+-' "
+            "(a code such as r17, not the person's name)"
+        )
+    if _EMAIL.search(r):
+        raise AffectlensError(f"respondent {r!r} looks like an e-mail address; studies keep pseudonyms only")
+    return r
+
+
 def check_pseudonymous(key: str, value: str) -> None:
     """Refuse a tag that looks like an e-mail address or a phone number (direct identifiers)."""
     for part, what in ((key, "key"), (value, "value")):
