@@ -117,6 +117,12 @@ def test_docs_and_studies_pages_render_offline(page, server, artifacts):
     page.goto(f"{server.url}/docs")
     page.wait_for_selector("details.op")
     assert page.locator("details.op").count() >= 10
+    page.locator("details.op").first.evaluate("d => d.open = true")
+    text = page.inner_text("#docs")
+    assert "[object" not in text  # request bodies render as field tables, not as stringified elements
+    assert page.locator("pre.curl").count() >= 10 and "X-API-Key" in page.locator("pre.curl").first.inner_text()
+    assert "-F file=@FILE" in page.locator("pre.curl").first.inner_text()  # an upload field is a file
+    assert page.locator("details.op:has-text('/v1/jobs') table").count() >= 2
     page.screenshot(path=str(artifacts / "docs.png"), full_page=True)
     page.goto(f"{server.url}/#studies")
     page.wait_for_selector("#studies tbody tr")

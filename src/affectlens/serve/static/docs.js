@@ -5,7 +5,7 @@
   const el = (tag, attrs = {}, ...kids) => {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    for (const c of kids.flat()) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+    for (const c of kids.flat(Infinity)) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
     return e;
   };
   let spec;
@@ -14,12 +14,13 @@
     if (s && s.$ref) return resolve(s.$ref.split("/").slice(1).reduce((o, k) => o[k], spec));
     return s || {};
   };
+  const isFile = (p) => resolve(p).format === "binary" || resolve(p).contentMediaType !== undefined;
   const typeOf = (s) => {
     s = resolve(s);
     if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(" | ");
     if (s.anyOf) return s.anyOf.map(typeOf).join(" | ");
     if (s.type === "array") return `${typeOf(s.items)}[]`;
-    if (s.format === "binary") return "file";
+    if (isFile(s)) return "file";
     return s.type || s.title || "object";
   };
   const fields = (schema) => {
@@ -28,6 +29,23 @@
     return Object.entries(s.properties || {}).map(([name, p]) => el("tr", {},
       el("td", {}, el("code", {}, name), req.has(name) ? " *" : ""), el("td", {}, typeOf(p)),
       el("td", {}, resolve(p).description || (p.default !== undefined ? `default ${JSON.stringify(p.default)}` : ""))));
+  };
+  // a curl line per endpoint: the key in the header, a file for each binary field, JSON for a JSON body
+  const curl = (method, path, op) => {
+    const parts = [`curl -X ${method.toUpperCase()} -H "X-API-Key: $AFFECTLENS_KEY"`];
+    const content = (op.requestBody || {}).content || {};
+    if (content["multipart/form-data"]) {
+      const s = resolve(content["multipart/form-data"].schema);
+      for (const [name, p] of Object.entries(s.properties || {})) {
+        if ((s.required || []).includes(name) || isFile(p)) parts.push(isFile(p) ? `-F ${name}=@FILE` : `-F ${name}=VALUE`);
+      }
+    } else if (content["application/json"]) {
+      const s = resolve(content["application/json"].schema);
+      const example = Object.fromEntries((s.required || []).map((k) => [k, "…"]));
+      parts.push(`-H "Content-Type: application/json" -d '${JSON.stringify(example)}'`);
+    }
+    parts.push(`"http://${location.host}${path}"`);
+    return parts.join(" \\\n  ");
   };
   const table = (head, rows) => rows.length ? el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))), el("tbody", {}, rows)) : null;
   main.replaceChildren(el("h1", {}, `${spec.info.title} ${spec.info.version}`), el("p", {}, spec.info.summary || ""), el("p", {}, spec.info.description || ""));
@@ -51,10 +69,11 @@
         el("td", {}, `${p.in}: ${typeOf(p.schema)}`), el("td", {}, p.description || "")));
       const body = op.requestBody ? Object.entries(op.requestBody.content).map(([type, c]) => [el("p", {}, "Body: ", el("code", {}, type)), table(["field", "type", ""], fields(c.schema))]) : [];
       const responses = Object.entries(op.responses || {}).map(([code, r]) => el("tr", {}, el("td", {}, code), el("td", {}, r.description || "")));
+      const example = method === "websocket" ? null : el("pre", { class: "curl" }, curl(method, path, op));
       main.append(el("details", { class: "op" },
         el("summary", {}, el("span", { class: `method ${method}` }, method.toUpperCase()), el("span", { class: "path" }, path), el("span", { class: "muted" }, op.summary || "")),
         op.description ? el("p", {}, op.description) : null,
-        table(["parameter", "in / type", ""], params), body, table(["status", "meaning"], responses)));
+        table(["parameter", "in / type", ""], params), body, example, table(["status", "meaning"], responses)));
     }
   }
 })();

@@ -123,9 +123,11 @@
 
   function renderCharts(t) {
     if (typeof Plotly === "undefined") return;
+    // no face is not zero engagement: the gauge says "no face" and shows no bar
     const mean = faces.length ? faces.reduce((a, f) => a + (f.engagement ?? 0), 0) / faces.length : 0;
-    const gauge = [{ type: "indicator", mode: "gauge+number", value: mean, number: { valueformat: ".0f" },
-      gauge: { axis: { range: [0, 100] }, bar: { color: "#3fa7ff" }, steps: [{ range: [0, 40], color: "#3a2424" }, { range: [40, 70], color: "#3a3624" }, { range: [70, 100], color: "#243a2c" }] } }];
+    const gauge = [{ type: "indicator", mode: faces.length ? "gauge+number" : "gauge", value: mean,
+      number: { valueformat: ".0f" }, title: { text: faces.length ? "" : "no face", font: { size: 22 } },
+      gauge: { axis: { range: [0, 100] }, bar: { color: faces.length ? "#3fa7ff" : "rgba(0,0,0,0)" }, steps: [{ range: [0, 40], color: "#3a2424" }, { range: [40, 70], color: "#3a3624" }, { range: [70, 100], color: "#243a2c" }] } }];
     Plotly.react("live-gauge", gauge, AL.plotLayout({ margin: { l: 25, r: 25, t: 10, b: 10 } }), { displayModeBar: false, staticPlot: true });
     const traces = [...timeline.entries()].map(([id, d]) => ({ x: d.x, y: d.y, name: `#${id}`, mode: "lines", line: { color: AL.color(id) } }));
     Plotly.react("live-timeline", traces, AL.plotLayout({ xaxis: { title: "session time (s)", range: [Math.max(0, t - 120), Math.max(10, t)] }, yaxis: { title: "engagement", range: [0, 100] } }), { displayModeBar: false });
