@@ -100,9 +100,11 @@ def live_frames(n: int) -> list[bytes]:
 async def live_load(url: str, key: str | None, frames: list[bytes]) -> dict:
     import websockets
 
-    ws_url = url.replace("http", "ws", 1) + "/v1/live" + (f"?key={key}" if key else "")
+    ws_url = url.replace("http", "ws", 1) + "/v1/live"
+    headers = {"X-API-Key": key} if key else {}
     latencies, server_ms, faces = [], [], []
-    async with websockets.connect(ws_url, max_size=None) as ws:
+    async with websockets.connect(ws_url, max_size=None, additional_headers=headers) as ws:
+        await ws.send(json.dumps({"type": "hello"}))
         json.loads(await ws.recv())
         for data in frames[:10]:  # warm-up (and the tracker confirms the face)
             await ws.send(data)

@@ -86,6 +86,7 @@ def test_websocket_needs_the_key_too(auth_server):
 
 async def _ready(url):
     async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "hello"}))
         return json.loads(await ws.recv()), None
 
 

@@ -28,6 +28,7 @@ async def _lockstep(url, frames):
     """Send a frame, wait for its answer, repeat (what the dashboard does with one frame in flight)."""
     out, rtts = [], []
     async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "hello"}))
         assert json.loads(await ws.recv())["type"] == "ready"
         for data in frames:
             t = time.perf_counter()
@@ -68,6 +69,7 @@ def test_live_session_tracks_one_face_with_smoothed_probabilities(server, frames
 async def _flood(url, frames):
     """Send every frame at once without reading: the server must drop, not queue, and answer the newest."""
     async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "hello"}))
         assert json.loads(await ws.recv())["type"] == "ready"
         for data in frames:
             await ws.send(data)
@@ -88,8 +90,7 @@ def test_frames_sent_faster_than_analysed_are_dropped_not_queued(server, frames)
 
 async def _bad_then_good(url, good):
     async with websockets.connect(url, max_size=None) as ws:
-        await ws.recv()
-        await ws.send(b"this is not a jpeg")
+        await ws.send(b"this is not a jpeg")  # no handshake asked for: the first answer is this frame's
         bad = json.loads(await ws.recv())
         await ws.send(b"\xff\xd8\xff\xe0 truncated")
         corrupt = json.loads(await ws.recv())

@@ -4,11 +4,12 @@ A reader task takes every message as it arrives and keeps only the newest frame;
 loop takes that one when it is free. Frames arriving meanwhile replace it and are counted as
 ``dropped``: memory stays bounded whatever rate the client sends at.
 
-Server → client messages: ``{"type": "ready", "labels": [...]}`` once, then per analysed frame
-``{"type": "result", "frame": <n-th frame received, from 1>, "time_s", "width", "height",
-"faces": [face row + "top3"], "dropped", "latency_ms"}``, and ``{"type": "error", "message"}`` for a
-frame that could not be read (the session goes on). Client text messages: ``{"type": "reset"}``
-starts new tracks.
+Server → client messages: per analysed frame ``{"type": "result", "frame": <n-th frame received,
+from 1>, "time_s", "width", "height", "faces": [face row + "top3"], "dropped", "latency_ms"}``, and
+``{"type": "error", "frame", "status", "message"}`` for a frame that could not be read (the session goes
+on), so every binary message is answered in order by a result, an error or a drop count. Client text
+messages: ``{"type": "hello"}`` is answered ``{"type": "ready", "labels": [...]}`` (a handshake for
+clients that want one); ``{"type": "reset"}`` starts new tracks.
 """
 
 from __future__ import annotations
@@ -106,8 +107,11 @@ async def live(ws: WebSocket) -> None:
                     box.put(msg["bytes"])
                 elif msg.get("text"):
                     with contextlib.suppress(ValueError, TypeError, AttributeError):
-                        if json.loads(msg["text"]).get("type") == "reset":
+                        kind = json.loads(msg["text"]).get("type")
+                        if kind == "reset":
                             session = LiveSession(pool.config, pool.labels)
+                        elif kind == "hello":
+                            await ws.send_json({"type": "ready", "labels": list(pool.labels)})
         finally:
             box.close()
 
@@ -123,7 +127,6 @@ async def live(ws: WebSocket) -> None:
 
     reader = asyncio.create_task(read())
     try:
-        await ws.send_json({"type": "ready", "labels": list(pool.labels)})
         while (item := await box.get()) is not None:
             n, data, t_recv = item
             try:

@@ -61,7 +61,7 @@
     "Send binary messages, each one JPEG (or PNG/WebP) frame; the server answers each frame it analyses with JSON " +
     "{type: 'result', frame, time_s, width, height, faces: [face row + top3], dropped, latency_ms}. Frames sent while " +
     "the server is busy replace each other (only the newest is kept, the others count as dropped). Authenticate with " +
-    "the X-API-Key header, or ?ticket=… from POST /v1/tickets (browsers), when the server needs a key. Send {\"type\": \"reset\"} as text to start new tracks." }]]);
+    "the X-API-Key header, or ?ticket=… from POST /v1/tickets (browsers), when the server needs a key. Send {\"type\": \"reset\"} as text to start new tracks, {\"type\": \"hello\"} to be answered {type: 'ready', labels}." }]]);
   for (const [tag, ops] of groups) {
     main.append(el("h2", {}, tag));
     for (const [method, path, op] of ops) {
