@@ -89,9 +89,9 @@ def test_timeline_means_shares_ci_and_counts():
     assert list(tl["n_respondents"]) == [3, 1, 0]
     s0 = tl.iloc[0]
     assert s0["engagement_mean"] == pytest.approx(40)  # mean of 20, 40, 60
-    half = 4.3027 * 20 / math.sqrt(3)  # s = 20 over the three respondents' means
+    half = 4.3027 * 20 / math.sqrt(3)  # s = 20 over the three respondents' means: 49.7, more than the mean
     assert s0["engagement_ci_high"] - 40 == pytest.approx(half, abs=1e-3)
-    assert 40 - s0["engagement_ci_low"] == pytest.approx(half, abs=1e-3)
+    assert s0["engagement_ci_low"] == 0.0  # 40 - 49.7 clipped to the metric's range
     assert s0["attention_mean"] == pytest.approx((0.3 + 0.6 + 0.8) / 3)
     assert s0["share_happiness"] == pytest.approx(2 / 3)
     assert s0["share_sadness"] == pytest.approx(1 / 3)
@@ -145,9 +145,9 @@ def test_compare_tags_groups_and_untagged():
     assert by.loc[("group", "x"), "n_respondents"] == 1
     assert by.loc[("group", "x"), "engagement_mean"] == 30
     assert by.loc[("group", "y"), "engagement_mean"] == 60
-    assert by.loc[("group", "y"), "engagement_ci_high"] - 60 == pytest.approx(
-        12.7062 * np.std([50, 70], ddof=1) / math.sqrt(2)
-    )
+    half = 12.7062 * np.std([50, 70], ddof=1) / math.sqrt(2)  # 127: the t-interval of two respondents
+    assert by.loc[("group", "y"), "engagement_ci_high"] == 100.0 and 60 + half > 100  # clipped to the range
+    assert by.loc[("group", "y"), "engagement_ci_low"] == 0.0
     assert by.loc[("age", "(untagged)"), "n_respondents"] == 2
     g = groups[(groups["key"] == "group") & (groups["value"] == "y")]
     assert list(g["n_respondents"]) == [2, 0]
@@ -171,3 +171,81 @@ def test_main_face_is_the_longest_track_and_time_is_shifted():
     assert main_track(tie) == 1
     assert main_track(pd.DataFrame()) is None
     assert respondent_rows(pd.DataFrame(), 0.0).empty
+
+
+# -- report v2 statistics on constructed data with known answers ------------------------------------------------
+def _per_second(values: dict[str, list[float]], happy: dict[str, list[float]] | None = None):
+    import pandas as pd
+
+    rows = []
+    for r, vals in values.items():
+        for s, v in enumerate(vals):
+            p = (happy or {}).get(r, [0.0] * len(vals))[s]
+            rows.append(
+                {
+                    "respondent": r,
+                    "second": s,
+                    "engagement": v,
+                    "attention": v / 100,
+                    "p_happiness": p,
+                    "top_emotion": "happiness" if p > 0.5 else "neutral",
+                    "valence": "positive" if p > 0.5 else "neutral",
+                    "valence_score": p,
+                }
+                | {f"p_{c}": 0.0 for c in ("neutral", "surprise", "sadness", "anger", "disgust", "fear", "contempt")}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_intervals_stay_inside_the_metric_range():
+    from affectlens.studies.aggregate import timeline
+
+    tl = timeline(_per_second({"a": [100.0, 0.0, 50.0], "b": [95.0, 5.0, 50.0], "c": [60.0, 40.0, 52.0]}), 3.0)
+    assert (tl["engagement_ci_low"] >= 0).all() and (tl["engagement_ci_high"] <= 100).all()
+    assert (tl["attention_ci_low"] >= 0).all() and (tl["attention_ci_high"] <= 1).all()
+    assert tl.loc[0, "engagement_ci_high"] == 100.0 and tl.loc[1, "engagement_ci_low"] == 0.0  # clipped, not beyond
+    assert (tl["share_positive_ci_low"] >= 0).all() and (tl["share_positive_ci_high"] <= 1).all()
+
+
+def test_interval_coverage_on_simulated_respondents():
+    """The clipped t-interval of the mean covers the true mean ~95% of the time (bounded, skewed data)."""
+    import numpy as np
+
+    from affectlens.studies.stats import mean_ci
+
+    rng = np.random.default_rng(0)
+    true_mean = 100 * 2 / (2 + 5)  # Beta(2, 5) scaled to 0-100
+    covered = [
+        lo <= true_mean <= hi for lo, hi in (mean_ci(100 * rng.beta(2, 5, 12), 0, 100)[1:3] for _ in range(2000))
+    ]
+    assert 0.92 <= np.mean(covered) <= 0.98
+
+
+def test_wilson_interval_known_values():
+    from affectlens.studies.stats import wilson
+
+    lo, hi = wilson([0, 10, 5], [10, 10, 10])
+    assert abs(lo[0]) < 1e-9 and abs(hi[0] - 0.2775) < 1e-3  # 0 of 10: [0, 0.2775]
+    assert abs(lo[1] - 0.7225) < 1e-3 and abs(hi[1] - 1.0) < 1e-9
+    assert abs(lo[2] - 0.2366) < 1e-3 and abs(hi[2] - 0.7634) < 1e-3
+
+
+def test_a_planted_peak_is_found_at_its_second_and_a_flat_curve_has_no_moment():
+    from affectlens.studies.aggregate import key_moments, timeline
+
+    flat = {r: [60.0] * 10 for r in "abc"}
+    tl = timeline(_per_second(flat), 10.0)
+    assert key_moments(tl).empty
+    planted = {r: [60.0] * 10 for r in "abc"}
+    happy = {r: [0.02] * 10 for r in "abc"}
+    for r in "abc":
+        planted[r][6] = 90.0  # an engagement peak at second 6
+        planted[r][2] = 30.0  # a dip at second 2
+        happy[r][6] = 0.8
+    km = key_moments(timeline(_per_second(planted, happy), 10.0))
+    peaks = km[(km.kind == "peak") & (km.metric == "engagement")]
+    dips = km[(km.kind == "dip") & (km.metric == "engagement")]
+    assert peaks["second"].tolist() == [6] and dips["second"].tolist() == [2]
+    assert km[(km.kind == "peak") & (km.metric == "happiness")]["second"].tolist() == [6]
+    assert km.groupby(["metric", "second"])["kind"].nunique().max() == 1  # never both a peak and a dip
+    assert not ((km.kind == "peak") & (km.metric == "happiness") & (km.value <= 0.05)).any()

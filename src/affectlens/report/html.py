@@ -65,7 +65,7 @@ def _summary(study: Study, t: StudyTables) -> str:
     status = recs["status"].value_counts().to_dict() if len(recs) else {}
     ps = t.per_second
     per_resp = ps.groupby("respondent")["engagement"].mean() if len(ps) else pd.Series(dtype=float)
-    m, lo, hi, n = mean_ci(per_resp.to_numpy())
+    m, lo, hi, n = mean_ci(per_resp.to_numpy(), 0.0, 100.0)
     p_mean = ps[[f"p_{c}" for c in EMOTIONS]].mean() if len(ps) else None
     dominant = EMOTIONS[int(p_mean.to_numpy().argmax())] if p_mean is not None else "–"
     rows = [
@@ -104,7 +104,7 @@ def _respondents(t: StudyTables) -> str:
 def _moments(study: Study, t: StudyTables) -> str:
     km = t.key_moments
     if km.empty:
-        return "<p>No key moments (no respondent data yet).</p>"
+        return "<p>No key moments: no second stands out from the curve by the minimum prominence (5 engagement points, 0.05 of probability), or no respondent data yet.</p>"
     dur = study.stimulus_duration_s
     times = {int(s): min(s + 0.5, max(dur - 1e-3, 0.0)) for s in km["second"]}
     thumbs: dict[float, str] = {}

@@ -28,15 +28,19 @@ the mean over respondents of P(positive emotions) − P(negative emotions), from
 <dd>Engagement (0–100) and attention (0–1) are affectlens's per-face measures (head pose, gaze proxy, eyes,
 face presence, expression). The timeline shows their mean over the respondents present each second; the band
 is the 95% confidence interval of that mean: mean ± t<sub>0.975, n−1</sub> · s / √n, with s the sample
-standard deviation over the n respondents (Student's t). With fewer than two respondents there is no band.
+standard deviation over the n respondents (Student's t), clipped to the metric's range (0–100, 0–1: a mean
+can never leave it). With fewer than two respondents there is no band. The shares of positive and negative
+respondents carry Wilson score intervals, which stay inside 0–100 % even at 0 %, 100 % and small n.
 </dd>
 <dt>Respondents contributing</dt>
 <dd>The number of respondents with at least one detected face frame in that second (a respondent looking
 away so far that no face is found, or out of frame, does not count that second).</dd>
 <dt>Key moments</dt>
-<dd>Peaks and dips of mean engagement and peaks of mean happiness probability, among the seconds watched
-by at least half as many respondents as the most-watched second; the three highest (lowest) are taken
-greedily, at least two seconds apart. Each shows the stimulus frame at the middle of that second (frames
+<dd>Peaks and dips of mean engagement and of mean happiness probability, among the seconds watched
+by at least half as many respondents as the most-watched second. A peak must stand at least a minimum
+prominence above the curve's median (5 engagement points; 0.05 of probability, and a probability peak must
+exceed 0.05), a dip as far below it: one second is never both, and a flat curve has no key moment. The three
+most extreme of each kind are taken greedily, at least two seconds apart. Each shows the stimulus frame at the middle of that second (frames
 come from the stimulus only, never from respondents' recordings).</dd>
 <dt>Comparison between tags</dt>
 <dd>Respondents are grouped by the value of each tag key (respondents without the key form "(untagged)").

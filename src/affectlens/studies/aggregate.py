@@ -7,7 +7,9 @@ Every respondent counts once per second (the mean of their frames in it, see :mo
 - ``share_positive|neutral|negative``: the same for the top emotion's valence group;
   ``valence_score``: mean over respondents of P(happiness + surprise) - P(negative emotions);
 - ``engagement_mean`` / ``attention_mean`` with ``*_ci_low`` / ``*_ci_high``: 95% confidence
-  interval of the mean over respondents, Student's t (see :mod:`stats`); NaN below 2 respondents;
+  interval of the mean over respondents, Student's t clipped to the metric's range (engagement
+  0-100, attention 0-1; see :mod:`stats`); NaN below 2 respondents;
+- ``share_positive|negative_ci_low|high``: Wilson 95% interval of those shares;
 - ``n_respondents``: respondents with at least one face frame in the second.
 """
 
@@ -19,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from affectlens.labels import EMOTIONS
-from affectlens.studies.stats import ci_half_width, mean_ci
+from affectlens.studies.stats import ci_half_width, clipped_ci, mean_ci, wilson
 
 VALENCES = ("positive", "neutral", "negative")
+RANGES = {"engagement": (0.0, 100.0), "attention": (0.0, 1.0)}
 
 
 def n_seconds(duration_s: float) -> int:
@@ -41,6 +44,9 @@ def timeline(per_second: pd.DataFrame, duration_s: float, emotions: tuple[str, .
         out[f"share_{c}"] = _share(ps, "top_emotion", c, seconds)
     for v in VALENCES:
         out[f"share_{v}"] = _share(ps, "valence", v, seconds)
+    for v in ("positive", "negative"):
+        hits = (out[f"share_{v}"] * out["n_respondents"]).round()
+        out[f"share_{v}_ci_low"], out[f"share_{v}_ci_high"] = wilson(hits, out["n_respondents"].replace(0, np.nan))
     out["valence_score"] = g["valence_score"].mean().reindex(seconds) if len(ps) else np.nan
     for m in ("engagement", "attention"):
         vals = pd.to_numeric(ps[m], errors="coerce") if len(ps) else pd.Series(dtype=float)
@@ -50,8 +56,7 @@ def timeline(per_second: pd.DataFrame, duration_s: float, emotions: tuple[str, .
             continue
         half = ci_half_width(stats["std"].to_numpy(), stats["count"].fillna(0).to_numpy())
         out[f"{m}_mean"] = stats["mean"]
-        out[f"{m}_ci_low"] = stats["mean"] - half
-        out[f"{m}_ci_high"] = stats["mean"] + half
+        out[f"{m}_ci_low"], out[f"{m}_ci_high"] = clipped_ci(stats["mean"], half, *RANGES[m])
     return out.reset_index()
 
 
@@ -62,36 +67,53 @@ def _share(ps: pd.DataFrame, column: str, value: str, seconds: pd.Index) -> pd.S
     return hit.reindex(seconds)
 
 
+MOMENT_METRICS = (  # (metric, timeline column, minimum prominence: distance from the curve's median)
+    ("engagement", "engagement_mean", 5.0),
+    ("happiness", "mean_p_happiness", 0.05),
+)
+
+
 def key_moments(
     tl: pd.DataFrame, k: int = 3, min_gap_s: int = 2, min_share_of_respondents: float = 0.5
 ) -> pd.DataFrame:
-    """Peaks and dips of engagement and peaks of happiness on the timeline.
+    """Peaks and dips of engagement and of P(happiness) on the timeline.
 
     Only seconds watched by at least ``min_share_of_respondents`` of the most-watched second's
-    respondents count; the ``k`` highest (lowest) seconds are taken greedily, each at least
-    ``min_gap_s`` seconds from the ones already taken.
+    respondents count. A peak lies at least the metric's prominence (5 engagement points, 0.05 of
+    probability) above the curve's median, a dip as far below it, so one second is never both and a
+    flat curve has none; a probability peak also needs a value over 0.05. The ``k`` most extreme
+    seconds of each kind are taken greedily, each at least ``min_gap_s`` seconds from those taken.
     """
-    cols = ["kind", "metric", "second", "value", "n_respondents"]
+    cols = ["kind", "metric", "second", "value", "n_respondents", "prominence"]
     if tl.empty or tl["n_respondents"].max() == 0:
         return pd.DataFrame(columns=cols)
     floor = max(1, math.ceil(min_share_of_respondents * tl["n_respondents"].max()))
     ok = tl[tl["n_respondents"] >= floor]
     rows = []
-    for kind, metric, column, ascending in (
-        ("peak", "engagement", "engagement_mean", False),
-        ("dip", "engagement", "engagement_mean", True),
-        ("peak", "happiness", "mean_p_happiness", False),
-    ):
-        cand = ok.dropna(subset=[column]).sort_values([column, "second"], ascending=[ascending, True])
-        taken: list[int] = []
-        for _, r in cand.iterrows():
-            s = int(r["second"])
-            if all(abs(s - t) >= min_gap_s for t in taken):
-                taken.append(s)
-                rows.append((kind, metric, s, float(r[column]), int(r["n_respondents"])))
-            if len(taken) == k:
-                break
+    for metric, column, prominence in MOMENT_METRICS:
+        cand = ok.dropna(subset=[column])
+        if cand.empty:
+            continue
+        median = float(cand[column].median())
+        for kind, sign in (("peak", 1.0), ("dip", -1.0)):
+            strong = cand[sign * (cand[column] - median) >= prominence]
+            if kind == "peak" and metric != "engagement":
+                strong = strong[strong[column] > 0.05]
+            rows += _greedy(strong, column, kind, metric, median, k, min_gap_s, ascending=sign < 0)
     return pd.DataFrame(rows, columns=cols)
+
+
+def _greedy(cand: pd.DataFrame, column: str, kind: str, metric: str, median: float, k: int, gap: int, ascending: bool):
+    rows, taken = [], []
+    for _, r in cand.sort_values([column, "second"], ascending=[ascending, True]).iterrows():
+        s = int(r["second"])
+        if all(abs(s - t) >= gap for t in taken):
+            taken.append(s)
+            v = float(r[column])
+            rows.append((kind, metric, s, v, int(r["n_respondents"]), round(abs(v - median), 4)))
+        if len(taken) == k:
+            break
+    return rows
 
 
 def compare_tags(
@@ -117,7 +139,7 @@ def compare_tags(
             groups.setdefault(by.get(r, "(untagged)"), []).append(r)
         for value, members in sorted(groups.items()):
             sub = per_resp.loc[members]
-            m, lo, hi, n = mean_ci(sub["engagement"])
+            m, lo, hi, n = mean_ci(sub["engagement"], *RANGES["engagement"])
             row = {"key": key, "value": value, "n_respondents": n if n else len(members)}
             row |= {"engagement_mean": m, "engagement_ci_low": lo, "engagement_ci_high": hi}
             row |= {"attention_mean": sub["attention"].mean(), "valence_score": sub["valence_score"].mean()}

@@ -1,7 +1,10 @@
-"""Means with 95% confidence intervals (Student's t) without SciPy.
+"""Means and shares with 95% confidence intervals that respect their metric's range, without SciPy.
 
-CI = mean ± t(0.975, n-1) · s / √n, with s the sample standard deviation (ddof = 1) over the
-respondents; undefined (NaN) for fewer than two respondents.
+* A mean of a bounded metric (engagement 0-100, attention 0-1): mean ± t(0.975, n-1) · s / √n, with s
+  the sample standard deviation (ddof = 1) over the respondents, clipped to the metric's range
+  (the mean itself can never leave it); undefined (NaN) for fewer than two respondents.
+* A share (the share of respondents with a positive moment): the Wilson score interval, which stays
+  inside [0, 1] and is sensible at 0 %, 100 % and small n.
 """
 
 from __future__ import annotations
@@ -37,8 +40,28 @@ def ci_half_width(std: np.ndarray, n: np.ndarray) -> np.ndarray:
         return t * np.asarray(std, dtype=float) / np.sqrt(n)
 
 
-def mean_ci(values) -> tuple[float, float, float, int]:
-    """(mean, low, high, n) of ``values`` ignoring NaN; low/high are NaN for n < 2."""
+def clipped_ci(mean, half, lo: float | None = None, hi: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``mean ± half`` clipped to ``[lo, hi]`` (NaN stays NaN)."""
+    mean, half = np.asarray(mean, dtype=float), np.asarray(half, dtype=float)
+    low, high = mean - half, mean + half
+    if lo is not None or hi is not None:
+        low, high = np.clip(low, lo, hi), np.clip(high, lo, hi)
+    return low, high
+
+
+def wilson(successes, n, z: float = _Z975) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a share ``successes / n`` (NaN where n == 0)."""
+    k, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def mean_ci(values, lo: float | None = None, hi: float | None = None) -> tuple[float, float, float, int]:
+    """(mean, low, high, n) of ``values`` ignoring NaN; low/high are NaN for n < 2, clipped to [lo, hi]."""
     v = np.asarray(values, dtype=float)
     v = v[~np.isnan(v)]
     n = len(v)
@@ -48,4 +71,5 @@ def mean_ci(values) -> tuple[float, float, float, int]:
     if n < 2:
         return m, math.nan, math.nan, n
     h = float(ci_half_width(np.array([v.std(ddof=1)]), np.array([n]))[0])
-    return m, m - h, m + h, n
+    low, high = clipped_ci(m, h, lo, hi)
+    return m, float(low), float(high), n
