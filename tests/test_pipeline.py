@@ -68,3 +68,21 @@ def test_ids_never_jump_between_the_two_faces(analyzer, media):
     for _, g in df[df["track_id"].isin(main.index)].groupby("track_id"):
         centers = (g["x1"] + g["x2"]) / 2
         assert (centers < mid).all() or (centers > mid).all()
+
+
+def test_reduced_analysis_rate_keeps_true_timestamps_and_ids(media):
+    from affectlens.pipeline import Analyzer, AnalyzerConfig
+
+    clip = media / "videos" / "short_hamilton_clip.mp4"
+    full = to_dataframe(Analyzer().analyze(clip))
+    low_results = list(Analyzer(AnalyzerConfig(analysis_fps=10)).analyze(clip))
+    low = to_dataframe(low_results)
+    # about 10 analysed frames per second of video, each with its true frame index and container time
+    assert 85 <= len(low_results) <= 95 and len({r.frame for r in low_results}) == len(low_results)
+    times = full.drop_duplicates("frame").set_index("frame")["time_s"]
+    assert all(abs(times[f] - t) < 1e-6 for f, t in zip(low["frame"], low["time_s"], strict=True) if f in times.index)
+    assert np.all(np.diff([r.time_s for r in low_results]) >= 0.099 - 1 / 29.97)
+    # detection and tracking ran on every frame: the singer keeps the same id as at full rate
+    singer_full = full["track_id"].value_counts().index[0]
+    singer_low = low["track_id"].value_counts().index[0]
+    assert singer_low == singer_full and low["track_id"].value_counts().iloc[0] >= 70

@@ -42,6 +42,9 @@ class AnalyzerConfig:
     engagement: EngagementConfig = field(default_factory=EngagementConfig)
     crops: bool = False  # every image already is one face: skip detection, the whole image is the face
     pad_retry: float = 0.4  # stills with no face found are searched again inside a border of this x their side
+    analysis_fps: float | None = (
+        None  # video: expressions and signals at most this often per second (None: every frame)
+    )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -168,12 +171,29 @@ class Stream:
         self.video = video
         self.batch_frames = (batch_frames or c.batch_frames) if video else 1
         self.tracker = FaceTracker(fps=fps, lost_track_buffer_s=c.lost_track_buffer_s) if video else None
-        self.smoother = EmaSmoother(alpha=c.smoothing_alpha)
-        self.scorer = EngagementScorer(c.engagement, analyzer.labels) if analyzer.signals is not None else None
+        rate = fps if video else None  # smoothing weights are per frame at the source's rate, applied per second
+        self.smoother = EmaSmoother(alpha=c.smoothing_alpha, frame_rate=rate)
+        self.scorer = EngagementScorer(c.engagement, analyzer.labels, rate) if analyzer.signals is not None else None
+        self.analysis_fps = c.analysis_fps if video and c.analysis_fps else None
+        self._slot = None  # the last 1/analysis_fps interval of video time that got an analysed frame
         self._pending: list[tuple[Frame, Faces, np.ndarray]] = []
 
+    def due(self, frame: Frame) -> bool:
+        """At a reduced analysis rate, the first frame of each 1/analysis_fps interval is analysed."""
+        if self.analysis_fps is None or frame.time_s is None:
+            return True
+        slot = int(np.floor(frame.time_s * self.analysis_fps + 1e-6))
+        if slot == self._slot:
+            return False
+        self._slot = slot
+        return True
+
     def add(self, frame: Frame) -> list[FrameResult]:
-        """Detect, track and crop ``frame``; returns the batch's results once it is full, else ``[]``."""
+        """Detect, track and crop ``frame``; returns the batch's results once it is full, else ``[]``.
+
+        Between analysed frames (``analysis_fps``) faces are still detected and tracked, so ids stay
+        stable, but nothing is classified or measured and no result is returned.
+        """
         a = self.analyzer
         t = time.perf_counter()
         faces = a.detect(frame.image, self.video)
@@ -182,6 +202,9 @@ class Stream:
             # detections matching no track) it answers -1: such faces are left out
             self.tracker.update(faces, frame.time_s)
             faces = faces[faces.track_ids >= 0]
+            if not self.due(frame):
+                a.timings.detect += time.perf_counter() - t
+                return []
         else:  # a still image: ids 0..N-1 from left to right
             faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]
             faces.track_ids = np.arange(len(faces), dtype=np.int64)

@@ -38,3 +38,34 @@ def session(
         return ort.InferenceSession(str(path), opts, providers=providers or providers_for(device))
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise AffectlensError(f"cannot load model {path}: {exc}") from None
+
+
+def machine() -> dict:
+    """The machine a figure was measured on: CPU model, instruction sets that change ONNX Runtime's kernels,
+    cores and the ONNX Runtime version (every benchmark prints it beside its figures)."""
+    import platform
+
+    model, flags = platform.processor() or "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == (platform.processor() or "unknown CPU"):
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    isa = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"),
+                                   ("AVX512-VNNI", "avx512_vnni"), ("AMX", "amx_tile")) if flag in flags]  # fmt: skip
+    return {
+        "cpu": model,
+        "isa": isa,
+        "cores": os.cpu_count(),
+        "onnxruntime": ort.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def machine_line() -> str:
+    m = machine()
+    return f"{m['cpu']} ({', '.join(m['isa']) or 'no AVX2'}), {m['cores']} cores, ONNX Runtime {m['onnxruntime']}"

@@ -21,6 +21,8 @@ from affectlens.cli.common import resolve_model
 
 log = logging.getLogger("affectlens")
 
+DEFAULT_ANALYSIS_FPS = 0.0  # see README, "Speed": per-second figures at this rate against every frame
+
 
 def _formats(spec: str) -> list[str]:
     from affectlens.errors import AffectlensError
@@ -42,7 +44,16 @@ def analyze_cmd(
         bool, typer.Option("--annotate", help="write annotated images/videos to OUT/annotated/")
     ] = False,
     blur_faces: Annotated[bool, typer.Option("--blur-faces", help="blur every face in annotated media")] = False,
-    stride: Annotated[int, typer.Option("--stride", min=1, help="analyse every N-th video frame")] = 1,
+    stride: Annotated[int, typer.Option("--stride", min=1, help="decode only every N-th video frame")] = 1,
+    fps: Annotated[
+        float,
+        typer.Option(
+            "--fps",
+            min=0,
+            help="analyse expressions and signals this often per second of video (0: every frame); "
+            "faces are still detected and tracked on every frame",
+        ),
+    ] = DEFAULT_ANALYSIS_FPS,
     model: Annotated[str | None, typer.Option("--model", help="expression model name or .onnx")] = None,
     detector: Annotated[str, typer.Option("--detector", help="face detector")] = "blazeface",
     min_face: Annotated[int, typer.Option("--min-face", help="ignore faces smaller than this (px)")] = 16,
@@ -85,6 +96,7 @@ def analyze_cmd(
         model=resolve_model(model or DEFAULT_MODEL),
         smoothing_alpha=alpha,
         stride=stride,
+        analysis_fps=fps or None,
         min_face=min_face,
         device=device,
         keep_images=annotate,
@@ -164,6 +176,8 @@ class _AnalyzeRun:
         from affectlens.sinks import AnnotatedMedia, Annotator, consume
 
         total = (src.total_frames + self.cfg.stride - 1) // self.cfg.stride if src.total_frames else None
+        if total and self.cfg.analysis_fps and src.duration_s:  # a result per analysed frame, not per decoded one
+            total = min(total, int(src.duration_s * self.cfg.analysis_fps) + 1)
         task = bar.add_task(Path(src.name).name, total=total) if bar else None
         sinks = [tables]
         with ExitStack() as stack:

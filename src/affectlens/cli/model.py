@@ -293,7 +293,9 @@ def benchmark_models_cmd(
         for name, python in peer_specs:
             rows.append(bench_peer(name, python, ds, threads))
             typer.echo(f"{rows[-1].model} on {rows[-1].dataset}: {rows[-1].accuracy:.4f}", err=True)
-    table = markdown_table(rows)
+    from affectlens.runtime import machine_line
+
+    table = markdown_table(rows) + f"\n\nMeasured on {machine_line()}, {threads} threads per model."
     typer.echo(table)
     if markdown:
         markdown.write_text(table + "\n")

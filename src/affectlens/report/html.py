@@ -104,7 +104,10 @@ def _respondents(t: StudyTables) -> str:
 def _moments(study: Study, t: StudyTables) -> str:
     km = t.key_moments
     if km.empty:
-        return "<p>No key moments: no second stands out from the curve by the minimum prominence (5 engagement points, 0.05 of probability), or no respondent data yet.</p>"
+        return (
+            "<p>No key moments: no second stands out from the curve by the minimum prominence "
+            "(5 engagement points, 0.05 of probability), or no respondent data yet.</p>"
+        )
     dur = study.stimulus_duration_s
     times = {int(s): min(s + 0.5, max(dur - 1e-3, 0.0)) for s in km["second"]}
     thumbs: dict[float, str] = {}

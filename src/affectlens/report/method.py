@@ -40,7 +40,8 @@ away so far that no face is found, or out of frame, does not count that second).
 by at least half as many respondents as the most-watched second. A peak must stand at least a minimum
 prominence above the curve's median (5 engagement points; 0.05 of probability, and a probability peak must
 exceed 0.05), a dip as far below it: one second is never both, and a flat curve has no key moment. The three
-most extreme of each kind are taken greedily, at least two seconds apart. Each shows the stimulus frame at the middle of that second (frames
+most extreme of each kind are taken greedily, at least two seconds apart. Each shows the stimulus frame at
+the middle of that second (frames
 come from the stimulus only, never from respondents' recordings).</dd>
 <dt>Comparison between tags</dt>
 <dd>Respondents are grouped by the value of each tag key (respondents without the key form "(untagged)").

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.errors import AffectlensError
+from affectlens.smoothing import time_alpha
 from affectlens.types import Faces
 
 DEFAULT_WEIGHTS = {
@@ -134,9 +135,14 @@ class _Track:
 class EngagementScorer:
     """Fills the engagement columns of :class:`Faces` frame after frame (one instance per source)."""
 
-    def __init__(self, config: EngagementConfig | None = None, labels: tuple[str, ...] = ()):
+    def __init__(
+        self, config: EngagementConfig | None = None, labels: tuple[str, ...] = (), frame_rate: float | None = None
+    ):
         self.config = config or EngagementConfig()
         self.labels = labels
+        self.frame_rate = (
+            frame_rate  # alpha is one frame's weight at this rate (same smoothing in seconds at any --fps)
+        )
         self._tracks: dict[int, _Track] = {}
 
     def update(self, faces: Faces, time_s: float | None) -> Faces:
@@ -224,7 +230,7 @@ class EngagementScorer:
         if st is None or t - st.t > cfg.reset_after_s or t < st.t:
             st = self._tracks[tid] = _Track(t, eye, mouth, yaw, pitch, closed_since=t, wide_since=t, away_since=t)
         else:
-            a = cfg.alpha
+            a = time_alpha(cfg.alpha, t - st.t, self.frame_rate)
             st.eye = a * eye + (1 - a) * st.eye
             st.mouth = a * mouth + (1 - a) * st.mouth
             st.yaw = a * yaw + (1 - a) * st.yaw
