@@ -1,11 +1,13 @@
 """`affectlens analyze` end to end: columns, formats, annotation, interruption, bad input."""
 
+import json
 import signal
 import subprocess
 import sys
 import time
 
 import av
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -191,3 +193,39 @@ def test_a_missing_camera_is_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == ["error: cannot open camera 7 (no such device, or it is busy)"]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_like_ctrl_c(media, tmp_path, sig, code):
+    clip = media / "videos" / "tv_family_dinner.mp4"
+    cmd = [sys.executable, "-m", "affectlens", "analyze", str(clip), "--out", str(tmp_path), "--no-progress"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (
+        (tmp_path / "faces.csv").exists() and (tmp_path / "faces.csv").stat().st_size > 20000
+    ):
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err[-500:]
+    faces = pd.read_csv(tmp_path / "faces.csv")
+    assert 0 < faces["frame"].max() < 359  # really partial, and readable
+    assert len(pd.read_csv(tmp_path / "tracks.csv")) >= 1
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["interrupted"] is True and run["frames"] > 0 and "Traceback" not in err
+
+
+def test_a_video_without_faces_gives_tables_with_their_columns(tmp_path):
+    with av.open(str(tmp_path / "noise.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(30):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    cli("analyze", tmp_path / "noise.mp4", "--out", tmp_path / "o", "--format", "csv,jsonl,parquet", check=True)
+    for name in ("faces", "tracks", "seconds"):
+        for df in (pd.read_csv(tmp_path / "o" / f"{name}.csv"), pd.read_parquet(tmp_path / "o" / f"{name}.parquet")):
+            assert len(df) == 0 and "track_id" in df.columns
+    assert {"p_happiness", "engagement", "state"} <= set(pd.read_csv(tmp_path / "o" / "faces.csv").columns)
