@@ -105,3 +105,13 @@ def test_report_renders_in_headless_chromium(tmp_path):
     rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     coloured = (np.ptp(rgb, axis=2) > 60).mean()
     assert coloured > 0.005, f"hardly any colour on the page ({coloured:.4f}): did plotly render?"
+
+
+def test_report_warns_about_coverage_and_small_groups(tmp_path):
+    study, tables = _synthetic(tmp_path / "gone.mp4", duration=3.0)
+    study.stimulus_duration_s = 6.0  # the recordings cover only the first 3 of 6 seconds
+    tables.timeline = timeline(tables.per_second, 6.0)
+    page = build_report(study, tables)
+    assert "cover 3 of the 6 seconds of the stimulus" in page
+    assert "Group group = a has 1 respondent(s)" in page  # r1 alone
+    assert "engagement 95% CI low" in page and "engagement_ci_low" not in page  # readable column names

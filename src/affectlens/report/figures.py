@@ -76,6 +76,9 @@ def valence(tl: pd.DataFrame) -> go.Figure:
     return _axes(fig, "Valence: share of respondents per group, and valence score", "share of respondents")
 
 
+MIN_RESPONDENTS = 3  # seconds (and groups) with fewer respondents are greyed out / flagged
+
+
 def with_band(tl: pd.DataFrame, metric: str, title: str, y: str, colour: str) -> go.Figure:
     """Mean of ``metric`` with its 95% confidence band."""
     fig = go.Figure()
@@ -91,7 +94,22 @@ def with_band(tl: pd.DataFrame, metric: str, title: str, y: str, colour: str) ->
         name="95% CI",
     )
     fig.add_scatter(x=x, y=tl[f"{metric}_mean"], mode="lines+markers", name=f"mean {metric}", line_color=colour)
+    grey_low_coverage(fig, tl)
     return _axes(fig, title, y)
+
+
+def low_coverage_seconds(tl: pd.DataFrame, min_respondents: int = MIN_RESPONDENTS) -> list[int]:
+    """Seconds that fewer than ``min_respondents`` respondents (and fewer than the most-watched second's) cover."""
+    if tl.empty:
+        return []
+    floor = min(min_respondents, int(tl["n_respondents"].max()))
+    return [int(s) for s, n in zip(tl["second"], tl["n_respondents"], strict=True) if n < max(floor, 1)]
+
+
+def grey_low_coverage(fig: go.Figure, tl: pd.DataFrame) -> None:
+    """Grey out the seconds with too few respondents (their means say little)."""
+    for s in low_coverage_seconds(tl):
+        fig.add_vrect(x0=s - 0.5, x1=s + 0.5, fillcolor="#9e9e9e", opacity=0.25, line_width=0, layer="below")
 
 
 def respondents(tl: pd.DataFrame) -> go.Figure:

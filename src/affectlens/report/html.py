@@ -131,6 +131,44 @@ def _moments(study: Study, t: StudyTables) -> str:
     return note + f'<div class="moments">{"".join(cards)}</div>'
 
 
+def _warnings(study: Study, t: StudyTables) -> str:
+    """What a reader must know before trusting a number: coverage and small groups."""
+    tl, notes = t.timeline, []
+    covered = int((tl["n_respondents"] > 0).sum()) if len(tl) else 0
+    if len(tl) and covered < len(tl):
+        notes.append(
+            f"The recordings cover {covered} of the {len(tl)} seconds of the stimulus "
+            f"({study.stimulus_duration_s:.1f} s); the other seconds have no data."
+        )
+    low = figures.low_coverage_seconds(tl)
+    if low and covered:
+        notes.append(
+            f"{len(low)} second(s) have fewer than {figures.MIN_RESPONDENTS} respondents: they are greyed out in "
+            "the curves and their means say little."
+        )
+    if not t.comparison.empty:
+        small = t.comparison[t.comparison["n_respondents"] < figures.MIN_RESPONDENTS]
+        for _, r in small.iterrows():
+            notes.append(
+                f"Group {r['key']} = {r['value']} has {int(r['n_respondents'])} respondent(s): its interval is wide "
+                "or missing, and differences from other groups cannot be told from chance."
+            )
+    return "".join(f'<p class="note">{_e(n)}</p>' for n in notes)
+
+
+_COLUMN_NAMES = {
+    "key": "tag",
+    "value": "value",
+    "n_respondents": "respondents",
+    "engagement_mean": "mean engagement",
+    "engagement_ci_low": "engagement 95% CI low",
+    "engagement_ci_high": "engagement 95% CI high",
+    "attention_mean": "mean attention",
+    "valence_score": "valence score",
+    "mean_p_happiness": "mean P(happiness)",
+}
+
+
 def _comparison(t: StudyTables) -> str:
     if t.comparison.empty:
         return "<p>No tags: add recordings with <code>--tag key=value</code> to compare groups.</p>"
@@ -146,7 +184,8 @@ def _comparison(t: StudyTables) -> str:
         "mean_p_happiness",
     ]
     figs = "".join(_fig(f) for f in figures.groups(t.group_timelines))
-    return _table(t.comparison[cols], {"n_respondents": "{:.0f}"}) + figs
+    table = t.comparison[cols].rename(columns=_COLUMN_NAMES)
+    return _table(table, {"respondents": "{:.0f}"}) + figs
 
 
 def build_report(study: Study, t: StudyTables) -> str:
@@ -155,7 +194,7 @@ def build_report(study: Study, t: StudyTables) -> str:
 
     tl = t.timeline
     sections = [
-        ("Summary", _summary(study, t)),
+        ("Summary", _summary(study, t) + _warnings(study, t)),
         ("Emotions", _fig(figures.emotions(tl)) + _fig(figures.shares(tl))),
         ("Valence", _fig(figures.valence(tl))),
         (
