@@ -55,3 +55,13 @@ def test_sigterm_mid_frame_stops_after_every_sink_has_it():
 def test_deferred_stop_outside_a_run_is_still_a_keyboard_interrupt():
     with pytest.raises(KeyboardInterrupt), deferred_stop():
         os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_an_ignored_signal_stays_ignored():
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a pool worker: the parent handles Ctrl-C
+    try:
+        with deferred_stop():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old)

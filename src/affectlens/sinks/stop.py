@@ -50,7 +50,9 @@ def deferred_stop() -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    old = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in STOP_SIGNALS}
+    # a signal the process ignores (a worker whose parent decides what Ctrl-C means) stays ignored
+    held = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+    old = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in held}
     try:
         yield
     finally:
