@@ -229,3 +229,9 @@ def test_a_video_without_faces_gives_tables_with_their_columns(tmp_path):
         for df in (pd.read_csv(tmp_path / "o" / f"{name}.csv"), pd.read_parquet(tmp_path / "o" / f"{name}.parquet")):
             assert len(df) == 0 and "track_id" in df.columns
     assert {"p_happiness", "engagement", "state"} <= set(pd.read_csv(tmp_path / "o" / "faces.csv").columns)
+
+
+def test_an_unknown_model_fails_before_any_file_is_written(media, tmp_path):
+    proc = cli("analyze", media / "photos" / "two_people.jpg", "--model", "nope", "--out", tmp_path / "out")
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith("error: unknown model 'nope'")
+    assert not (tmp_path / "out").exists()

@@ -126,6 +126,7 @@ class _AnalyzeRun:
     summary: dict = field(default_factory=dict)
 
     def execute(self, ray: str | None) -> None:
+        from affectlens.pipeline import Analyzer
         from affectlens.sinks import AnalysisTables, StopRequested, Tally, stop_signals
         from affectlens.sources import list_inputs, open_item
 
@@ -135,9 +136,15 @@ class _AnalyzeRun:
         first = open_item(items[0], self.cfg.stride) if self.single and ray is None else None
         tally, t0 = Tally(), time.perf_counter()
         with stop_signals():
+            try:  # a bad model or device fails here, before any file is written; a stop while loading does not
+                self.analyzer = Analyzer(self.cfg) if ray is None else None  # on Ray the workers load the models
+            except StopRequested as exc:
+                self.stopped = exc
             tables = AnalysisTables(self.out, self.fmts, signals=self.cfg.signals)
             try:
                 with tables:
+                    if self.stopped is not None:
+                        raise self.stopped
                     if ray is None:
                         self._local(items, first, tables, tally)
                     else:
@@ -149,10 +156,8 @@ class _AnalyzeRun:
 
     def _local(self, items, first, tables, tally) -> None:
         from affectlens.errors import AffectlensError
-        from affectlens.pipeline import Analyzer
         from affectlens.sources import open_item
 
-        self.analyzer = Analyzer(self.cfg)
         with ExitStack() as stack:
             bar = _progress(stack, self.progress)
             for item in items:
