@@ -113,5 +113,22 @@ def test_report_warns_about_coverage_and_small_groups(tmp_path):
     tables.timeline = timeline(tables.per_second, 6.0)
     page = build_report(study, tables)
     assert "cover 3 of the 6 seconds of the stimulus" in page
-    assert "Group group = a has 1 respondent(s)" in page  # r1 alone
+    assert "The group group = a has 1 respondent(s)" in page  # r1 alone
     assert "engagement 95% CI low" in page and "engagement_ci_low" not in page  # readable column names
+
+
+def test_headline_panel_and_summary_come_from_the_same_figures(tmp_path):
+    from affectlens.report.headline import executive_summary, headline
+
+    study, tables = _synthetic(tmp_path / "gone.mp4", duration=8.0)
+    h = headline(tables)
+    assert h.respondents == 4
+    m, lo, hi = h.engagement
+    assert 0 <= lo <= m <= hi <= 100
+    assert all(0 <= v <= 1 for v in h.positive + h.negative)
+    text = " ".join(executive_summary(h))
+    assert f"{m:.0f} of 100" in text and f"between {lo:.0f} and {hi:.0f}" in text
+    if h.peak:
+        assert f"peaked at {h.peak[0]}–{h.peak[0] + 1} s" in text
+    page = build_report(study, tables)
+    assert "<h2>Headline</h2>" in page and "mean engagement (0-100)" in page and "@media print" in page

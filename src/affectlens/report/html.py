@@ -11,6 +11,7 @@ import plotly.io as pio
 
 from affectlens.labels import EMOTIONS
 from affectlens.report import figures
+from affectlens.report.headline import executive_summary, headline, panel_rows
 from affectlens.report.method import METHOD_HTML
 from affectlens.studies.aggregate import n_seconds
 from affectlens.studies.models import Study
@@ -26,6 +27,10 @@ th{background:#f5f5f5} td.num{text-align:right}
 .moment img{width:320px;border:1px solid #ccc;display:block} .fig{margin:10px 0 24px}
 dl.method dt{font-weight:600;margin-top:10px} dl.method dd{margin-left:16px}
 .note{color:#8a6d3b;background:#fcf8e3;padding:6px 10px;border:1px solid #faebcc}
+table.headline th{width:240px} p.exec{font-size:16px;max-width:900px;line-height:1.45}
+@media print{body{margin:0;max-width:none;font-size:11pt} h2{break-before:auto;break-after:avoid}
+ .fig,.moment,table{break-inside:avoid} .modebar{display:none!important} a{color:inherit;text-decoration:none}}
+@page{size:A4;margin:14mm}
 """
 
 
@@ -58,6 +63,13 @@ def _table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
 def _fig(fig) -> str:
     div = pio.to_html(fig, include_plotlyjs=False, full_html=False, config={"displaylogo": False, "responsive": True})
     return f'<div class="fig">{div}</div>'
+
+
+def _headline(t: StudyTables) -> str:
+    h = headline(t)
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in panel_rows(h))
+    summary = " ".join(_e(s) for s in executive_summary(h))
+    return f'<table class="headline">{rows}</table><p class="exec">{summary}</p>'
 
 
 def _summary(study: Study, t: StudyTables) -> str:
@@ -150,7 +162,7 @@ def _warnings(study: Study, t: StudyTables) -> str:
         small = t.comparison[t.comparison["n_respondents"] < figures.MIN_RESPONDENTS]
         for _, r in small.iterrows():
             notes.append(
-                f"Group {r['key']} = {r['value']} has {int(r['n_respondents'])} respondent(s): its interval is wide "
+                f"The group {r['key']} = {r['value']} has {int(r['n_respondents'])} respondent(s): its interval is wide "
                 "or missing, and differences from other groups cannot be told from chance."
             )
     return "".join(f'<p class="note">{_e(n)}</p>' for n in notes)
@@ -194,7 +206,8 @@ def build_report(study: Study, t: StudyTables) -> str:
 
     tl = t.timeline
     sections = [
-        ("Summary", _summary(study, t) + _warnings(study, t)),
+        ("Headline", _headline(t) + _warnings(study, t)),
+        ("Summary", _summary(study, t)),
         ("Emotions", _fig(figures.emotions(tl)) + _fig(figures.shares(tl))),
         ("Valence", _fig(figures.valence(tl))),
         (
