@@ -162,8 +162,8 @@ def _warnings(study: Study, t: StudyTables) -> str:
         small = t.comparison[t.comparison["n_respondents"] < figures.MIN_RESPONDENTS]
         for _, r in small.iterrows():
             notes.append(
-                f"The group {r['key']} = {r['value']} has {int(r['n_respondents'])} respondent(s): its interval is wide "
-                "or missing, and differences from other groups cannot be told from chance."
+                f"The group {r['key']} = {r['value']} has {int(r['n_respondents'])} respondent(s): its interval is "
+                "wide or missing, and differences from other groups cannot be told from chance."
             )
     return "".join(f'<p class="note">{_e(n)}</p>' for n in notes)
 
