@@ -19,10 +19,8 @@ expression inputs are exported as columns of their own:
 
 * ``laugh``: ``mouth_width > laugh_width_above`` and ``P(happiness) > laugh_happiness_above``: a
   stretched mouth on a happy face. A laugh is never a yawn, and the eyes it narrows are not closed.
-* ``smile``: ``P(happiness) > laugh_happiness_above`` and either ``mouth_width > smile_width_above``
-  with ``mouth_open < smile_mouth_below`` (a smile with parted lips) or ``eye_openness >
-  gasp_eyes_above`` with ``mouth_open < smile_open_eyes_mouth_below`` (a happy face talking or
-  laughing with wide-open eyes: a yawn narrows them). Never a yawn.
+* ``smile``: ``P(happiness) > laugh_happiness_above``, ``mouth_width > smile_width_above`` and
+  ``mouth_open < smile_mouth_below``: a smile with parted lips. Never a yawn.
 * ``gasp``: ``P(surprise) + P(fear) > gasp_surprise_above``, ``eye_openness > gasp_eyes_above`` and
   ``mouth_open < gasp_mouth_below``: eyes wide open, mouth open but not yawning wide. A gasp is never
   a yawn (a yawn narrows the eyes and opens the mouth wider).
@@ -68,7 +66,6 @@ class EngagementConfig:
     laugh_happiness_above: float = 0.7  # (P(happiness) over this) is a laugh: not a yawn, its narrowed eyes not closed
     smile_width_above: float = 0.5  # a happy face's mouth this wide (mouth_width) and open less than
     smile_mouth_below: float = 0.3  # this (mouth_open): a smile showing teeth, not a yawn
-    smile_open_eyes_mouth_below: float = 0.4  # ... or a happy face, eyes wide open, mouth open less than this
     gasp_surprise_above: float = 0.8  # P(surprise) + P(fear) over this, with wide-open eyes
     gasp_eyes_above: float = 0.9  # (eye_openness over this) and a mouth open less than
     gasp_mouth_below: float = 0.5  # this (mouth_open): a gasp, not a yawn
@@ -216,10 +213,7 @@ class EngagementScorer:
             return np.zeros(n, bool)
         cfg = self.config
         happy = p[:, list(self.labels).index("happiness")] > cfg.laugh_happiness_above
-        teeth = (s["mouth_width"] > cfg.smile_width_above) & (s["mouth_open"] < cfg.smile_mouth_below)
-        # a yawn narrows the eyes: a happy face with wide-open eyes and a mouth open this far laughs or talks
-        eyes_wide = (s["eye_openness"] > cfg.gasp_eyes_above) & (s["mouth_open"] < cfg.smile_open_eyes_mouth_below)
-        return happy & (teeth | eyes_wide)
+        return happy & (s["mouth_width"] > cfg.smile_width_above) & (s["mouth_open"] < cfg.smile_mouth_below)
 
     def _gasping(self, s: dict, p: np.ndarray | None, n: int) -> np.ndarray:
         """A gasp of surprise or fear: eyes wide open, mouth open but not yawning wide (never a yawn)."""
