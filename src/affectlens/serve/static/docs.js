@@ -44,7 +44,7 @@
       const example = Object.fromEntries((s.required || []).map((k) => [k, "…"]));
       parts.push(`-H "Content-Type: application/json" -d '${JSON.stringify(example)}'`);
     }
-    parts.push(`"http://${location.host}${path}"`);
+    parts.push(`"${location.origin}${path}"`);
     return parts.join(" \\\n  ");
   };
   const table = (head, rows) => rows.length ? el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))), el("tbody", {}, rows)) : null;
