@@ -12,9 +12,13 @@ import time
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # the verbs import their rooms lazily, so `affectlens --help` stays fast
+    from affectlens.pipeline import Analyzer, AnalyzerConfig
+    from affectlens.sinks import StopRequested
 
 from affectlens.cli.app import app
 from affectlens.cli.common import resolve_model
@@ -113,7 +117,7 @@ class _AnalyzeRun:
     inputs: list[str]
     out: Path
     fmts: list[str]
-    cfg: object
+    cfg: AnalyzerConfig
     annotate: bool
     blur_faces: bool
     progress: bool
@@ -121,8 +125,8 @@ class _AnalyzeRun:
     failures: list[str] = field(default_factory=list)  # inputs that failed (could not be opened or read)
     unopened: int = 0  # files of a folder that could not even be opened
     single: bool = False
-    stopped: object = None  # the StopRequested that ended the run early
-    analyzer: object = None
+    stopped: StopRequested | None = None  # the stop signal that ended the run early
+    analyzer: Analyzer | None = None
     summary: dict = field(default_factory=dict)
 
     def execute(self, ray: str | None) -> None:
