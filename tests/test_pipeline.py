@@ -86,3 +86,22 @@ def test_reduced_analysis_rate_keeps_true_timestamps_and_ids(media):
     singer_full = full["track_id"].value_counts().index[0]
     singer_low = low["track_id"].value_counts().index[0]
     assert singer_low == singer_full and low["track_id"].value_counts().iloc[0] >= 70
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_repeated_passes(media):
+    from pathlib import Path
+
+    def rss_mb() -> float:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS"))
+        return int(line.split()[1]) / 1024
+
+    clip = media / "videos" / "short_hamilton_clip.mp4"
+    analyzer = Analyzer()
+    for _ in analyzer.analyze(clip):
+        pass
+    after_first = rss_mb()
+    for _ in range(3):
+        for _ in analyzer.analyze(clip):
+            pass
+    assert rss_mb() - after_first < 20, (after_first, rss_mb())
