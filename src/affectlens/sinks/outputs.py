@@ -36,8 +36,9 @@ class AnalysisTables(Sink):
         self.seconds = SecondSummary([out / f"seconds.{f}" for f in formats], labels, signals)
 
     def add(self, result: FrameResult) -> None:
+        rows = result.rows()  # once for every format
         for table in self.faces:
-            table.add(result)
+            table.write_rows(rows)
         self.tracks.add(result)
         self.seconds.add(result)
 
