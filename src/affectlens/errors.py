@@ -12,3 +12,7 @@ class NotFound(AffectlensError):
 
 class Conflict(AffectlensError):
     """The thing to create exists already."""
+
+
+class Gone(AffectlensError):
+    """The thing existed but may no longer be used (an expired, revoked or used invite link)."""

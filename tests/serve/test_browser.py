@@ -158,3 +158,52 @@ def test_studies_page_runs_a_study_and_opens_its_report(page, server, media, art
     page.wait_for_load_state("load")
     assert "uitest" in page.content()
     page.screenshot(path=str(artifacts / "study_report.png"), full_page=True)
+
+
+def test_studies_page_invites_lists_and_revokes_remote_respondents(page, server, media, artifacts):
+    with server.client() as c, (media / "videos" / "short_hamilton_clip.mp4").open("rb") as f:
+        r = c.post("/v1/studies", data={"name": "dash-invites"}, files={"stimulus": ("ad.mp4", f, "video/mp4")})
+        assert r.status_code == 201, r.text
+    page.goto(f"{server.url}/#studies")
+    page.click("#studies tbody tr:has-text('dash-invites') button")
+    page.wait_for_selector("#study-view:not([hidden]) [data-testid=invite-form]")
+    form = page.locator("[data-testid=invite-form]")
+    form.locator("[name=count]").fill("2")
+    form.locator("[name=tags]").fill("group=a")
+    assert form.locator("[name=expires]").input_value() == "7d"
+    page.click("[data-testid=invite-submit]")
+    links = page.locator("[data-testid=invite-links] li code")
+    links.nth(1).wait_for()
+    urls = links.all_inner_texts()
+    assert len(urls) == 2 and all(u.startswith("http") and "/r/" in u for u in urls), urls
+    assert "shown only once" in page.inner_text("#invite-result")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.click("#invite-copy-all")
+    page.wait_for_selector("#invite-copy-all:text-is('Copied')")
+    assert all(u in page.evaluate("navigator.clipboard.readText()") for u in urls)
+    table = page.locator("[data-testid=respondents-table] tbody")
+    invited = table.locator("tr[data-state=invited]")
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=respondents-table] tbody tr[data-state=invited]').length === 2"
+    )
+    assert table.locator("tr").count() == 2
+    assert invited.first.locator(".badge").inner_text() == "invited"
+    assert "remote" in invited.first.inner_text() and "group=a" in invited.first.inner_text()
+    assert page.inner_text("#respondent-counts") == "2 invited"
+    who = invited.first.get_attribute("data-respondent")
+    page.once("dialog", lambda d: d.accept())
+    table.locator(f"tr[data-respondent='{who}'] button.revoke").click()
+    page.wait_for_selector(
+        f"[data-testid=respondents-table] tr[data-respondent='{who}']:has(.badge:text-is('revoked'))"
+    )
+    assert table.locator(f"tr[data-respondent='{who}'] button.revoke").count() == 0
+    assert page.inner_text("#respondent-counts") == "1 invited · 1 revoked"
+    with server.client() as c:
+        states = {r["respondent"]: r["state"] for r in c.get("/v1/studies/dash-invites").json()["respondents"]}
+    assert sorted(states.values()) == ["invited", "revoked"] and states[who] == "revoked", states
+    # the tab polls every 5 s: a change made elsewhere (here: the API) shows up without a click
+    other = next(r for r, st in states.items() if st == "invited")
+    with server.client() as c:
+        assert c.delete(f"/v1/studies/dash-invites/invites/{other}").status_code == 200
+    page.wait_for_selector("#respondent-counts:text-is('2 revoked')", timeout=20_000)
+    page.screenshot(path=str(artifacts / "study_invites.png"), full_page=True)

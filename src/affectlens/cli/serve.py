@@ -64,14 +64,20 @@ def serve_cmd(
         list[str] | None, typer.Option("--cors-origin", help="allow browser calls from this origin (repeatable)")
     ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="ONNX Runtime threads per model")] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url", envvar="AFFECTLENS_PUBLIC_URL", help="base of respondents' invite links (behind a proxy)"
+        ),
+    ] = None,
 ) -> None:
-    """Run the web API and dashboard; open the printed URL in a browser."""
+    """Run the web API, the dashboard and remote respondents' pages; open the printed URL in a browser."""
     _require_serve_extra()
     import uvicorn
 
     from affectlens.serve.app import create_app
 
-    same_named = ("host", "port", "data_dir", "workers", "max_queued", "max_upload_mb", "threads")
+    same_named = ("host", "port", "data_dir", "workers", "max_queued", "max_upload_mb", "threads", "public_url")
     options = {k: v for k, v in locals().items() if k in same_named}
     settings = _settings(**options, db_url=db, auth=not no_auth, cors_origins=tuple(cors_origin or ())).validate()
     web = create_app(settings)

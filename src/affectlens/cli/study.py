@@ -1,4 +1,5 @@
-"""Study verbs: ``affectlens study create | add | run | status | report | export | forget | delete``."""
+"""Study verbs: ``affectlens study create | add | invite | revoke | run | status | report | export | forget |
+delete``."""
 
 from __future__ import annotations
 
@@ -34,12 +35,18 @@ def create_cmd(
         bool,
         typer.Option("--keep-media", help="keep a copy of each recording in the study folder (default: results only)"),
     ] = False,
+    consent_text: Annotated[
+        str | None,
+        typer.Option("--consent-text", help="what remote respondents agree to before their camera turns on"),
+    ] = None,
     db: Db = None,
 ) -> None:
     """Create a study around one stimulus video."""
     from affectlens.studies import create_study
 
-    s = create_study(name, stimulus, db, require_consent=require_consent, keep_media=keep_media)
+    s = create_study(
+        name, stimulus, db, require_consent=require_consent, keep_media=keep_media, consent_text=consent_text
+    )
     fps = f", {s.stimulus_fps:.2f} fps" if s.stimulus_fps else ""
     typer.echo(f"study {s.name!r}: stimulus {Path(s.stimulus_path).name} ({s.stimulus_duration_s:.1f} s{fps})")
     typer.echo(f"data in {s.data_dir}", err=True)
@@ -153,16 +160,100 @@ def delete_cmd(
 
 
 @study_app.command("status")
-def status_cmd(name: Name, db: Db = None) -> None:
-    """List the study's recordings and their state."""
-    from affectlens.studies import recordings
+def status_cmd(
+    name: Name,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (one object, respondents listed)")] = False,
+    db: Db = None,
+) -> None:
+    """List the study's respondents: state, source (upload or remote), seconds of the stimulus watched."""
+    import json
 
-    study, recs = recordings(name, db)
+    from affectlens.studies import respondents
+
+    study, people = respondents(name, db)
+    if as_json:
+        typer.echo(json.dumps(status_json(study, people), indent=2))
+        return
     typer.echo(f"study {study.name!r}: stimulus {study.stimulus_path} ({study.stimulus_duration_s:.1f} s)")
-    for r in recs:
-        tags = " ".join(f"{k}={v}" for k, v in sorted(r.tag_dict.items()))
-        err = f"  {r.error.splitlines()[0]}" if r.error else ""
-        typer.echo(f"  {r.respondent:<16} {r.status:<8} offset {r.offset_s:>6.2f} s  {tags}  {r.path}{err}")
+    for p in people:
+        tags = " ".join(f"{k}={v}" for k, v in sorted(p.tags.items()))
+        watched = "" if p.seconds_watched is None else f"{p.seconds_watched:.1f} s watched"
+        r = p.recording
+        err = f"  {r.error.splitlines()[0]}" if r is not None and r.error else ""
+        where = r.path if r is not None and p.source == "upload" else ""
+        typer.echo(f"  {p.respondent:<16} {p.state:<9} {p.source:<6} {watched:>16}  {tags}  {where}{err}".rstrip())
+
+
+def status_json(study, people) -> dict:
+    """The study and its respondents as plain JSON (what ``study status --json`` prints)."""
+    counts: dict[str, int] = {}
+    for p in people:
+        counts[p.state] = counts.get(p.state, 0) + 1
+    return {
+        "name": study.name,
+        "stimulus": study.stimulus_path,
+        "stimulus_duration_s": study.stimulus_duration_s,
+        "counts": counts,
+        "respondents": [
+            {
+                "respondent": p.respondent,
+                "state": p.state,
+                "source": p.source,
+                "seconds_watched": p.seconds_watched,
+                "tags": p.tags,
+                "expires": p.invite.expires_at.isoformat() + "Z" if p.invite is not None else None,
+                "error": (p.recording.error or "").splitlines()[0] if p.recording and p.recording.error else None,
+            }
+            for p in people
+        ],
+    }
+
+
+@study_app.command("invite")
+def invite_cmd(
+    name: Name,
+    respondent: Annotated[
+        list[str] | None, typer.Option("--respondent", help="the respondent's pseudonym (repeatable)")
+    ] = None,
+    count: Annotated[int, typer.Option("--count", min=0, help="also invite N generated pseudonyms")] = 0,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeatable), e.g. panel=b")] = None,
+    expires: Annotated[str, typer.Option("--expires", help="how long the links work: 7d, 12h, 30m, 2w")] = "7d",
+    url: Annotated[
+        str,
+        typer.Option("--url", envvar="AFFECTLENS_PUBLIC_URL", help="where respondents reach the server"),
+    ] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list of {respondent, url, expires}")] = False,
+    db: Db = None,
+) -> None:
+    """Create per-respondent links to watch the stimulus in a browser (served by `affectlens serve`).
+
+    Each link opens only this study's page for that respondent, once, until it expires or is revoked;
+    it is shown now and never again (only its hash is stored)."""
+    import json
+
+    from affectlens.studies import invite, parse_tags
+
+    made = invite(name, respondent, count, parse_tags(tag), expires, db)
+    rows = [{"respondent": i.respondent, "url": i.url(url), "expires": i.expires.isoformat() + "Z"} for i in made]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        typer.echo(f"{r['url']}  {r['respondent']}  (expires {r['expires'][:16].replace('T', ' ')} UTC)")
+    typer.echo(f"{len(rows)} link(s) for study {name!r}: send each to its respondent only", err=True)
+
+
+@study_app.command("revoke")
+def revoke_cmd(
+    name: Name,
+    respondent: Annotated[str, typer.Option("--respondent", help="whose link to withdraw")],
+    db: Db = None,
+) -> None:
+    """Withdraw a respondent's invite link (it then opens nothing)."""
+    from affectlens.studies import revoke
+
+    revoke(name, respondent, db)
+    typer.echo(f"revoked the link of respondent {respondent!r} in study {name!r}")
 
 
 @study_app.command("report")

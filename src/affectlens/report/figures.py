@@ -113,10 +113,13 @@ def grey_low_coverage(fig: go.Figure, tl: pd.DataFrame) -> None:
 
 
 def respondents(tl: pd.DataFrame) -> go.Figure:
+    """Viewers still watching each second (drop-off), and those of them whose face was read."""
     fig = go.Figure()
-    fig.add_bar(x=_x(tl), y=tl["n_respondents"], name="respondents", marker_color="#607d8b")
-    fig = _axes(fig, "Respondents contributing each second", "respondents")
-    fig.update_layout(height=240)
+    if "viewers" in tl:
+        fig.add_scatter(x=_x(tl), y=tl["viewers"], name="viewers still watching", mode="lines", line={"shape": "hv"})
+    fig.add_bar(x=_x(tl), y=tl["n_respondents"], name="respondents with a face read", marker_color="#607d8b")
+    fig = _axes(fig, "Viewers still watching, and respondents contributing each second", "respondents")
+    fig.update_layout(height=260)
     return fig
 
 

@@ -16,7 +16,8 @@ from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.jobs import JobQueue
 from affectlens.serve.keys import verify_key
 from affectlens.serve.limits import BodyLimit
-from affectlens.serve.routes import analyze, jobs, live, studies, tickets, ui
+from affectlens.serve.respondent import Links
+from affectlens.serve.routes import analyze, jobs, live, respondent, studies, tickets, ui
 from affectlens.serve.settings import ServeSettings
 from affectlens.serve.state import ServeState
 
@@ -54,7 +55,8 @@ class SecurityHeaders:
 
 
 class StripQuery(logging.Filter):
-    """Log lines show request paths without their query strings (tickets, filters): URLs stay out of logs.
+    """Log lines show request paths without their query strings (tickets, filters) or respondents' link
+    tokens: secrets in URLs stay out of logs.
 
     uvicorn logs HTTP requests on ``uvicorn.access`` and WebSocket connections on ``uvicorn.error``,
     each with the path as one argument of the record.
@@ -62,10 +64,17 @@ class StripQuery(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                a.split("?", 1)[0] if isinstance(a, str) and a.startswith("/") and "?" in a else a for a in record.args
-            )
+            record.args = tuple(_shown_path(a) if isinstance(a, str) and a.startswith("/") else a for a in record.args)
         return True
+
+
+def _shown_path(path: str) -> str:
+    """A path as logged: no query string, and a respondent link's token replaced by ``…``."""
+    path = path.split("?", 1)[0]
+    if path.startswith("/r/"):
+        rest = path[3:].split("/", 1)
+        path = "/r/…" + (f"/{rest[1]}" if len(rest) > 1 else "")
+    return path
 
 
 def _header_key_ok(state: ServeState):
@@ -101,7 +110,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         max_queued=settings.max_queued,
         max_attempts=settings.max_attempts,
     )
-    state = ServeState(settings=settings, db=db, jobs=queue)
+    state = ServeState(settings=settings, db=db, jobs=queue, links=Links(settings.db_url))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -133,7 +142,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     )
     app.state.serve = state
     errors.install(app)
-    for router in (analyze.router, jobs.router, studies.router, live.router, tickets.router, ui.router):
+    routers = (analyze.router, jobs.router, studies.router, live.router, tickets.router, respondent.router, ui.router)
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC), name="static")
     if settings.cors_origins:

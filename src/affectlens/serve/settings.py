@@ -41,6 +41,7 @@ class ServeSettings:
     live_max_side: int = 1920  # live frames larger than this are refused
     threads: int | None = None  # ONNX Runtime threads per analyzer (None: all cores)
     load_models: bool = True  # False: tests of pure HTTP behaviour
+    public_url: str | None = None  # the base of respondents' invite links (default: the request's own)
 
     @property
     def database_url(self) -> str:

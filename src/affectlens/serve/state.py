@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 from affectlens.serve.errors import ApiError
 from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.jobs import JobQueue
+from affectlens.serve.respondent import Links
 from affectlens.serve.settings import ServeSettings
 from affectlens.serve.tickets import Tickets
 
@@ -25,6 +26,7 @@ class ServeState:
     study_runs: set[str] = field(default_factory=set)  # studies being run in the background
     study_lock: threading.Lock = field(default_factory=threading.Lock)
     tickets: Tickets = field(default_factory=Tickets)
+    links: Links = field(default_factory=lambda: Links(None))  # remote respondents' invite links
 
     @property
     def jobs_dir(self) -> Path:

@@ -4,8 +4,9 @@ See ``docs/studies.md`` for the walk-through and the schema; the modules, each o
 ``models`` + ``migrations`` (schema), ``db`` (engines, migrations on open), ``locations`` (where a
 study lives), ``store`` (all reads/writes, atomic claims), ``media`` (hashes, stimulus probing and
 frames), ``worker`` / ``runner`` (processing), ``respondent`` / ``seconds`` / ``aggregate`` /
-``stats`` (the maths, pure functions), ``privacy`` (consent, pseudonyms, erasure), ``results``
-(tables of a study), ``api`` (the Python API).
+``stats`` (the maths, pure functions), ``privacy`` (consent, pseudonyms, erasure), ``invites`` /
+``remote`` (remote respondents' links and live sessions), ``results`` (tables of a study), ``api``
+(the Python API).
 """
 
 from affectlens.studies.api import (
@@ -14,10 +15,15 @@ from affectlens.studies.api import (
     delete_study,
     erasures,
     export_study,
+    find_invite,
     forget_respondent,
+    invite,
     parse_tags,
     recordings,
+    respondents,
+    revoke,
     run_study,
+    study_names,
     tables,
 )
 
@@ -27,9 +33,14 @@ __all__ = [
     "delete_study",
     "erasures",
     "export_study",
+    "find_invite",
     "forget_respondent",
+    "invite",
     "parse_tags",
     "recordings",
+    "respondents",
+    "revoke",
     "run_study",
+    "study_names",
     "tables",
 ]

@@ -10,16 +10,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from affectlens.db import connect
 from affectlens.errors import AffectlensError, Conflict, NotFound
-from affectlens.studies.locations import Location, locate
+from affectlens.studies.invites import Invitation, InviteBook, parse_expiry, pseudonyms, token_hash
+from affectlens.studies.invites import state as invite_state
+from affectlens.studies.locations import Location, driver_url, locate, studies_root
 from affectlens.studies.media import existing_file, probe, sha256_file
-from affectlens.studies.models import PENDING, Recording, Study
+from affectlens.studies.models import PENDING, REMOTE, Invite, Recording, Study
 from affectlens.studies.privacy import Erased, check_pseudonymous, check_respondent, forget, media_copy
 from affectlens.studies.privacy import delete_study as _delete_study
 from affectlens.studies.store import NewStimulus, StudyStore
@@ -51,17 +56,23 @@ def create_study(
     db: str | None = None,
     require_consent: bool = False,
     keep_media: bool = False,
+    consent_text: str | None = None,
 ) -> Study:
     """A new study around ``stimulus``.
 
     ``require_consent``: only recordings added with ``consent=True`` are processed.
     ``keep_media``: keep a copy of each recording in the study folder (off: derived data only).
+    ``consent_text``: what remote respondents agree to before their camera turns on (None: a default).
     """
+    if consent_text is not None and not consent_text.strip():
+        raise AffectlensError("--consent-text: give the text respondents agree to (or leave it out for the default)")
     path = existing_file(stimulus, "stimulus")
     info = probe(path)  # fails on an unreadable stimulus before anything is written
     new = NewStimulus(str(path), sha256_file(path), info.duration_s, info.fps, info.frames)
     store, loc = open_store(name, db, create=True)
-    return store.create_study(name, new, str(loc.folder), require_consent=require_consent, keep_media=keep_media)
+    return store.create_study(
+        name, new, str(loc.folder), require_consent=require_consent, keep_media=keep_media, consent_text=consent_text
+    )
 
 
 def parse_tags(specs: list[str] | None) -> dict[str, str]:
@@ -165,7 +176,100 @@ def run_study(
 def recordings(name: str, db: str | None = None) -> tuple[Study, list[Recording]]:
     store, _ = open_store(name, db)
     study = store.study(name)
+    store.settle_remote(study)  # live sessions whose server is gone are partial
     return study, store.recordings(study)
+
+
+# -- remote respondents ----------------------------------------------------------------------
+
+
+def invite(
+    name: str,
+    respondents: list[str] | None = None,
+    count: int = 0,
+    tags: dict[str, str] | None = None,
+    expires: str | None = None,
+    db: str | None = None,
+) -> list[Invitation]:
+    """New invite links: one per name in ``respondents``, plus ``count`` with generated pseudonyms.
+
+    The tokens are returned once (``Invitation.url(base)`` makes the link) and stored hashed."""
+    names = [check_respondent(r) for r in respondents or []]
+    if len(set(names)) != len(names):
+        raise AffectlensError("--respondent: a respondent is named twice")
+    if count < 0 or count > 10_000 or not (names or count):
+        raise AffectlensError("invite: give --respondent R, or --count N (1-10000) for generated pseudonyms")
+    for k, v in (tags or {}).items():
+        check_pseudonymous(k, v)
+    ttl = parse_expiry(expires)
+    store, _ = open_store(name, db)
+    study = store.study(name)
+    book = InviteBook(store)
+    return book.create(study, names + pseudonyms(book.taken(study) | set(names), count), tags or {}, ttl)
+
+
+def revoke(name: str, respondent: str, db: str | None = None) -> Invite:
+    """Withdraw a respondent's link (before they start; afterwards use :func:`forget_respondent`)."""
+    store, _ = open_store(name, db)
+    return InviteBook(store).revoke(store.study(name), respondent)
+
+
+@dataclass(frozen=True)
+class RespondentState:
+    respondent: str
+    state: str  # invited | opened | consented | expired | revoked | pending | running | done | partial | failed
+    source: str  # upload | remote
+    seconds_watched: float | None
+    tags: dict[str, str]
+    recording: Recording | None
+    invite: Invite | None
+
+
+def respondents(name: str, db: str | None = None) -> tuple[Study, list[RespondentState]]:
+    """Every respondent of the study: recordings (uploaded or remote) and invites not yet started."""
+    study, recs = recordings(name, db)
+    store, _ = open_store(name, db)
+    invites = {i.respondent: i for i in InviteBook(store).all(study)}
+    out = [
+        RespondentState(
+            r.respondent,
+            r.status,
+            r.source,
+            r.watched_s(study.stimulus_duration_s),
+            r.tag_dict,
+            r,
+            invites.pop(r.respondent, None),
+        )
+        for r in recs
+    ]
+    for i in invites.values():
+        out.append(RespondentState(i.respondent, invite_state(i, None), REMOTE, None, json.loads(i.tags), None, i))
+    return study, out
+
+
+def find_invite(token: str, db: str | None = None) -> tuple[StudyStore, Study, Invite]:
+    """The study and invite a link's token opens (:class:`NotFound` / :class:`~affectlens.errors.Gone` if none)."""
+    digest = token_hash(token)
+    for name in study_names(db):
+        store, _ = open_store(name, db)
+        inv = InviteBook(store).by_hash(digest)
+        if inv is not None:
+            study = store.study_by_id(inv.study_id)
+            return store, study, inv
+    raise NotFound("This link is not valid. Check that you copied the whole link.")
+
+
+def study_names(db: str | None = None) -> list[str]:
+    """The studies in ``db`` (or, by default, the study folders under the studies root)."""
+    url = db or os.environ.get("AFFECTLENS_DB")
+    if url:
+        from sqlalchemy import select
+
+        store = StudyStore(connect(driver_url(url)))
+        with store.session() as s:
+            return sorted(s.scalars(select(Study.name)))
+    root = studies_root()
+    return sorted(p.name for p in root.iterdir() if (p / "study.db").is_file()) if root.is_dir() else []
 
 
 def tables(name: str, db: str | None = None) -> tuple[Study, StudyTables]:

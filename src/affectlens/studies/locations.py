@@ -49,11 +49,11 @@ def locate(name: str, db: str | None = None) -> Location:
     folder = studies_root() / check_name(name)
     url = db or os.environ.get("AFFECTLENS_DB")
     if url:
-        return Location(name, _psycopg(url), folder, default_db=False)
+        return Location(name, driver_url(url), folder, default_db=False)
     return Location(name, f"sqlite:///{folder / 'study.db'}", folder, default_db=True)
 
 
-def _psycopg(url: str) -> str:
+def driver_url(url: str) -> str:
     """``postgresql://`` means the psycopg 3 driver (the one affectlens depends on)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from affectlens.errors import AffectlensError
-from affectlens.studies.aggregate import compare_tags, key_moments, timeline
-from affectlens.studies.models import DONE, Recording, Study
+from affectlens.studies.aggregate import compare_tags, key_moments, n_seconds, timeline
+from affectlens.studies.models import WITH_RESULTS, Recording, Study
 from affectlens.studies.seconds import per_second
 
 
@@ -24,10 +25,10 @@ class StudyTables:
 
 
 def load_frames(study: Study, recordings: list[Recording]) -> pd.DataFrame:
-    """The stored frames of every done recording, with a ``respondent`` column."""
+    """The stored frames of every done (or partial) recording, with a ``respondent`` column."""
     parts = []
     for rec in recordings:
-        if rec.status != DONE or not rec.result_path:
+        if rec.status not in WITH_RESULTS or not rec.result_path:
             continue
         path = Path(study.data_dir) / rec.result_path
         if not path.is_file():
@@ -38,13 +39,23 @@ def load_frames(study: Study, recordings: list[Recording]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["respondent", "stimulus_time_s"])
 
 
-def recordings_table(recordings: list[Recording]) -> pd.DataFrame:
+def viewers(study: Study, recordings: list[Recording]) -> pd.Series:
+    """Per stimulus second: respondents (with results) still watching, i.e. who saw at least part of it."""
+    seconds = pd.RangeIndex(n_seconds(study.stimulus_duration_s), name="second")
+    spans = [r.watched_s(study.stimulus_duration_s) for r in recordings if r.status in WITH_RESULTS]
+    spans = np.array([s for s in spans if s is not None], dtype=float)
+    return pd.Series([int((spans > s).sum()) for s in seconds], index=seconds, name="viewers")
+
+
+def recordings_table(study: Study, recordings: list[Recording]) -> pd.DataFrame:
     rows = []
     for r in recordings:
         rows.append(
             {
                 "respondent": r.respondent,
                 "status": r.status,
+                "source": r.source,
+                "seconds_watched": r.watched_s(study.stimulus_duration_s),
                 "offset_s": r.offset_s,
                 "tags": ", ".join(f"{k}={v}" for k, v in sorted(r.tag_dict.items())),
                 "frames": r.frames,
@@ -59,9 +70,10 @@ def recordings_table(recordings: list[Recording]) -> pd.DataFrame:
 def study_tables(study: Study, recordings: list[Recording]) -> StudyTables:
     ps = per_second(load_frames(study, recordings), study.stimulus_duration_s)
     tl = timeline(ps, study.stimulus_duration_s)
+    tl["viewers"] = viewers(study, recordings).reindex(tl["second"]).fillna(0).astype(int).to_numpy()
     tags = pd.DataFrame(
         [(r.respondent, k, v) for r in recordings for k, v in r.tag_dict.items()],
         columns=["respondent", "key", "value"],
     )
     comparison, groups = compare_tags(ps, tags, study.stimulus_duration_s)
-    return StudyTables(ps, tl, key_moments(tl), comparison, groups, recordings_table(recordings))
+    return StudyTables(ps, tl, key_moments(tl), comparison, groups, recordings_table(study, recordings))

@@ -23,9 +23,12 @@ from affectlens.errors import AffectlensError, Conflict, NotFound
 from affectlens.studies.models import (
     DONE,
     FAILED,
+    PARTIAL,
     PENDING,
+    REMOTE,
     RUNNING,
     Erasure,
+    Invite,
     Recording,
     RecordingTag,
     Study,
@@ -56,6 +59,13 @@ def _claimer_dead(claimer: str | None) -> bool:
     return False
 
 
+def new_recording(study: Study, respondent: str, path: str, sha256: str, tags: dict[str, str], **values) -> Recording:
+    """A recording row to add (``pending`` unless ``values`` say otherwise), with its tags."""
+    values = {"offset_s": 0.0, "status": PENDING, "attempts": 0, "added_at": utcnow()} | values
+    tag_rows = [RecordingTag(key=k, value=v) for k, v in tags.items()]
+    return Recording(study_id=study.id, respondent=respondent, path=path, sha256=sha256, tags=tag_rows, **values)
+
+
 @dataclass(frozen=True)
 class NewStimulus:
     path: str
@@ -82,9 +92,16 @@ class StudyStore:
 
     # -- studies ------------------------------------------------------------------------------
     def create_study(
-        self, name: str, stimulus: NewStimulus, data_dir: str, require_consent: bool = False, keep_media: bool = False
+        self,
+        name: str,
+        stimulus: NewStimulus,
+        data_dir: str,
+        require_consent: bool = False,
+        keep_media: bool = False,
+        consent_text: str | None = None,
     ) -> Study:
         study = Study(
+            consent_text=consent_text,
             require_consent=require_consent,
             keep_media=keep_media,
             name=name,
@@ -111,6 +128,13 @@ class StudyStore:
             raise NotFound(f"no study named {name!r} (create it with `affectlens study create`)")
         return study
 
+    def study_by_id(self, study_id: int) -> Study:
+        with self.session() as s:
+            study = s.get(Study, study_id)
+        if study is None:
+            raise NotFound(f"no study with id {study_id}")
+        return study
+
     # -- recordings ---------------------------------------------------------------------------
     def add_recording(
         self,
@@ -134,18 +158,7 @@ class StudyStore:
             )
             if taken is not None:
                 raise Conflict(f"respondent {respondent!r} already has a recording in {study.name!r}")
-            rec = Recording(
-                study_id=study.id,
-                respondent=respondent,
-                path=path,
-                sha256=sha256,
-                offset_s=offset_s,
-                consent=consent,
-                status=PENDING,
-                attempts=0,
-                added_at=utcnow(),
-                tags=[RecordingTag(key=k, value=v) for k, v in tags.items()],
-            )
+            rec = new_recording(study, respondent, path, sha256, tags, offset_s=offset_s, consent=consent)
             s.add(rec)
             try:
                 s.commit()
@@ -181,13 +194,16 @@ class StudyStore:
             recs = list(
                 s.scalars(select(Recording).where(Recording.study_id == study.id, Recording.respondent == respondent))
             )
-            if not recs:
+            invites = s.execute(
+                delete(Invite).where(Invite.study_id == study.id, Invite.respondent == respondent)
+            ).rowcount
+            if not recs and not invites:
                 raise NotFound(f"no respondent {respondent!r} in study {study.name!r}")
             busy = [r for r in recs if r.status == RUNNING]
             if busy:
-                raise AffectlensError(
-                    f"respondent {respondent!r} is being processed right now; forget them once `study run` ends"
-                )
+                s.rollback()
+                when = "their session ends" if busy[0].source == REMOTE else "`study run` ends"
+                raise AffectlensError(f"respondent {respondent!r} is being processed now; forget them once {when}")
             ids = [r.id for r in recs]
             s.execute(delete(RecordingTag).where(RecordingTag.recording_id.in_(ids)))
             s.execute(delete(Recording).where(Recording.id.in_(ids)))
@@ -278,14 +294,51 @@ class StudyStore:
             s.commit()
 
     def reclaim_stale(self, study: Study, stale_after_s: float) -> int:
-        """Put back to pending the running claims of dead processes or with an old heartbeat."""
-        cutoff = utcnow() - timedelta(seconds=stale_after_s)
+        """Put back to pending the running claims of dead processes or with an old heartbeat.
+
+        A remote session (analysed live, there is no video to process again) whose server died or
+        went silent is settled as ``partial`` instead: its rows up to the last flush are kept."""
         n = 0
         for rec in self.recordings(study, RUNNING):
+            if rec.source == REMOTE:
+                n += self._settle_remote(rec)
+                continue
+            cutoff = utcnow() - timedelta(seconds=stale_after_s)
             if not (_claimer_dead(rec.claimed_by) or (rec.heartbeat_at or rec.claimed_at or cutoff) < cutoff):
                 continue
             n += self._set(rec.id, rec.claimed_by, RUNNING, status=PENDING, claimed_by=None)
         return n
+
+    def settle_remote(self, study: Study) -> int:
+        """Settle the remote sessions whose server is gone (see :meth:`reclaim_stale`)."""
+        return sum(self._settle_remote(r) for r in self.recordings(study, RUNNING) if r.source == REMOTE)
+
+    def _settle_remote(self, rec: Recording, silent_after_s: float = 120.0) -> int:
+        cutoff = utcnow() - timedelta(seconds=silent_after_s)
+        if not (_claimer_dead(rec.claimed_by) or (rec.heartbeat_at or rec.claimed_at or cutoff) < cutoff):
+            return 0
+        return self._set(rec.id, rec.claimed_by, RUNNING, status=PARTIAL, finished_at=utcnow())
+
+    def remote_progress(self, rid: int, claimer: str, so_far: Finished) -> bool:
+        """A live session's rows so far are on disk: record them and beat the claim's heart."""
+        return bool(self._set(rid, claimer, RUNNING, heartbeat_at=utcnow(), **self._remote_result(so_far)))
+
+    def remote_finish(self, rid: int, claimer: str, result: Finished, status: str) -> bool:
+        """End a live session as ``done`` or ``partial`` (False: the claim was lost)."""
+        return bool(
+            self._set(rid, claimer, RUNNING, status=status, finished_at=utcnow(), **self._remote_result(result))
+        )
+
+    @staticmethod
+    def _remote_result(r: Finished) -> dict:
+        """A live session's result columns (its duration is the stimulus time watched)."""
+        return {
+            "result_path": r.result_path,
+            "frames": r.frames,
+            "face_frames": r.face_frames,
+            "seconds_watched": r.duration_s,
+            "duration_s": r.duration_s,
+        }
 
     def finish(self, rid: int, claimer: str, done: Finished) -> bool:
         """Mark a claimed recording done with its result, in one transaction (False: claim lost)."""

@@ -15,15 +15,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from affectlens.errors import AffectlensError, Conflict, NotFound
+from affectlens.errors import AffectlensError, Conflict, Gone, NotFound
 from affectlens.report import write_report
 from affectlens.serve.errors import ApiError
-from affectlens.serve.payload import from_row
 from affectlens.serve.security import require_key
 from affectlens.serve.state import ServeState, get_state
 from affectlens.serve.uploads import save_upload
@@ -48,6 +47,8 @@ def _call(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except NotFound as exc:
         raise ApiError(404, str(exc)) from None
+    except Gone as exc:
+        raise ApiError(410, str(exc)) from None
     except Conflict as exc:
         raise ApiError(409, str(exc)) from None
     except AffectlensError as exc:
@@ -56,12 +57,16 @@ def _call(fn, *args, **kwargs):
 
 class Respondent(BaseModel):
     respondent: str
-    status: str
-    offset_s: float
+    state: str  # invited | opened | consented | expired | revoked | pending | running | done | partial | failed
+    status: str  # the same as state (kept for older clients)
+    source: str  # upload | remote
+    seconds_watched: float | None
+    offset_s: float | None
     tags: dict[str, str]
     frames: int | None
     face_frames: int | None
     duration_s: float | None
+    expires: str | None  # a remote respondent's link expiry (UTC, ISO 8601)
     error: str | None
 
 
@@ -74,37 +79,43 @@ class StudyInfo(BaseModel):
     respondents: list[Respondent]
 
 
+def _respondent(p) -> Respondent:
+    r = p.recording
+    return Respondent(
+        respondent=p.respondent,
+        state=p.state,
+        status=p.state,
+        source=p.source,
+        seconds_watched=p.seconds_watched,
+        offset_s=r.offset_s if r is not None else None,
+        tags=p.tags,
+        frames=r.frames if r is not None else None,
+        face_frames=r.face_frames if r is not None else None,
+        duration_s=r.duration_s if r is not None else None,
+        expires=p.invite.expires_at.isoformat() + "Z" if p.invite is not None else None,
+        error=r.error.splitlines()[0] if r is not None and r.error else None,
+    )
+
+
 def _info(name: str, db: str | None, running: set[str] | frozenset = frozenset()) -> StudyInfo:
     studies, _, _ = _api()
-    study, recs = _call(studies.recordings, name, db)
+    study, people = _call(studies.respondents, name, db)
     counts: dict[str, int] = {}
-    for r in recs:
-        counts[r.status] = counts.get(r.status, 0) + 1
+    for p in people:
+        counts[p.state] = counts.get(p.state, 0) + 1
     return StudyInfo(
         name=study.name,
         stimulus=Path(study.stimulus_path).name,
         stimulus_duration_s=study.stimulus_duration_s,
         running=study.name in running,
         counts=counts,
-        respondents=[
-            from_row(Respondent, r, tags=r.tag_dict, error=r.error.splitlines()[0] if r.error else None) for r in recs
-        ],
+        respondents=[_respondent(p) for p in people],
     )
 
 
 def _names(db: str | None) -> list[str]:
-    _, _, studies_root = _api()
-    if db:
-        from sqlalchemy import select
-        from sqlalchemy.orm import Session
-
-        from affectlens.db import connect
-        from affectlens.studies.models import Study
-
-        with Session(connect(db)) as s:
-            return sorted(s.scalars(select(Study.name)))
-    root = studies_root()
-    return sorted(p.name for p in root.iterdir() if (p / "study.db").is_file()) if root.is_dir() else []
+    studies, _, _ = _api()
+    return studies.study_names(db)
 
 
 @router.get("", response_model=list[StudyInfo], summary="Every study with its respondents' processing state")
@@ -257,6 +268,52 @@ def get_report(name: str, state: ServeState = Depends(get_state)) -> HTMLRespons
         out = _call(write_report, name, Path(tmp) / "report.html", state.settings.db_url)
         html = out.read_text(encoding="utf-8")
     return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
+
+
+class InviteRequest(BaseModel):
+    respondents: list[str] = Field(default_factory=list, description="pseudonyms to invite")
+    count: int = Field(0, ge=0, le=10_000, description="also invite this many generated pseudonyms")
+    tags: dict[str, str] = Field(default_factory=dict, description="key=value tags of every invited respondent")
+    expires: str = Field("7d", description="how long the links work: 7d, 12h, 30m, 2w")
+
+
+class Invitation(BaseModel):
+    respondent: str
+    url: str
+    expires: str
+
+
+def _public_base(request: Request, state: ServeState) -> str:
+    return state.settings.public_url or str(request.base_url)
+
+
+@router.post(
+    "/{name}/invites",
+    status_code=201,
+    response_model=list[Invitation],
+    summary="Invite remote respondents: one link each (shown once, stored hashed)",
+    responses=ERRORS,
+)
+def create_invites(
+    name: str, body: InviteRequest, request: Request, state: ServeState = Depends(get_state)
+) -> list[Invitation]:
+    studies, _, _ = _api()
+    made = _call(studies.invite, name, body.respondents, body.count, body.tags, body.expires, state.settings.db_url)
+    base = _public_base(request, state)
+    return [Invitation(respondent=i.respondent, url=i.url(base), expires=i.expires.isoformat() + "Z") for i in made]
+
+
+@router.delete(
+    "/{name}/invites/{respondent}",
+    response_model=Respondent,
+    summary="Revoke a respondent's link (before they start)",
+    responses=ERRORS,
+)
+def revoke_invite(name: str, respondent: str, state: ServeState = Depends(get_state)) -> Respondent:
+    studies, _, _ = _api()
+    _call(studies.revoke, name, respondent, state.settings.db_url)
+    info = _info(name, state.settings.db_url)
+    return next(r for r in info.respondents if r.respondent == respondent)
 
 
 class Erasure(BaseModel):

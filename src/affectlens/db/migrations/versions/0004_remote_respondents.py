@@ -1,0 +1,50 @@
+"""Remote respondents: per-respondent invite links, where a recording came from, seconds watched, consent text.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("studies") as t:
+        t.add_column(sa.Column("consent_text", sa.Text, nullable=True))
+    with op.batch_alter_table("recordings") as t:
+        t.add_column(sa.Column("source", sa.String(16), nullable=False, server_default="upload"))
+        t.add_column(sa.Column("seconds_watched", sa.Float, nullable=True))
+    op.create_table(
+        "invites",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("respondent", sa.String(200), nullable=False),
+        sa.Column("token_sha256", sa.String(64), nullable=False),
+        sa.Column("tags", sa.Text, nullable=False, server_default="{}"),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("expires_at", sa.DateTime, nullable=False),
+        sa.Column("revoked_at", sa.DateTime, nullable=True),
+        sa.Column("opened_at", sa.DateTime, nullable=True),
+        sa.Column("consent_at", sa.DateTime, nullable=True),
+        sa.Column("started_at", sa.DateTime, nullable=True),
+        sa.UniqueConstraint("token_sha256", name="uq_invites_token_sha256"),
+        sa.UniqueConstraint("study_id", "respondent", name="uq_invites_study_respondent"),
+    )
+    op.create_index("ix_invites_study_id", "invites", ["study_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_invites_study_id", "invites")
+    op.drop_table("invites")
+    with op.batch_alter_table("recordings") as t:
+        t.drop_column("seconds_watched")
+        t.drop_column("source")
+    with op.batch_alter_table("studies") as t:
+        t.drop_column("consent_text")

@@ -1,0 +1,154 @@
+"""The server side of a remote respondent's session: the link's lookup, the camera check, the live analysis.
+
+A link's token is looked up by its SHA-256 in the studies' databases (the hit is cached by hash,
+so a study is searched once per link, never by the token itself). The camera check runs the real
+detector on a frame and says what to fix: no face, too dark or too bright, off-centre, too far.
+The live session steps each frame through a :class:`~affectlens.serve.live.LiveSession` stamped
+with the stimulus's playback time, and keeps the rows in a :class:`~affectlens.studies.remote.RemoteRecording`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from affectlens.errors import NotFound
+from affectlens.serve.inference import AnalyzerPool
+from affectlens.serve.live import LiveSession
+from affectlens.studies.invites import InviteBook, token_hash
+from affectlens.studies.models import Invite, Study
+from affectlens.studies.remote import RemoteRecording
+from affectlens.studies.store import StudyStore, new_claimer
+
+DEFAULT_CONSENT = (
+    "This study shows you a short video and uses your camera to read your facial expressions while you "
+    "watch. The images are analysed as they arrive and are not stored: only numbers (the expression "
+    "probabilities and attention, second by second) are kept, under a pseudonym, never your name. You can "
+    "stop at any time by closing this page. Do you agree to take part?"
+)
+MIN_LIGHT, MAX_LIGHT = 60.0, 225.0  # mean luma (0-255) of the face
+MIN_FACE_FRACTION = 0.12  # face width / frame width
+
+
+@dataclass
+class Link:
+    store: StudyStore
+    study: Study
+    invite: Invite
+
+    @property
+    def book(self) -> InviteBook:
+        return InviteBook(self.store)
+
+    def refresh(self, allow_started: bool = False) -> Link:
+        """The link's current state (raises NotFound / Gone when it may no longer be used)."""
+        self.invite = self.book.usable(self.invite.token_sha256, allow_started=allow_started)
+        return self
+
+
+class Links:
+    """Token → study lookups, cached by the token's hash."""
+
+    def __init__(self, db: str | None):
+        self.db = db
+        self._study_of: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def open(self, token: str, allow_started: bool = False) -> Link:
+        from affectlens.studies import find_invite
+        from affectlens.studies.api import open_store
+
+        if not (16 <= len(token) <= 64):
+            raise NotFound("This link is not valid. Check that you copied the whole link.")
+        digest = token_hash(token)
+        with self._lock:
+            name = self._study_of.get(digest)
+        if name is not None:
+            try:
+                store, _ = open_store(name, self.db)
+                study = store.study(name)
+            except NotFound:  # the study was deleted since
+                with self._lock:
+                    self._study_of.pop(digest, None)
+                raise
+        else:
+            store, study, _ = find_invite(token, self.db)
+            with self._lock:
+                self._study_of[digest] = study.name
+        invite = InviteBook(store).usable(digest, allow_started=allow_started)
+        return Link(store, study, invite)
+
+
+def camera_check(pool: AnalyzerPool, image: np.ndarray) -> dict:
+    """Is the camera ready: one face, lit enough, roughly centred, near enough? Each with a hint."""
+    with pool.borrow() as analyzer:
+        faces = analyzer.detect(image, video=True)
+    h, w = image.shape[:2]
+    out: dict = {"type": "check", "faces": len(faces), "width": w, "height": h}
+    if not len(faces):
+        return out | {"ok": False, "hint": "We cannot see a face: look at the camera, with your face in the frame."}
+    i = int(np.argmax(faces.area))
+    x1, y1, x2, y2 = (float(v) for v in faces.boxes[i])
+    face = image[max(0, int(y1)) : max(1, int(y2)), max(0, int(x1)) : max(1, int(x2))]
+    light = float(np.dot(face.reshape(-1, 3).mean(axis=0), [0.299, 0.587, 0.114])) if face.size else 0.0
+    cx, cy = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h
+    checks = {
+        "face": True,
+        "light": MIN_LIGHT <= light <= MAX_LIGHT,
+        "centred": 0.2 <= cx <= 0.8 and 0.15 <= cy <= 0.85,
+        "near": (x2 - x1) / w >= MIN_FACE_FRACTION,
+    }
+    hints = {
+        "light": "Your face is too dark: turn on a light or face a window."
+        if light < MIN_LIGHT
+        else "Your face is too bright: move away from the light.",
+        "centred": "Move so that your face is in the middle of the picture.",
+        "near": "Come a little closer to the camera.",
+    }
+    bad = [k for k, ok in checks.items() if not ok]
+    return out | {
+        "ok": not bad,
+        "box": [round(x1), round(y1), round(x2), round(y2)],
+        "light": round(light, 1),
+        "checks": checks,
+        "hint": hints[bad[0]] if bad else "All set.",
+    }
+
+
+class RespondentSession:
+    """One respondent's page connection: check frames before the start, analysed frames after."""
+
+    def __init__(self, link: Link, pool: AnalyzerPool, flush_every_s: float = 5.0):
+        self.link, self.pool = link, pool
+        self.live = LiveSession(pool.config, pool.labels, fps_hint=5.0, source="remote")
+        self.recording: RemoteRecording | None = None
+        self.flush_every_s = flush_every_s
+        self.state: str | None = None
+
+    def start(self) -> None:
+        """The respondent pressed start: use the link up and open their recording."""
+        link = self.link.refresh()
+        claimer = new_claimer()
+        rec = link.book.start(link.study, link.invite, claimer)
+        self.recording = RemoteRecording(link.store, link.study, rec, claimer, self.flush_every_s)
+
+    def analyse(self, image: np.ndarray, stimulus_time_s: float, camera_time_s: float) -> dict:
+        assert self.recording is not None
+        with self.pool.borrow() as analyzer:
+            result = self.live.push(analyzer, image, stimulus_time_s)
+        self.recording.add(result, camera_time_s)
+        return {"type": "ack", "t": round(stimulus_time_s, 3), "faces": len(result.faces)}
+
+    def progress(self, stimulus_time_s: float, flush: bool = True) -> None:
+        if self.recording is not None:
+            self.recording.progress(stimulus_time_s)
+            if flush:
+                self.recording.flush()
+
+    def finish(self) -> str | None:
+        """Settle the recording once (``done`` if playback reached the end, else ``partial``)."""
+        if self.recording is not None and self.state is None:
+            self.state = self.recording.finish()
+        return self.state

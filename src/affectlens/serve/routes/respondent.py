@@ -1,0 +1,185 @@
+"""The remote respondent's page and its endpoints, opened by an invite link's token (no API key).
+
+``GET /r/{token}`` serves the page (or a plain error page: 404 for an unknown or forged link, 410
+for an expired, revoked or used one). Under it, and nowhere else, the token opens:
+``GET /r/{token}/session`` (consent text, stimulus length), ``POST /r/{token}/consent``,
+``GET /r/{token}/stimulus`` (the video, with range requests) and ``WS /r/{token}/live``.
+
+The WebSocket carries binary frames: 16 bytes of header, two little-endian float64 (the
+stimulus's playback time at capture, NaN before the start; the camera's own time), then a JPEG.
+Before ``{"type": "start"}`` a frame gets the camera check; after it, the frame is analysed into
+the respondent's recording and acknowledged (``{"type": "ack", "t", "faces"}``): the page sends
+its next frame only then, so the server never holds a backlog. ``{"type": "progress", "t"}``
+saves the rows so far; ``{"type": "end", "t"}`` settles the recording (``{"type": "saved",
+"state"}``); a connection that drops after the start leaves it ``partial``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import mimetypes
+import struct
+from pathlib import Path
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from affectlens.errors import AffectlensError, Gone, NotFound
+from affectlens.serve.errors import ApiError
+from affectlens.serve.respondent import DEFAULT_CONSENT, Link, RespondentSession, camera_check
+from affectlens.serve.routes.live import decode_frame
+from affectlens.serve.routes.ui import STATIC
+from affectlens.serve.security import origin_allowed
+from affectlens.serve.state import ServeState
+
+router = APIRouter(include_in_schema=False)
+HEADER = struct.Struct("<dd")
+
+
+def _state(conn: Request | WebSocket) -> ServeState:
+    return conn.app.state.serve
+
+
+def _open(conn: Request | WebSocket, token: str, allow_started: bool = False) -> Link:
+    try:
+        return _state(conn).links.open(token, allow_started=allow_started)
+    except NotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except Gone as exc:
+        raise ApiError(410, str(exc)) from None
+
+
+def error_page(status: int, message: str) -> HTMLResponse:
+    title = "Link not valid" if status == 404 else "Link no longer valid"
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width,initial-scale=1"><title>{title}</title>'
+        '<link rel="stylesheet" href="/static/respondent.css"></head><body><main class="card">'
+        f'<h1>{title}</h1><p data-testid="link-error">{html.escape(message)}</p></main></body></html>'
+    )
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/r/{token}")
+def page(token: str, request: Request) -> Response:
+    try:
+        link = _open(request, token)
+    except ApiError as exc:
+        return error_page(exc.status_code, str(exc.detail))
+    link.book.opened(link.invite)
+    return FileResponse(STATIC / "respondent.html", media_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/r/{token}/session")
+def session_info(token: str, request: Request) -> dict:
+    link = _open(request, token)
+    return {
+        "consent_text": link.study.consent_text or DEFAULT_CONSENT,
+        "stimulus_duration_s": round(link.study.stimulus_duration_s, 3),
+        "consented": link.invite.consent_at is not None,
+        "models_loaded": _state(request).pool is not None,
+    }
+
+
+@router.post("/r/{token}/consent", status_code=204)
+def consent(token: str, request: Request) -> Response:
+    link = _open(request, token)
+    link.book.consented(link.invite)
+    return Response(status_code=204)
+
+
+@router.get("/r/{token}/stimulus")
+def stimulus(token: str, request: Request) -> FileResponse:
+    link = _open(request, token, allow_started=True)
+    if link.invite.consent_at is None:
+        raise ApiError(403, "agree to the study's terms first")
+    path = Path(link.study.stimulus_path)
+    if not path.is_file():
+        raise ApiError(404, "the study's video is missing on the server")
+    kind = mimetypes.guess_type(path.name)[0] or "video/mp4"
+    return FileResponse(path, media_type=kind, headers={"Cache-Control": "no-store"})
+
+
+@router.websocket("/r/{token}/live")
+async def live(ws: WebSocket, token: str) -> None:
+    if not origin_allowed(ws):
+        await ws.close(code=4403, reason="cross-origin WebSocket refused")
+        return
+    await ws.accept()
+    try:
+        link = await run_in_threadpool(_open, ws, token, True)
+    except ApiError as exc:
+        await ws.send_json({"type": "error", "status": exc.status_code, "message": exc.detail})
+        await ws.close(code=4000 + exc.status_code)
+        return
+    pool = _state(ws).pool
+    if pool is None:
+        await ws.close(code=1011, reason="models not loaded")
+        return
+    session = RespondentSession(link, pool)
+    try:
+        await _serve(ws, session)
+    finally:
+        if session.recording is not None and session.state is None:
+            await run_in_threadpool(session.finish)
+
+
+async def _serve(ws: WebSocket, session: RespondentSession) -> None:
+    max_side = _state(ws).settings.live_max_side
+    while True:
+        msg = await ws.receive()
+        if msg["type"] == "websocket.disconnect":
+            return
+        try:
+            if msg.get("bytes") is not None:
+                await ws.send_json(await run_in_threadpool(_frame, session, msg["bytes"], max_side))
+            elif msg.get("text"):
+                reply = await run_in_threadpool(_command, session, msg["text"])
+                if reply is not None:
+                    await ws.send_json(reply)
+                    if reply["type"] == "saved":
+                        await ws.close()
+                        return
+        except ApiError as exc:
+            await ws.send_json({"type": "error", "status": exc.status_code, "message": exc.detail})
+        except (Gone, NotFound, AffectlensError) as exc:
+            await ws.send_json({"type": "error", "status": 410 if isinstance(exc, Gone) else 422, "message": str(exc)})
+
+
+def _frame(session: RespondentSession, data: bytes, max_side: int) -> dict:
+    if len(data) < HEADER.size + 8:
+        raise ApiError(400, "a frame is 16 bytes of times followed by a JPEG")
+    stimulus_t, camera_t = HEADER.unpack_from(data)
+    image = decode_frame(data[HEADER.size :], max_side)
+    if session.recording is None:
+        return camera_check(session.pool, image)
+    if not (math.isfinite(stimulus_t) and math.isfinite(camera_t)) or stimulus_t < 0:
+        raise ApiError(400, "a frame after the start needs the stimulus's playback time")
+    return session.analyse(image, stimulus_t, camera_t)
+
+
+def _command(session: RespondentSession, text: str) -> dict | None:
+    try:
+        cmd = json.loads(text)
+        kind = cmd.get("type")
+        t = float(cmd.get("t", 0.0))
+    except (ValueError, TypeError, AttributeError):
+        raise ApiError(400, 'a command is JSON: {"type": "start" | "progress" | "end", "t"}') from None
+    if not math.isfinite(t):
+        raise ApiError(400, "t must be a number of seconds")
+    if kind == "start":
+        if session.recording is None:
+            session.start()
+        return {"type": "started", "stimulus_duration_s": session.link.study.stimulus_duration_s}
+    if kind in ("progress", "end") and session.recording is None:
+        raise ApiError(409, "the session has not started")
+    if kind == "progress":
+        session.progress(t)
+        return None
+    if kind == "end":
+        session.progress(t, flush=False)
+        return {"type": "saved", "state": session.finish()}
+    raise ApiError(400, f"unknown command {kind!r}")

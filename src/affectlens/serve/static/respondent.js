@@ -1,0 +1,165 @@
+// A remote respondent's page: consent → camera check → the stimulus plays while camera frames are analysed → thank you.
+// Every frame sent is stamped with the stimulus's playback time at capture (and the camera's own time), so
+// buffering, pauses and a hidden tab leave gaps on the stimulus timeline, never shifted data. One frame is in
+// flight at a time: the server acknowledges each before the next is sent (no backlog, whatever its speed).
+(() => {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const base = location.pathname.replace(/\/+$/, "");
+  const TARGET_FPS = 6, CHECK_FPS = 3, MAX_SIDE = 640, PROGRESS_EVERY_MS = 3000;
+  const stats = { sent: 0, acked: 0, checks: 0, errors: 0, cameraStartedAt: null, stimulusStartedAt: null, state: "consent",
+                  rttSumMs: 0, rttMaxMs: 0 };
+  let sentAt = 0;
+  let ws = null, stream = null, inFlight = false, lastCheck = null, okStreak = 0, maxT = 0, ended = false, captureTimer = null;
+
+  function show(step) {
+    for (const s of ["consent", "check", "watch", "done"]) $(`step-${s}`).hidden = s !== step;
+    stats.state = step;
+  }
+  function finish(text) {
+    if (captureTimer) clearInterval(captureTimer);
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    if (text) $("done-text").textContent = text;
+    show("done");
+  }
+
+  async function load() {
+    const r = await fetch(`${base}/session`, { cache: "no-store" });
+    if (!r.ok) { location.reload(); return; }
+    const info = await r.json();
+    $("consent-text").textContent = info.consent_text;
+    $("agree").disabled = false;
+  }
+
+  async function agree() {
+    $("agree").disabled = true;
+    const r = await fetch(`${base}/consent`, { method: "POST" });
+    if (!r.ok) { $("consent-error").hidden = false; $("consent-error").textContent = "This link can no longer be used."; return; }
+    show("check");
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    } catch (e) {
+      $("check-hint").textContent = "The camera could not be opened: allow camera access for this page, then reload it.";
+      return;
+    }
+    const cam = $("camera");
+    cam.srcObject = stream;
+    cam.addEventListener("playing", () => { if (stats.cameraStartedAt === null) stats.cameraStartedAt = performance.now(); }, { once: true });
+    await cam.play();
+    connect();
+  }
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss://" : "ws://";
+    ws = new WebSocket(`${proto}${location.host}${base}/live`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => { captureTimer = setInterval(tick, 1000 / CHECK_FPS); };
+    ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+    ws.onclose = () => {
+      if (stats.state === "watch" && !ended) finish("The connection was lost. What you watched so far is saved — thank you.");
+      else if (stats.state === "check") $("check-hint").textContent = "The connection to the study was lost: reload this page.";
+    };
+  }
+
+  function onMessage(m) {
+    if (m.type === "check") { inFlight = false; stats.checks++; lastCheck = m; drawCheck(m); }
+    else if (m.type === "ack") {
+      inFlight = false; stats.acked++;
+      const rtt = performance.now() - sentAt;
+      stats.rttSumMs += rtt; stats.rttMaxMs = Math.max(stats.rttMaxMs, rtt);
+    }
+    else if (m.type === "started") play();
+    else if (m.type === "saved") finish();
+    else if (m.type === "error") {
+      inFlight = false; stats.errors++;
+      if (m.status === 410 || m.status === 404) finish(m.message);
+    }
+  }
+
+  function drawCheck(m) {
+    const checks = m.checks || { face: false, light: false, centred: false, near: false };
+    for (const k of ["face", "light", "centred", "near"]) $(`c-${k}`).classList.toggle("ok", !!checks[k]);
+    $("check-hint").textContent = m.hint;
+    okStreak = m.ok ? okStreak + 1 : 0;
+    $("start").disabled = okStreak < 2;
+  }
+
+  function cameraTime() { return $("camera").currentTime; }
+
+  // Draw the camera into the grab canvas; returns the encoded JPEG with its 16-byte header (stimulus t, camera t).
+  function grab(stimulusT) {
+    const cam = $("camera"), g = $("grab");
+    const s = Math.min(1, MAX_SIDE / Math.max(cam.videoWidth, cam.videoHeight));
+    g.width = Math.round(cam.videoWidth * s); g.height = Math.round(cam.videoHeight * s);
+    g.getContext("2d").drawImage(cam, 0, 0, g.width, g.height);
+    const header = new DataView(new ArrayBuffer(16));
+    header.setFloat64(0, stimulusT, true);
+    header.setFloat64(8, cameraTime(), true);
+    return new Promise((resolve) => g.toBlob((b) => resolve(b ? new Blob([header.buffer, b]) : null), "image/jpeg", 0.8));
+  }
+
+  async function send(stimulusT) {
+    if (!ws || ws.readyState !== WebSocket.OPEN || inFlight || !$("camera").videoWidth) return;
+    inFlight = true;
+    const blob = await grab(stimulusT);
+    if (!blob || ws.readyState !== WebSocket.OPEN) { inFlight = false; return; }
+    ws.send(await blob.arrayBuffer());
+    sentAt = performance.now();
+    stats.sent++;
+  }
+
+  function tick() {
+    if (stats.state === "check") { send(NaN); preview(); return; }
+    const v = $("stimulus");
+    const playing = !v.paused && !v.ended && !v.seeking && v.readyState >= 3 && !document.hidden;
+    if (playing) { maxT = Math.max(maxT, v.currentTime); send(v.currentTime); }
+  }
+
+  function preview() {
+    const c = $("check-canvas"), cam = $("camera"), ctx = c.getContext("2d");
+    if (!cam.videoWidth) return;
+    c.width = cam.videoWidth; c.height = cam.videoHeight;
+    ctx.drawImage(cam, 0, 0);
+    if (lastCheck && lastCheck.box) {
+      const k = cam.videoWidth / lastCheck.width, [x1, y1, x2, y2] = lastCheck.box.map((x) => x * k);
+      ctx.lineWidth = 4; ctx.strokeStyle = lastCheck.ok ? "#2da44e" : "#d29922";
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    }
+  }
+
+  function start() {
+    $("start").disabled = true;
+    ws.send(JSON.stringify({ type: "start" }));
+  }
+
+  function play() {
+    show("watch");
+    clearInterval(captureTimer);
+    const v = $("stimulus");
+    v.src = `${base}/stimulus`;
+    v.addEventListener("playing", () => { if (stats.stimulusStartedAt === null) stats.stimulusStartedAt = performance.now(); });
+    v.addEventListener("seeking", () => { if (Math.abs(v.currentTime - maxT) > 0.5) v.currentTime = maxT; }); // no skipping
+    v.addEventListener("waiting", () => { $("watch-note").textContent = "Loading…"; });
+    v.addEventListener("playing", () => { $("watch-note").textContent = ""; });
+    v.addEventListener("ended", () => {
+      ended = true;
+      clearInterval(captureTimer);
+      ws.send(JSON.stringify({ type: "end", t: v.duration }));
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (ended) return;
+      if (document.hidden) v.pause(); else v.play().catch(() => {});
+    });
+    v.addEventListener("pause", () => { if (!ended && !document.hidden) v.play().catch(() => {}); });
+    setInterval(() => {
+      if (!ended && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "progress", t: maxT }));
+    }, PROGRESS_EVERY_MS);
+    captureTimer = setInterval(tick, 1000 / TARGET_FPS);
+    v.play().catch(() => { $("watch-note").textContent = "Press play to start"; v.controls = true; });
+  }
+
+  $("agree").addEventListener("click", agree);
+  $("start").addEventListener("click", start);
+  window.affectlensRespondent = { stats: () => ({ ...stats, maxT }) };
+  load().catch(() => { $("consent-text").textContent = "The study could not be loaded: check your connection and reload."; });
+})();

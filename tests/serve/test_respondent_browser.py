@@ -1,0 +1,133 @@
+"""Remote respondents in Debian's Chromium with a fake camera: three invited respondents take the page
+from consent to the end (one closes the tab half-way); the study then holds two ``done`` and one
+``partial``, the camera clip's change of expression lands at the right stimulus second, and the
+report renders. The camera clip is staged: sad faces for ``CHANGE_AT_S`` seconds, then surprise.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.serve.conftest import clip_frames, copy_clip
+from tests.serve.test_browser import write_y4m
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CAMERA_FPS = 12
+CHANGE_AT_S = 6.0  # camera time at which the sad face turns to surprise
+STUDY = "remote-browser"
+
+
+def staged_camera(media: Path, out: Path) -> Path:
+    """Sad frames (clip 1.2-2.7 s) back and forth until CHANGE_AT_S, then surprise (4.5-5.5 s) for 40 s."""
+    frames = clip_frames(media / "videos" / "expressions_man.mp4", 135, size=(320, 240))
+    fps = 24000 / 1001
+    sad = frames[int(1.2 * fps) : int(2.7 * fps) : 2]
+    surprise = frames[int(4.5 * fps) : int(5.5 * fps) : 2]
+    loop = lambda xs, n: [(xs + xs[::-1])[i % (2 * len(xs))] for i in range(n)]  # noqa: E731
+    seq = loop(sad, int(CHANGE_AT_S * CAMERA_FPS)) + loop(surprise, 40 * CAMERA_FPS)
+    return write_y4m(out, seq, fps=CAMERA_FPS)
+
+
+@pytest.fixture(scope="module")
+def chromium(media, tmp_path_factory):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    cam = staged_camera(media, tmp_path_factory.mktemp("cam") / "camera.y4m")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={cam}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def _through_the_page(browser, url: str, leave_at_s: float | None, problems: list[str]) -> dict:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("request", lambda r: r.url.startswith((url.split("/r/")[0], "data:", "blob:")) or problems.append(r.url))
+    page.goto(url)
+    page.click('[data-testid="consent"]', timeout=20_000)
+    page.click('[data-testid="start"]', timeout=60_000)
+    if leave_at_s is None:
+        page.wait_for_selector('[data-testid="done"]', timeout=120_000)
+    else:
+        page.wait_for_function(f"window.affectlensRespondent.stats().maxT >= {leave_at_s}", timeout=60_000)
+    stats = page.evaluate("window.affectlensRespondent.stats()")
+    context.close()  # closes the tab: mid-way for the one who leaves
+    return stats
+
+
+def test_three_remote_respondents_in_chromium(chromium, server, media, tmp_path, artifacts):
+    stim = copy_clip(media, "short_hamilton_clip.mp4", tmp_path)
+    with server.client() as c, stim.open("rb") as f:
+        assert c.post("/v1/studies", data={"name": STUDY}, files={"stimulus": (stim.name, f, "video/mp4")}).is_success
+        made = c.post(f"/v1/studies/{STUDY}/invites", json={"respondents": ["a", "b", "c"]}).json()
+    links = {i["respondent"]: i["url"] for i in made}
+    problems: list[str] = []
+    stats = {
+        "a": _through_the_page(chromium, links["a"], None, problems),
+        "b": _through_the_page(chromium, links["b"], 4.0, problems),
+        "c": _through_the_page(chromium, links["c"], None, problems),
+    }
+    assert not [p for p in problems if "favicon" not in p], problems
+    with server.client() as c:
+        for _ in range(50):
+            info = c.get(f"/v1/studies/{STUDY}").json()
+            people = {r["respondent"]: r for r in info["respondents"]}
+            if people["b"]["state"] != "running":
+                break
+        report = c.get(f"/v1/studies/{STUDY}/report")
+    assert {k: v["state"] for k, v in people.items()} == {"a": "done", "b": "partial", "c": "done"}, people
+    assert all(v["source"] == "remote" for v in people.values())
+    assert 3.5 <= people["b"]["seconds_watched"] <= 6.5 and people["a"]["seconds_watched"] > 9
+
+    # the staged change of expression lands where the stimulus was when the camera showed it
+    folder = server.data_dir / "home" / "studies" / STUDY / "results"
+    lines = []
+    for who in ("a", "c"):
+        s = stats[who]
+        offset = (s["stimulusStartedAt"] - s["cameraStartedAt"]) / 1000
+        expected = CHANGE_AT_S - offset
+        rows = _rows_of(folder, server, who)
+        turned = rows[rows["p_surprise"] > rows["p_sadness"]]
+        assert len(turned), f"{who}: the surprise never showed ({len(rows)} rows)"
+        seen = float(turned["stimulus_time_s"].iloc[0])
+        lines.append(f"{who}: change expected at stimulus {expected:.2f} s, seen at {seen:.2f} s; {len(rows)} frames")
+        assert abs(seen - expected) <= 0.5, lines[-1]
+        assert len(rows) / people[who]["seconds_watched"] >= 4.0, f"{who}: {len(rows)} frames analysed"
+    (artifacts / "remote_respondents.txt").write_text("\n".join(lines) + "\n")
+
+    assert report.status_code == 200 and "still watching" in report.text
+    page = chromium.new_page()
+    page.set_content(report.text)
+    page.wait_for_selector(".main-svg", timeout=30_000)
+    page.close()
+
+
+def _rows_of(folder: Path, server, who: str) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    from affectlens.studies.models import Recording
+
+    engine = sa.create_engine(f"sqlite:///{folder.parent / 'study.db'}")
+    with engine.connect() as c:
+        rid = c.execute(sa.select(Recording.id).where(Recording.respondent == who)).scalar_one()
+    engine.dispose()
+    return pd.read_parquet(folder / f"{rid}.parquet").sort_values("stimulus_time_s")
