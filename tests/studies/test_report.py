@@ -19,6 +19,7 @@ from affectlens.studies.aggregate import compare_tags, key_moments, timeline
 from affectlens.studies.models import Study
 from affectlens.studies.results import StudyTables
 from affectlens.studies.seconds import per_second
+from affectlens.studies.segments import segment_tests
 from tests.conftest import ROOT
 from tests.studies.conftest import clip
 
@@ -58,7 +59,7 @@ def _synthetic(stimulus: Path, duration: float = 3.0) -> tuple[Study, StudyTable
         data_dir="/nonexistent",
         created_at=datetime(2026, 1, 1),
     )
-    return study, StudyTables(ps, tl, key_moments(tl), comparison, groups, recs)
+    return study, StudyTables(ps, tl, key_moments(tl), comparison, groups, recs, *segment_tests(ps, tags))
 
 
 def test_report_is_self_contained_with_every_section(tmp_path):
@@ -132,3 +133,27 @@ def test_headline_panel_and_summary_come_from_the_same_figures(tmp_path):
         assert f"peaked at {h.peak[0]}–{h.peak[0] + 1} s" in text
     page = build_report(study, tables)
     assert "<h2>Headline</h2>" in page and "mean engagement (0-100)" in page and "@media print" in page
+
+
+def test_report_marks_the_seconds_where_planted_groups_differ(tmp_path):
+    from tests.studies.test_segments import _planted
+
+    ps, tags = _planted()
+    ps = ps.assign(top_emotion="neutral", valence="neutral", **{f"p_{c}": 0.0 for c in EMOTIONS[2:]})
+    duration = 10.0
+    tl = timeline(ps, duration)
+    comparison, groups = compare_tags(ps, tags, duration)
+    recs = pd.DataFrame({"respondent": sorted(ps["respondent"].unique()), "status": "done"})
+    study = Study(
+        name="segments",
+        stimulus_path=str(clip("intel_classroom_four_people.mp4")),
+        stimulus_sha256="0" * 64,
+        stimulus_duration_s=duration,
+        data_dir="/nonexistent",
+        created_at=datetime(2026, 1, 1),
+    )
+    whole, seconds = segment_tests(ps, tags)
+    page = build_report(study, StudyTables(ps, tl, key_moments(tl), comparison, groups, recs, whole, seconds))
+    assert "Do the groups differ?" in page and "Benjamini-Hochberg" in page
+    assert page.count('"name":"significant difference"') >= 1  # the starred engagement seconds
+    assert '"label":"P(happiness)"' in page  # every metric is in the chart's menu

@@ -144,14 +144,57 @@ def heatmap(per_second: pd.DataFrame, n_seconds: int) -> go.Figure:
     return fig
 
 
-def groups(group_tl: pd.DataFrame) -> list[go.Figure]:
-    """One figure per tag key: the engagement mean of each tag value over time."""
+#: a segment metric → (its column in a group timeline, how it reads)
+SEGMENT_METRICS = {
+    "engagement": ("engagement_mean", "engagement (0-100)"),
+    "attention": ("attention_mean", "attention (0-1)"),
+    "valence_score": ("valence_score", "valence score (-1 to 1)"),
+} | {f"p_{c}": (f"mean_p_{c}", f"P({c})") for c in EMOTIONS}
+
+
+def segments(group_tl: pd.DataFrame, seconds: pd.DataFrame) -> list[go.Figure]:
+    """One figure per tag key: every group's curve of a metric chosen from a menu (all metrics), with
+    the seconds where two groups differ significantly (BH-controlled permutation tests) starred."""
     figs = []
     for key, sub in group_tl.groupby("key", sort=True):
-        fig = go.Figure()
-        for value, g in sub.groupby("value", sort=True):
-            fig.add_scatter(x=g["second"], y=g["engagement_mean"], mode="lines+markers", name=f"{key}={value}")
-        figs.append(_axes(fig, f"Engagement by {key}", "mean engagement (0-100)"))
+        fig, spans, buttons = go.Figure(), [], []
+        for metric, (column, label) in SEGMENT_METRICS.items():
+            if column not in sub:
+                continue
+            start = len(fig.data)
+            for value, g in sub.groupby("value", sort=True):
+                fig.add_scatter(x=g["second"], y=g[column], mode="lines", name=f"{key}={value}", legendgroup=value)
+            sig = seconds[(seconds["key"] == key) & (seconds["metric"] == metric) & seconds["significant"]]
+            if len(sig):
+                top = sub.groupby("second")[column].max()
+                xs = sorted(set(sig["second"]))
+                pairs = [
+                    "; ".join(
+                        f"{r.group_a} vs {r.group_b}: {r.difference:+.3g}" for r in sig[sig["second"] == x].itertuples()
+                    )
+                    for x in xs
+                ]
+                fig.add_scatter(
+                    x=xs,
+                    y=top.reindex(xs),
+                    mode="markers",
+                    name="significant difference",
+                    marker={"symbol": "star", "size": 12, "color": "#d62728"},
+                    text=pairs,
+                    hoverinfo="x+text",
+                )
+            spans.append((metric, label, start, len(fig.data)))
+        n = len(fig.data)
+        for _, label, a, b in spans:
+            visible = [a <= i < b for i in range(n)]
+            buttons.append(
+                {"label": label, "method": "update", "args": [{"visible": visible}, {"yaxis.title.text": label}]}
+            )
+        for i, tr in enumerate(fig.data):
+            tr.visible = spans[0][2] <= i < spans[0][3] if spans else True
+        fig = _axes(fig, f"By {key}: pick a metric; ★ = groups differ that second", spans[0][1] if spans else "")
+        fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.18, "yanchor": "top"}])
+        figs.append(fig)
     return figs
 
 

@@ -195,9 +195,33 @@ def _comparison(t: StudyTables) -> str:
         "valence_score",
         "mean_p_happiness",
     ]
-    figs = "".join(_fig(f) for f in figures.groups(t.group_timelines))
     table = t.comparison[cols].rename(columns=_COLUMN_NAMES)
-    return _table(table, {"respondents": "{:.0f}"}) + figs
+    figs = "".join(_fig(f) for f in figures.segments(t.group_timelines, t.segment_seconds))
+    return _table(table, {"respondents": "{:.0f}"}) + _segment_table(t) + figs
+
+
+def _segment_table(t: StudyTables) -> str:
+    seg = t.segments
+    if seg.empty:
+        return "<p class='note'>No group differences tested: each compared group needs at least 2 respondents.</p>"
+    shown = seg.assign(
+        groups=seg["group_a"] + " vs " + seg["group_b"],
+        metric=seg["metric"].map(lambda m: figures.SEGMENT_METRICS.get(m, (m, m))[1]),
+        significant=seg["significant"].map({True: "yes", False: "no"}),
+    )
+    shown = shown[["key", "groups", "metric", "n_a", "n_b", "mean_a", "mean_b", "difference", "p_value", "q_value"]]
+    shown = shown.assign(significant=seg["significant"].map({True: "yes", False: "no"}))
+    names = {"key": "tag", "n_a": "n (first)", "n_b": "n (second)", "mean_a": "mean (first)"}
+    names |= {"mean_b": "mean (second)", "p_value": "p (permutation)", "q_value": "q (BH)"}
+    fmt = {"n (first)": "{:.0f}", "n (second)": "{:.0f}", "p (permutation)": "{:.4f}", "q (BH)": "{:.4f}"}
+    fmt |= {"mean (first)": "{:.3g}", "mean (second)": "{:.3g}", "difference": "{:+.3g}"}
+    return (
+        "<h3>Do the groups differ? (whole stimulus)</h3>"
+        + _table(shown.rename(columns=names), fmt)
+        + "<p class='note'>Each respondent's mean over the seconds they watched, compared between two groups "
+        "with a permutation test; q is the Benjamini-Hochberg adjusted p-value over all the tag's tests "
+        "(significant: q ≤ 0.05). See the method section.</p>"
+    )
 
 
 def build_report(study: Study, t: StudyTables) -> str:

@@ -46,8 +46,17 @@ come from the stimulus only, never from respondents' recordings).</dd>
 <dt>Comparison between tags</dt>
 <dd>Respondents are grouped by the value of each tag key (respondents without the key form "(untagged)").
 Per group: respondents, and the mean over respondents of each respondent's mean over the stimulus of
-engagement (with its 95% CI, as above), attention, valence score and each emotion's probability; and the
-group's engagement timeline.</dd>
+engagement (with its 95% CI, as above), attention, valence score and each emotion's probability; and each
+group's curve of every metric (chosen from the chart's menu).</dd>
+<dt>Do the groups differ? Segment tests</dt>
+<dd>For every pair of groups of a tag and every metric (engagement, attention, valence score, each emotion's
+probability), the difference of the group means is tested with a two-sided permutation test: the group labels
+are shuffled 4,000 times (seeded, so the report is reproducible) and the p-value is the share of shuffles with a
+difference at least as large as the observed one, (1 + k) / (1 + 4000). No normality is assumed. Over the whole
+stimulus each respondent counts with their mean over the seconds they watched; per second, with their value that
+second. <em>Multiple comparisons</em> are controlled with the Benjamini-Hochberg procedure at a false discovery
+rate of 5 %: across all the tag's pair × metric tests for the whole-stimulus table, and across the seconds of
+each pair and metric for the ★ marks on the charts. Groups of fewer than two respondents are not tested.</dd>
 <dt>Privacy</dt>
 <dd>Only derived data is kept: per-frame measures of the main face in one Parquet file per recording, the
 recordings' paths and SHA-256 hashes; videos are never copied. Respondent ids are the pseudonyms given

@@ -279,7 +279,16 @@ def tables(name: str, db: str | None = None) -> tuple[Study, StudyTables]:
     return study, study_tables(study, recs)
 
 
-EXPORTS = ("timeline", "respondent_seconds", "key_moments", "tag_comparison", "tag_timelines", "recordings")
+EXPORTS = (
+    "timeline",
+    "respondent_seconds",
+    "key_moments",
+    "tag_comparison",
+    "tag_timelines",
+    "segments",
+    "segment_seconds",
+    "recordings",
+)
 
 
 def export_study(name: str, out_dir: str | Path, formats: tuple[str, ...] = ("csv", "parquet"), db: str | None = None):
@@ -294,6 +303,8 @@ def export_study(name: str, out_dir: str | Path, formats: tuple[str, ...] = ("cs
         "key_moments": t.key_moments,
         "tag_comparison": t.comparison,
         "tag_timelines": t.group_timelines,
+        "segments": t.segments,
+        "segment_seconds": t.segment_seconds,
         "recordings": t.recordings,
     }
     out = Path(out_dir)

@@ -12,6 +12,7 @@ from affectlens.errors import AffectlensError
 from affectlens.studies.aggregate import compare_tags, key_moments, n_seconds, timeline
 from affectlens.studies.models import WITH_RESULTS, Recording, Study
 from affectlens.studies.seconds import per_second
+from affectlens.studies.segments import segment_tests
 
 
 @dataclass
@@ -22,6 +23,8 @@ class StudyTables:
     comparison: pd.DataFrame  # tag key × value
     group_timelines: pd.DataFrame  # tag key × value × second
     recordings: pd.DataFrame  # one row per recording (respondent, status, tags, counts)
+    segments: pd.DataFrame  # tag key × pair of values × metric: difference over the stimulus, tested
+    segment_seconds: pd.DataFrame  # … × second: the per-second differences, tested
 
 
 def load_frames(study: Study, recordings: list[Recording]) -> pd.DataFrame:
@@ -76,4 +79,6 @@ def study_tables(study: Study, recordings: list[Recording]) -> StudyTables:
         columns=["respondent", "key", "value"],
     )
     comparison, groups = compare_tags(ps, tags, study.stimulus_duration_s)
-    return StudyTables(ps, tl, key_moments(tl), comparison, groups, recordings_table(study, recordings))
+    whole, seconds = segment_tests(ps, tags)
+    recs = recordings_table(study, recordings)
+    return StudyTables(ps, tl, key_moments(tl), comparison, groups, recs, whole, seconds)
