@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import pytest
 
 from affectlens.labels import EMOTIONS
 from affectlens.report import build_report
+from affectlens.report.stimulus import filmstrip_times
 from affectlens.studies.aggregate import compare_tags, key_moments, timeline
 from affectlens.studies.models import Study
 from affectlens.studies.results import StudyTables
@@ -70,7 +72,11 @@ def test_report_is_self_contained_with_every_section(tmp_path):
         assert f"<h2>{heading}</h2>" in page
     assert "Comparison between tags" in page and "Method" in page and "Student" in page
     assert page.count('<div class="fig">') >= 8
-    assert page.count("data:image/jpeg;base64,") == len(tables.key_moments) > 0  # thumbnails of the stimulus
+    # thumbnails of the stimulus: one per key moment, one per filmstrip second; the stimulus itself inlined
+    n_strip = len(filmstrip_times(tables.timeline["second"].max() + 1))
+    assert page.count("data:image/jpeg;base64,") == len(tables.key_moments) + n_strip and n_strip > 0
+    assert page.count("data:video/mp4;base64,") == 1 and 'data-second="0"' in page
+    assert page.count('download="') >= 7 and "data:text/csv;charset=utf-8;base64," in page  # every chart's data
     assert "&lt;r5&gt;" in page and "<r5>" not in page  # user text is escaped
 
 
@@ -157,3 +163,80 @@ def test_report_marks_the_seconds_where_planted_groups_differ(tmp_path):
     assert "Do the groups differ?" in page and "Benjamini-Hochberg" in page
     assert page.count('"name":"significant difference"') >= 1  # the starred engagement seconds
     assert '"label":"P(happiness)"' in page  # every metric is in the chart's menu
+
+
+def test_norms_rank_a_study_among_the_others_and_say_when_there_are_none():
+    from affectlens.report.headline import Headline
+    from affectlens.report.norms import norms, percentile_rank
+
+    assert percentile_rank(5.0, [1.0, 2.0, 5.0, 9.0]) == pytest.approx(62.5)  # 2 below, 1 tie
+    assert math.isnan(percentile_rank(5.0, []))
+
+    def h(eng: float, n: int = 5) -> Headline:
+        return Headline(n, (eng, eng - 5, eng + 5), (0.5, 0.4, 0.6), (0.3, 0.2, 0.4), (0.1, 0.05, 0.2), None, None)
+
+    got = norms(h(60), [h(40), h(50), h(70), h(80), h(90, n=0)])  # a study without respondents is left out
+    assert got.studies == 4 and got.ranks["engagement"] == 50.0
+    assert got.line("engagement") == "above 50% of your 4 other studies"
+    none = norms(h(60), [])
+    assert none.studies == 0 and "unavailable" in none.line("engagement")
+    study, tables = _synthetic(clip("intel_classroom_four_people.mp4"))
+    assert "among your studies" in build_report(study, tables, none) and "unavailable" in build_report(
+        study, tables, none
+    )
+
+
+def test_report_player_syncs_with_the_charts_in_chromium(tmp_path):
+    """Driven in Chromium: no console error; a filmstrip click seeks the player; playback moves the cursor on
+    every chart; each section's screenshot goes to the artifacts."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("no Chromium here (apt-get install -y chromium)")
+    from tests.studies.test_segments import _planted
+
+    ps, tags = _planted()
+    ps = ps.assign(top_emotion="neutral", valence="neutral", **{f"p_{c}": 0.0 for c in EMOTIONS[2:]})
+    tl = timeline(ps, 9.0)
+    tl["viewers"] = 16
+    comparison, groups = compare_tags(ps, tags, 9.0)
+    recs = pd.DataFrame({"respondent": sorted(ps["respondent"].unique()), "status": "done"})
+    study = Study(
+        name="sync",
+        stimulus_path=str(clip("short_hamilton_clip.mp4")),
+        stimulus_sha256="0" * 64,
+        stimulus_duration_s=9.0,
+        data_dir="/nonexistent",
+        created_at=datetime(2026, 1, 1),
+    )
+    t = StudyTables(ps, tl, key_moments(tl), comparison, groups, recs, *segment_tests(ps, tags))
+    report = tmp_path / "report.html"
+    report.write_text(build_report(study, t), encoding="utf-8")
+    out = ARTIFACTS / "report-sections"
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
+        )
+        page = b.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(report.as_uri())
+        page.wait_for_function("window.affectlensReport && window.affectlensReport.charts >= 7")
+        page.click('.filmstrip figure[data-second="5"]')
+        assert page.evaluate("document.getElementById('stimulus-player').currentTime") == pytest.approx(5.0, abs=0.1)
+        page.wait_for_function("Math.abs(window.affectlensReport.playhead - 4.5) < 0.2")
+        page.evaluate("document.getElementById('stimulus-player').currentTime = 2.0")
+        page.wait_for_function("Math.abs(window.affectlensReport.playhead - 1.5) < 0.2")
+        shapes = page.evaluate(
+            "Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => (d.layout.shapes || [])"
+            ".filter(s => s.name === 'playhead').map(s => s.x0))"
+        )
+        assert all(len(s) == 1 and abs(s[0] - 1.5) < 0.2 for s in shapes), shapes
+        for i, h in enumerate(page.locator("h2").all()):
+            h.scroll_into_view_if_needed()
+            name = h.inner_text().lower().replace(" ", "-")
+            page.screenshot(path=str(out / f"{i:02d}-{name}.png"))
+        b.close()
+    assert not errors, errors

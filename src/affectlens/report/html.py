@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 from pathlib import Path
@@ -10,9 +11,10 @@ import pandas as pd
 import plotly.io as pio
 
 from affectlens.labels import EMOTIONS
-from affectlens.report import figures
+from affectlens.report import figures, stimulus
 from affectlens.report.headline import executive_summary, headline, panel_rows
 from affectlens.report.method import METHOD_HTML
+from affectlens.report.norms import Norms
 from affectlens.studies.aggregate import n_seconds
 from affectlens.studies.models import Study
 from affectlens.studies.results import StudyTables
@@ -27,7 +29,7 @@ th{background:#f5f5f5} td.num{text-align:right}
 .moment img{width:320px;border:1px solid #ccc;display:block} .fig{margin:10px 0 24px}
 dl.method dt{font-weight:600;margin-top:10px} dl.method dd{margin-left:16px}
 .note{color:#8a6d3b;background:#fcf8e3;padding:6px 10px;border:1px solid #faebcc}
-table.headline th{width:240px} p.exec{font-size:16px;max-width:900px;line-height:1.45}
+a.csv{font-size:13px} table.headline th{width:240px} p.exec{font-size:16px;max-width:900px;line-height:1.45}
 @media print{body{margin:0;max-width:none;font-size:11pt} h2{break-before:auto;break-after:avoid}
  .fig,.moment,table{break-inside:avoid} .modebar{display:none!important} a{color:inherit;text-decoration:none}}
 @page{size:A4;margin:14mm}
@@ -60,16 +62,38 @@ def _table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _fig(fig) -> str:
+def _fig(fig, data: pd.DataFrame | None = None, name: str = "chart") -> str:
+    """A chart, with a link that downloads the data it shows as CSV (a data: URI: works offline)."""
     div = pio.to_html(fig, include_plotlyjs=False, full_html=False, config={"displaylogo": False, "responsive": True})
-    return f'<div class="fig">{div}</div>'
+    link = ""
+    if data is not None and len(data):
+        payload = base64.b64encode(data.to_csv(index=False).encode("utf-8")).decode("ascii")
+        link = (
+            f'<a class="csv" download="{_e(name)}.csv" href="data:text/csv;charset=utf-8;base64,{payload}">'
+            "download this chart's data (CSV)</a>"
+        )
+    return f'<div class="fig">{div}{link}</div>'
 
 
-def _headline(t: StudyTables) -> str:
+_NORM_OF = {
+    "mean engagement (0-100)": "engagement",
+    "mean attention (0-1)": "attention",
+    "positive moments": "positive",
+    "negative moments": "negative",
+}
+
+
+def _headline(t: StudyTables, norms: Norms | None = None) -> str:
     h = headline(t)
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in panel_rows(h))
+    rows = []
+    for k, v in panel_rows(h):
+        norm = ""
+        if norms is not None:
+            norm = f"<td class='norm'>{_e(norms.line(_NORM_OF[k]) if k in _NORM_OF else '')}</td>"
+        rows.append(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td>{norm}</tr>")
+    head = "<tr><th></th><th>this study</th><th>among your studies</th></tr>" if norms is not None else ""
     summary = " ".join(_e(s) for s in executive_summary(h))
-    return f'<table class="headline">{rows}</table><p class="exec">{summary}</p>'
+    return f'<table class="headline">{head}{"".join(rows)}</table><p class="exec">{summary}</p>'
 
 
 def _summary(study: Study, t: StudyTables) -> str:
@@ -196,8 +220,23 @@ def _comparison(t: StudyTables) -> str:
         "mean_p_happiness",
     ]
     table = t.comparison[cols].rename(columns=_COLUMN_NAMES)
-    figs = "".join(_fig(f) for f in figures.segments(t.group_timelines, t.segment_seconds))
+    keys = sorted(t.group_timelines["key"].unique()) if len(t.group_timelines) else []
+    segs = figures.segments(t.group_timelines, t.segment_seconds)
+    figs = "".join(_fig(f, _segment_data(t, k), f"segments-{k}") for f, k in zip(segs, keys, strict=True))
     return _table(table, {"respondents": "{:.0f}"}) + _segment_table(t) + figs
+
+
+def _cols(tl: pd.DataFrame, *prefixes: str) -> pd.DataFrame:
+    """The timeline's ``second`` and the columns starting with any of ``prefixes``."""
+    return tl[["second", *(c for c in tl.columns if c != "second" and c.startswith(prefixes))]]
+
+
+def _segment_data(t: StudyTables, key: str) -> pd.DataFrame:
+    """A tag's group curves, each second with whether the groups differ significantly then."""
+    g = t.group_timelines[t.group_timelines["key"] == key]
+    sig = t.segment_seconds[(t.segment_seconds["key"] == key) & t.segment_seconds["significant"]]
+    marks = sig.groupby("second")["metric"].agg(lambda m: ";".join(sorted(set(m)))).rename("significant_metrics")
+    return g.merge(marks, left_on="second", right_index=True, how="left")
 
 
 def _segment_table(t: StudyTables) -> str:
@@ -224,32 +263,55 @@ def _segment_table(t: StudyTables) -> str:
     )
 
 
-def build_report(study: Study, t: StudyTables) -> str:
+def build_report(study: Study, t: StudyTables, norms: Norms | None = None) -> str:
     """The whole report as one HTML string (plotly.js inlined: it opens offline)."""
     from plotly.offline import get_plotlyjs
 
     tl = t.timeline
     sections = [
-        ("Headline", _headline(t) + _warnings(study, t)),
+        ("Headline", _headline(t, norms) + _warnings(study, t)),
+        ("Stimulus", stimulus.section(study.stimulus_path, study.stimulus_duration_s)),
         ("Summary", _summary(study, t)),
-        ("Emotions", _fig(figures.emotions(tl)) + _fig(figures.shares(tl))),
-        ("Valence", _fig(figures.valence(tl))),
+        (
+            "Emotions",
+            _fig(figures.emotions(tl), _cols(tl, "mean_p_"), "emotions")
+            + _fig(figures.shares(tl), _cols(tl, "share_"), "emotion-shares"),
+        ),
+        (
+            "Valence",
+            _fig(figures.valence(tl), _cols(tl, "valence_score", "share_positive", "share_negative"), "valence"),
+        ),
         (
             "Engagement and attention",
-            _fig(figures.with_band(tl, "engagement", "Engagement (95% CI band)", "engagement (0-100)", "#1f77b4"))
-            + _fig(figures.with_band(tl, "attention", "Attention (95% CI band)", "attention (0-1)", "#2ca02c"))
-            + _fig(figures.respondents(tl)),
+            _fig(
+                figures.with_band(tl, "engagement", "Engagement (95% CI band)", "engagement (0-100)", "#1f77b4"),
+                _cols(tl, "engagement_", "n_respondents"),
+                "engagement",
+            )
+            + _fig(
+                figures.with_band(tl, "attention", "Attention (95% CI band)", "attention (0-1)", "#2ca02c"),
+                _cols(tl, "attention_", "n_respondents"),
+                "attention",
+            )
+            + _fig(figures.respondents(tl), _cols(tl, "viewers", "n_respondents"), "viewers"),
         ),
-        ("Respondents", _fig(figures.heatmap(t.per_second, n_seconds(study.stimulus_duration_s)))),
+        (
+            "Respondents",
+            _fig(
+                figures.heatmap(t.per_second, n_seconds(study.stimulus_duration_s)),
+                t.per_second[["respondent", "second", "engagement"]] if len(t.per_second) else None,
+                "engagement-per-respondent",
+            ),
+        ),
         ("Key moments", _moments(study, t)),
         ("Comparison between tags", _comparison(t)),
     ]
     body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Study {_e(study.name)}</title><style>{_CSS}</style>"
+        f"<title>Study {_e(study.name)}</title><style>{_CSS}{stimulus.CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f"<h1>Study {_e(study.name)}</h1>"
         f"<p class='sub'>stimulus {_e(Path(study.stimulus_path).name)} · affectlens study report</p>"
-        f"{body}{METHOD_HTML}</body></html>"
+        f"{body}{METHOD_HTML}<script>{stimulus.SYNC_JS}</script></body></html>"
     )

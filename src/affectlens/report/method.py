@@ -57,6 +57,11 @@ stimulus each respondent counts with their mean over the seconds they watched; p
 second. <em>Multiple comparisons</em> are controlled with the Benjamini-Hochberg procedure at a false discovery
 rate of 5 %: across all the tag's pair × metric tests for the whole-stimulus table, and across the seconds of
 each pair and metric for the ★ marks on the charts. Groups of fewer than two respondents are not tested.</dd>
+<dt>Norms: among your studies</dt>
+<dd>Each headline figure's percentile rank among the other studies in the same database (or studies folder)
+that have analysed respondents: the share of those studies with a lower value, ties counting half. With no
+other study, norms are stated as unavailable. Norms compare studies, not respondents: a study with few
+respondents has a wide interval, shown beside its figure.</dd>
 <dt>Privacy</dt>
 <dd>Only derived data is kept: per-frame measures of the main face in one Parquet file per recording, the
 recordings' paths and SHA-256 hashes; videos are never copied. Respondent ids are the pseudonyms given

@@ -29,7 +29,10 @@ from affectlens.serve.uploads import save_upload
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"], dependencies=[Depends(require_key)])
 ERRORS = {404: {"description": "no such study"}, 409: {"description": "conflict"}}
-REPORT_CSP = "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:"
+REPORT_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:; "
+    "media-src data:"
+)
 
 
 def _api():
