@@ -249,3 +249,24 @@ def test_a_planted_peak_is_found_at_its_second_and_a_flat_curve_has_no_moment():
     assert km[(km.kind == "peak") & (km.metric == "happiness")]["second"].tolist() == [6]
     assert km.groupby(["metric", "second"])["kind"].nunique().max() == 1  # never both a peak and a dip
     assert not ((km.kind == "peak") & (km.metric == "happiness") & (km.value <= 0.05)).any()
+
+
+def test_emotion_bands_stay_in_0_1_and_cover_the_true_mean():
+    """Each emotion's mean-probability band, from the timeline itself: inside [0, 1], ~95% coverage."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    true = 2 / (2 + 8)  # P(happiness) ~ Beta(2, 8) per respondent
+    covered, inside = [], []
+    for _ in range(300):
+        rows = []
+        for r in range(10):
+            p = rng.beta(2, 8)
+            rows.append({"respondent": f"r{r}", "second": 0, "p_happiness": p, "valence_score": 0.0})
+            rows[-1] |= {f"p_{c}": (1 - p) / 7 for c in EMOTIONS if c != "happiness"}
+        ps = pd.DataFrame(rows).assign(top_emotion="neutral", valence="neutral", engagement=50.0, attention=0.5)
+        tl = timeline(ps, 1.0)
+        lo, hi = tl.loc[0, "mean_p_happiness_ci_low"], tl.loc[0, "mean_p_happiness_ci_high"]
+        covered.append(lo <= true <= hi)
+        inside.append(0 <= lo <= hi <= 1)
+    assert all(inside) and 0.90 <= np.mean(covered) <= 0.99

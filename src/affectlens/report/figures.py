@@ -41,10 +41,18 @@ def _axes(fig: go.Figure, title: str, y: str) -> go.Figure:
 
 
 def emotions(tl: pd.DataFrame) -> go.Figure:
+    """Each emotion's mean probability with its 95% band (click a legend entry to show or hide both)."""
     fig = go.Figure()
+    x = _x(tl)
     for c in EMOTIONS:
-        fig.add_scatter(x=_x(tl), y=tl[f"mean_p_{c}"], name=c, mode="lines+markers", line_color=COLOURS[c])
-    return _axes(fig, "Emotions: mean probability over respondents", "mean probability")
+        if f"mean_p_{c}_ci_high" in tl:
+            band = {"mode": "lines", "line_width": 0, "legendgroup": c, "showlegend": False, "hoverinfo": "skip"}
+            fig.add_scatter(x=x, y=tl[f"mean_p_{c}_ci_high"], **band)
+            fig.add_scatter(x=x, y=tl[f"mean_p_{c}_ci_low"], fill="tonexty", fillcolor=_rgba(COLOURS[c], 0.12), **band)
+        fig.add_scatter(x=x, y=tl[f"mean_p_{c}"], name=c, mode="lines+markers", line_color=COLOURS[c], legendgroup=c)
+    fig = _axes(fig, "Emotions: mean probability over respondents, with 95% bands", "mean probability")
+    fig.update_yaxes(range=[0, 1])
+    return fig
 
 
 def shares(tl: pd.DataFrame) -> go.Figure:

@@ -2,7 +2,8 @@
 
 Every respondent counts once per second (the mean of their frames in it, see :mod:`seconds`):
 
-- ``mean_p_<emotion>``: mean over respondents of their mean probability of the emotion;
+- ``mean_p_<emotion>``: mean over respondents of their mean probability of the emotion, with
+  ``mean_p_<emotion>_ci_low|high`` (Student's t 95% interval clipped to [0, 1]);
 - ``share_<emotion>``: share of respondents whose top emotion that second is the emotion;
 - ``share_positive|neutral|negative``: the same for the top emotion's valence group;
   ``valence_score``: mean over respondents of P(happiness + surprise) - P(negative emotions);
@@ -40,6 +41,13 @@ def timeline(per_second: pd.DataFrame, duration_s: float, emotions: tuple[str, .
     out["n_respondents"] = g["respondent"].nunique().reindex(seconds, fill_value=0).astype(int)
     for c in emotions:
         out[f"mean_p_{c}"] = g[f"p_{c}"].mean().reindex(seconds) if len(ps) else np.nan
+    for c in emotions:  # 95% CI of each mean probability, clipped to [0, 1]
+        if not len(ps):
+            out[f"mean_p_{c}_ci_low"] = out[f"mean_p_{c}_ci_high"] = np.nan
+            continue
+        st = g[f"p_{c}"].agg(["std", "count"]).reindex(seconds)
+        half = ci_half_width(st["std"].to_numpy(), st["count"].fillna(0).to_numpy())
+        out[f"mean_p_{c}_ci_low"], out[f"mean_p_{c}_ci_high"] = clipped_ci(out[f"mean_p_{c}"], half, 0.0, 1.0)
     for c in emotions:
         out[f"share_{c}"] = _share(ps, "top_emotion", c, seconds)
     for v in VALENCES:
