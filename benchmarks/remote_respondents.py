@@ -39,6 +39,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def camera_file(clip: Path, out: Path) -> Path:
     import av
     import cv2
@@ -91,12 +97,14 @@ def main() -> None:
     ap.add_argument("--respondents", type=int, default=4)
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--serve-args", default="", help="extra `affectlens serve` options, e.g. '--threads 1'")
     args = ap.parse_args()
     videos = Path(args.data) / "media" / "videos"
     tmp = Path(tempfile.mkdtemp(prefix="remote-bench-"))
     port = free_port()
     env = os.environ | {"AFFECTLENS_HOME": str(tmp / "home"), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "affectlens", "serve", "--no-auth", "--port", str(port), "--data-dir", str(tmp)]
+    cmd += args.serve_args.split()
     server = subprocess.Popen(cmd, env=env, stdout=(tmp / "server.log").open("w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -112,9 +120,9 @@ def main() -> None:
             c.post("/v1/studies", data={"name": "bench"}, files={"stimulus": (stim.name, f, "video/mp4")})
         made = c.post("/v1/studies/bench/invites", json={"count": args.respondents}).json()
         camera = camera_file(videos / "expressions_man.mp4", tmp / "camera.y4m")
-        t = time.monotonic()
+        t, cpu0 = time.monotonic(), cpu_seconds(server.pid)
         results = asyncio.run(drive([m["url"] for m in made], camera))
-        wall = time.monotonic() - t
+        wall, server_cpu = time.monotonic() - t, cpu_seconds(server.pid) - cpu0
         people = {r["respondent"]: r for r in c.get("/v1/studies/bench").json()["respondents"]}
     finally:
         server.terminate()
@@ -136,7 +144,17 @@ def main() -> None:
                 "round_trip_max_ms": round(r["stats"]["rttMaxMs"], 1),
             }
         )
-    report = {"machine": machine_line(), "respondents": args.respondents, "wall_s": round(wall, 1), "rows": rows}
+    frames = sum(r["frames_analysed"] or 0 for r in rows)
+    report = {
+        "machine": machine_line(),
+        "serve_args": args.serve_args,
+        "respondents": args.respondents,
+        "wall_s": round(wall, 1),
+        "server_cpu_s": round(server_cpu, 1),
+        "server_cpu_ms_per_frame": round(1000 * server_cpu / max(1, frames), 1),
+        "server_capacity_frames_per_s_on_2_cores": round(2 * frames / max(server_cpu, 1e-9), 1),
+        "rows": rows,
+    }
     print(json.dumps(report, indent=2))
     ok = all(r["state"] == "done" and (r["frames_per_stimulus_s"] or 0) >= 5 for r in rows)
     print(

@@ -64,6 +64,12 @@ def serve_cmd(
         list[str] | None, typer.Option("--cors-origin", help="allow browser calls from this origin (repeatable)")
     ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="ONNX Runtime threads per model")] = None,
+    inference_workers: Annotated[
+        int,
+        typer.Option(
+            "--inference-workers", min=1, help="analyzers shared by images, live cameras and remote respondents"
+        ),
+    ] = 2,
     public_url: Annotated[
         str | None,
         typer.Option(
@@ -77,7 +83,17 @@ def serve_cmd(
 
     from affectlens.serve.app import create_app
 
-    same_named = ("host", "port", "data_dir", "workers", "max_queued", "max_upload_mb", "threads", "public_url")
+    same_named = (
+        "host",
+        "port",
+        "data_dir",
+        "workers",
+        "max_queued",
+        "max_upload_mb",
+        "threads",
+        "public_url",
+        "inference_workers",
+    )
     options = {k: v for k, v in locals().items() if k in same_named}
     settings = _settings(**options, db_url=db, auth=not no_auth, cors_origins=tuple(cors_origin or ())).validate()
     web = create_app(settings)

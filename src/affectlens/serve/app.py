@@ -90,11 +90,11 @@ def _header_key_ok(state: ServeState):
     return check
 
 
-def _analyzer_factory(settings: ServeSettings, keep_images: bool, batch_frames: int):
+def _analyzer_factory(settings: ServeSettings, keep_images: bool, batch_frames: int, threads: int | None = None):
     def make():
         from affectlens.pipeline import Analyzer
 
-        return Analyzer(keep_images=keep_images, batch_frames=batch_frames, threads=settings.threads)
+        return Analyzer(keep_images=keep_images, batch_frames=batch_frames, threads=settings.threads or threads)
 
     return make
 
@@ -119,7 +119,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
             if not any(isinstance(f, StripQuery) for f in logger.filters):
                 logger.addFilter(StripQuery())
         if settings.load_models:
-            state.pool = AnalyzerPool(settings.inference_workers, _analyzer_factory(settings, False, 1))
+            # one frame at a time: one ONNX Runtime thread per analyzer and several analyzers beat one analyzer
+            # on every core (whose idle threads spin: 78 vs 23 ms of CPU per frame, benchmarks/remote_respondents.py)
+            state.pool = AnalyzerPool(settings.inference_workers, _analyzer_factory(settings, False, 1, threads=1))
         queue.recover()
         queue.start()
         try:

@@ -37,9 +37,9 @@ class ServeSettings:
     max_upload_mb: float = 200.0
     max_attempts: int = 2  # a job interrupted by a server stop is started again up to this many times in all
     cors_origins: tuple[str, ...] = ()  # none: cross-origin browser calls are refused
-    inference_workers: int = 1  # analyzers shared by the image endpoint and live sessions
+    inference_workers: int = 2  # analyzers shared by the image endpoint, live cameras and remote respondents
     live_max_side: int = 1920  # live frames larger than this are refused
-    threads: int | None = None  # ONNX Runtime threads per analyzer (None: all cores)
+    threads: int | None = None  # ONNX Runtime threads per analyzer (None: all cores for video jobs, 1 for frames)
     load_models: bool = True  # False: tests of pure HTTP behaviour
     public_url: str | None = None  # the base of respondents' invite links (default: the request's own)
 

@@ -6,10 +6,10 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
   const base = location.pathname.replace(/\/+$/, "");
-  const TARGET_FPS = 6, CHECK_FPS = 3, MAX_SIDE = 640, PROGRESS_EVERY_MS = 3000;
+  const TARGET_FPS = 6, CHECK_FPS = 3, MAX_SIDE = 480, PROGRESS_EVERY_MS = 3000, POLL_MS = 40;
   const stats = { sent: 0, acked: 0, checks: 0, errors: 0, cameraStartedAt: null, stimulusStartedAt: null, state: "consent",
                   rttSumMs: 0, rttMaxMs: 0 };
-  let sentAt = 0;
+  let sentAt = -1e9;
   let ws = null, stream = null, inFlight = false, lastCheck = null, okStreak = 0, maxT = 0, ended = false, captureTimer = null;
 
   function show(step) {
@@ -53,7 +53,7 @@
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(`${proto}${location.host}${base}/live`);
     ws.binaryType = "arraybuffer";
-    ws.onopen = () => { captureTimer = setInterval(tick, 1000 / CHECK_FPS); };
+    ws.onopen = () => { captureTimer = setInterval(tick, POLL_MS); };
     ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
     ws.onclose = () => {
       if (stats.state === "watch" && !ended) finish("The connection was lost. What you watched so far is saved — thank you.");
@@ -98,21 +98,24 @@
     return new Promise((resolve) => g.toBlob((b) => resolve(b ? new Blob([header.buffer, b]) : null), "image/jpeg", 0.8));
   }
 
-  async function send(stimulusT) {
+  // At most `fps` frames a second, and the next only once the last is acknowledged (polled every POLL_MS, so a
+  // slow answer delays the next frame by at most POLL_MS instead of skipping a whole frame period).
+  async function send(stimulusT, fps) {
     if (!ws || ws.readyState !== WebSocket.OPEN || inFlight || !$("camera").videoWidth) return;
+    if (performance.now() - sentAt < 1000 / fps) return;
     inFlight = true;
+    sentAt = performance.now();
     const blob = await grab(stimulusT);
     if (!blob || ws.readyState !== WebSocket.OPEN) { inFlight = false; return; }
     ws.send(await blob.arrayBuffer());
-    sentAt = performance.now();
     stats.sent++;
   }
 
   function tick() {
-    if (stats.state === "check") { send(NaN); preview(); return; }
+    if (stats.state === "check") { send(NaN, CHECK_FPS); preview(); return; }
     const v = $("stimulus");
     const playing = !v.paused && !v.ended && !v.seeking && v.readyState >= 3 && !document.hidden;
-    if (playing) { maxT = Math.max(maxT, v.currentTime); send(v.currentTime); }
+    if (playing) { maxT = Math.max(maxT, v.currentTime); send(v.currentTime, TARGET_FPS); }
   }
 
   function preview() {
@@ -154,7 +157,7 @@
     setInterval(() => {
       if (!ended && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "progress", t: maxT }));
     }, PROGRESS_EVERY_MS);
-    captureTimer = setInterval(tick, 1000 / TARGET_FPS);
+    captureTimer = setInterval(tick, POLL_MS);
     v.play().catch(() => { $("watch-note").textContent = "Press play to start"; v.controls = true; });
   }
 
