@@ -21,6 +21,7 @@ import json
 import math
 import mimetypes
 import struct
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Request, WebSocket
@@ -52,15 +53,28 @@ def _open(conn: Request | WebSocket, token: str, allow_started: bool = False) ->
         raise ApiError(410, str(exc)) from None
 
 
+def _shell(title: str, body: str, script: bool = False, status: int = 200) -> HTMLResponse:
+    """A respondent-facing page: our stylesheet, no referrer, never cached (the URL holds the token)."""
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        'content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer">'
+        f'<title>{html.escape(title)}</title><link rel="icon" href="data:,">'
+        f'<link rel="stylesheet" href="/static/respondent.css"></head><body>{body}'
+        + ('<script src="/static/respondent.js"></script>' if script else "")
+        + "</body></html>"
+    )
+    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+@lru_cache(maxsize=1)
+def _page_body() -> str:
+    return (STATIC / "respondent-body.html").read_text(encoding="utf-8")
+
+
 def error_page(status: int, message: str) -> HTMLResponse:
     title = "Link not valid" if status == 404 else "Link no longer valid"
-    body = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-        f'content="width=device-width,initial-scale=1"><title>{title}</title>'
-        '<link rel="stylesheet" href="/static/respondent.css"></head><body><main class="card">'
-        f'<h1>{title}</h1><p data-testid="link-error">{html.escape(message)}</p></main></body></html>'
-    )
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    body = f'<main class="card"><h1>{title}</h1><p data-testid="link-error">{html.escape(message)}</p></main>'
+    return _shell(title, body, status=status)
 
 
 @router.get("/r/{token}")
@@ -70,7 +84,7 @@ def page(token: str, request: Request) -> Response:
     except ApiError as exc:
         return error_page(exc.status_code, str(exc.detail))
     link.book.opened(link.invite)
-    return FileResponse(STATIC / "respondent.html", media_type="text/html", headers={"Cache-Control": "no-store"})
+    return _shell("Study", _page_body(), script=True)
 
 
 @router.get("/r/{token}/session")

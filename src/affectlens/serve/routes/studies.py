@@ -306,12 +306,10 @@ def create_invites(
     return [Invitation(respondent=i.respondent, url=i.url(base), expires=i.expires.isoformat() + "Z") for i in made]
 
 
-@router.delete(
-    "/{name}/invites/{respondent}",
-    response_model=Respondent,
-    summary="Revoke a respondent's link (before they start)",
-    responses=ERRORS,
-)
+REVOKE = "Revoke a respondent's link (before they start)"
+
+
+@router.delete("/{name}/invites/{respondent}", response_model=Respondent, summary=REVOKE, responses=ERRORS)
 def revoke_invite(name: str, respondent: str, state: ServeState = Depends(get_state)) -> Respondent:
     studies, _, _ = _api()
     _call(studies.revoke, name, respondent, state.settings.db_url)

@@ -102,12 +102,13 @@
   // slow answer delays the next frame by at most POLL_MS instead of skipping a whole frame period).
   async function send(stimulusT, fps) {
     if (!ws || ws.readyState !== WebSocket.OPEN || inFlight || !$("camera").videoWidth) return;
-    if (performance.now() - sentAt < 1000 / fps) return;
+    if (performance.now() - sentAt < 1000 / fps - POLL_MS / 2) return;  // the poll tick nearest the period
     inFlight = true;
     sentAt = performance.now();
     const blob = await grab(stimulusT);
-    if (!blob || ws.readyState !== WebSocket.OPEN) { inFlight = false; return; }
-    ws.send(await blob.arrayBuffer());
+    const data = blob ? await blob.arrayBuffer() : null;
+    if (!data || ws.readyState !== WebSocket.OPEN || ended) { inFlight = false; return; }  // closed meanwhile
+    ws.send(data);
     stats.sent++;
   }
 
@@ -147,7 +148,8 @@
     v.addEventListener("ended", () => {
       ended = true;
       clearInterval(captureTimer);
-      ws.send(JSON.stringify({ type: "end", t: v.duration }));
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "end", t: v.duration }));
+      else finish("The connection was lost. What you watched so far is saved — thank you.");
     });
     document.addEventListener("visibilitychange", () => {
       if (ended) return;

@@ -9,10 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0004", "0003"
+branch_labels = depends_on = None
 
 
 def upgrade() -> None:
@@ -28,12 +26,8 @@ def upgrade() -> None:
         sa.Column("respondent", sa.String(200), nullable=False),
         sa.Column("token_sha256", sa.String(64), nullable=False),
         sa.Column("tags", sa.Text, nullable=False, server_default="{}"),
-        sa.Column("created_at", sa.DateTime, nullable=False),
-        sa.Column("expires_at", sa.DateTime, nullable=False),
-        sa.Column("revoked_at", sa.DateTime, nullable=True),
-        sa.Column("opened_at", sa.DateTime, nullable=True),
-        sa.Column("consent_at", sa.DateTime, nullable=True),
-        sa.Column("started_at", sa.DateTime, nullable=True),
+        *(sa.Column(c, sa.DateTime, nullable=False) for c in ("created_at", "expires_at")),
+        *(sa.Column(c, sa.DateTime, nullable=True) for c in ("revoked_at", "opened_at", "consent_at", "started_at")),
         sa.UniqueConstraint("token_sha256", name="uq_invites_token_sha256"),
         sa.UniqueConstraint("study_id", "respondent", name="uq_invites_study_respondent"),
     )
@@ -43,8 +37,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_invites_study_id", "invites")
     op.drop_table("invites")
-    with op.batch_alter_table("recordings") as t:
-        t.drop_column("seconds_watched")
-        t.drop_column("source")
-    with op.batch_alter_table("studies") as t:
-        t.drop_column("consent_text")
+    for table, columns in (("recordings", ("seconds_watched", "source")), ("studies", ("consent_text",))):
+        with op.batch_alter_table(table) as t:
+            for c in columns:
+                t.drop_column(c)
