@@ -1,6 +1,7 @@
 """How far per-second figures move when expressions and signals are analysed at a reduced rate.
 
     python benchmarks/analysis_rate.py [--data ../shared/data] [--rates 5 10 15]
+    python benchmarks/analysis_rate.py --rates --detect-every 2 3   # keyframe detection instead
 
 For every staged clip, `affectlens analyze` runs at full rate and at each ``--fps`` rate (in-process,
 one Analyzer); the per-second rows (`seconds.csv`: per track and second) of tracks present in both
@@ -25,8 +26,8 @@ from affectlens.sinks import SecondSummary, Tally, consume
 from affectlens.sources import open_sources
 
 
-def per_second(clip: str, fps: float | None) -> tuple[pd.DataFrame, float, int]:
-    an = Analyzer(AnalyzerConfig(analysis_fps=fps))
+def per_second(clip: str, fps: float | None, detect_every: int = 1) -> tuple[pd.DataFrame, float, int]:
+    an = Analyzer(AnalyzerConfig(analysis_fps=fps, detect_every=detect_every))
     seconds, tally = SecondSummary(labels=an.labels), Tally()
     t = time.perf_counter()
     for src in open_sources(clip):
@@ -55,7 +56,8 @@ def compare(full: pd.DataFrame, low: pd.DataFrame) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data")
-    ap.add_argument("--rates", type=float, nargs="+", default=[5.0, 10.0, 15.0])
+    ap.add_argument("--rates", type=float, nargs="*", default=[5.0, 10.0, 15.0])
+    ap.add_argument("--detect-every", type=int, nargs="*", default=[], help="keyframe intervals to compare too")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     out = {}
@@ -65,6 +67,9 @@ def main() -> None:
         for fps in args.rates:
             low, t_low, n_low = per_second(clip, fps)
             row[str(fps)] = compare(full, low) | {"seconds": round(t_low, 2), "frames": n_low}
+        for k in args.detect_every:
+            low, t_low, n_low = per_second(clip, None, detect_every=k)
+            row[f"detect_every_{k}"] = compare(full, low) | {"seconds": round(t_low, 2), "frames": n_low}
         out[Path(clip).name] = row
         print(Path(clip).name, json.dumps(row), flush=True)
     if args.json:

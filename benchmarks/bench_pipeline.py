@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("clip")
     ap.add_argument("--loop-seconds", type=float, default=0.0, help="repeat the clip until this much video is done")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--model", default=None, help="expression model (default: the shipped default)")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     ap.add_argument("--fps", type=float, default=0.0, help="analysis rate (affectlens analyze --fps); 0: every frame")
     args = ap.parse_args()
@@ -51,7 +52,8 @@ def main() -> None:
     n_dec, t_dec = decode_only(args.clip)
     duration = min(duration, n_dec / (src.fps or 30)) if duration else n_dec / (src.fps or 30)
 
-    analyzer = Analyzer(device=args.device, analysis_fps=args.fps or None)
+    extra = {"model": args.model} if args.model else {}
+    analyzer = Analyzer(device=args.device, analysis_fps=args.fps or None, **extra)
     rss_start = rss_mb()
     frames = faces = 0
     video_s = 0.0
@@ -77,6 +79,7 @@ def main() -> None:
     res = {
         "machine": machine(),
         "clip": args.clip,
+        "model": analyzer.classifier.card.name,
         "analysis_fps": args.fps or "every frame",
         "video_seconds": round(video_s, 2),
         "frames": frames,

@@ -88,6 +88,28 @@ def test_reduced_analysis_rate_keeps_true_timestamps_and_ids(media):
     assert singer_low == singer_full and low["track_id"].value_counts().iloc[0] >= 70
 
 
+def test_keyframe_detection_runs_the_detector_on_every_nth_frame_and_keeps_ids(media):
+    from affectlens.pipeline import Analyzer, AnalyzerConfig
+
+    clip = media / "videos" / "expressions_man.mp4"
+    full = to_dataframe(Analyzer().analyze(clip))
+    an = Analyzer(AnalyzerConfig(detect_every=3))
+    calls = []
+    detect = an.detect
+    an.detect = lambda image, video=False: calls.append(1) or detect(image, video)
+    results = list(an.analyze(clip))
+    key = to_dataframe(results)
+    assert len(results) == 135 and len(calls) == 45  # every frame answered; the detector on 1 in 3
+    assert [r.frame for r in results] == list(range(135))
+    assert set(key["track_id"]) == set(full["track_id"]) and len(set(key["track_id"])) == 1
+    # held frames repeat their keyframe's box; their expression is still read from their own pixels
+    box = key.set_index("frame")[["x1", "y1", "x2", "y2"]]
+    assert (box.loc[31] == box.loc[30]).all() and (box.loc[32] == box.loc[30]).all()  # 30 is a keyframe
+    assert not (box.loc[33] == box.loc[30]).all()
+    m = full.merge(key, on="frame", suffixes=("_full", "_key"))
+    assert (m["label_full"] == m["label_key"]).mean() >= 0.95
+
+
 _RSS_SCRIPT = """
 import sys
 from pathlib import Path

@@ -45,6 +45,7 @@ class AnalyzerConfig:
     analysis_fps: float | None = (
         None  # video: expressions and signals at most this often per second (None: every frame)
     )
+    detect_every: int = 1  # video: run the detector on every N-th frame (a keyframe); between, faces are held
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -177,6 +178,9 @@ class Stream:
         self.analysis_fps = c.analysis_fps if video and c.analysis_fps else None
         self._slot = None  # the last 1/analysis_fps interval of video time that got an analysed frame
         self._pending: list[tuple[Frame, Faces, np.ndarray]] = []
+        self.detect_every = max(1, int(c.detect_every)) if video else 1
+        self._held: Faces | None = None  # the tracked faces of the last keyframe
+        self._since_key = 0
 
     def due(self, frame: Frame) -> bool:
         """At a reduced analysis rate, the first frame of each 1/analysis_fps interval is analysed."""
@@ -196,21 +200,35 @@ class Stream:
         """
         a = self.analyzer
         t = time.perf_counter()
-        faces = a.detect(frame.image, self.video)
         if self.tracker is not None:
-            # ByteTrack confirms a new face on its second frame; until then (and for weak
-            # detections matching no track) it answers -1: such faces are left out
-            self.tracker.update(faces, frame.time_s)
-            faces = faces[faces.track_ids >= 0]
+            faces = self._tracked(frame)
             if not self.due(frame):
                 a.timings.detect += time.perf_counter() - t
                 return []
         else:  # a still image: ids 0..N-1 from left to right
+            faces = a.detect(frame.image, self.video)
             faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]
             faces.track_ids = np.arange(len(faces), dtype=np.int64)
         self._pending.append((frame, faces, a.crops(frame.image, faces)))
         a.timings.detect += time.perf_counter() - t
         return self.flush() if len(self._pending) >= self.batch_frames else []
+
+    def _tracked(self, frame: Frame) -> Faces:
+        """A video frame's faces with track ids: detected and tracked on keyframes, held in between.
+
+        ByteTrack confirms a new face on its second detection; until then (and for weak detections
+        matching no track) it answers -1: such faces are left out. Between keyframes (``detect_every``)
+        the keyframe's faces, ids and landmarks are held: a face moves a few pixels in 1/15 s, the
+        classifier's crops are trained with ±10 % shifts, and a new face waits at most one interval.
+        """
+        if self._held is not None and self._since_key < self.detect_every - 1:
+            self._since_key += 1
+            return self._held[np.arange(len(self._held))]  # a fresh copy: later stages write into it
+        faces = self.analyzer.detect(frame.image, self.video)
+        self.tracker.update(faces, frame.time_s)
+        faces = faces[faces.track_ids >= 0]
+        self._held, self._since_key = faces[np.arange(len(faces))], 0
+        return faces
 
     def step(self, frame: Frame) -> FrameResult:
         """One frame in, its result out (live streams: no batching across frames)."""

@@ -38,6 +38,12 @@ def session(
     # and kept, so with them on RSS grew by ~140 MB in the first passes of a clip and kept creeping
     # (523 -> 680 MB over 27 passes); off, it stays flat at no measured cost in speed (benchmarks/bench_pipeline.py)
     opts.enable_mem_pattern = False
+    # idle intra-op threads sleep instead of spinning: between the many small runs of a video pipeline the
+    # spinning threads took the cores from the decoder and the Python stages (hamilton clip, in-process:
+    # 1.90x -> 2.67x real time; 78 -> 23 ms of CPU per live frame); large batches lose nothing measurable
+    # (classifier at batch 256: 464 vs 467 faces/s). AFFECTLENS_ORT_SPIN=1 turns spinning back on.
+    if os.environ.get("AFFECTLENS_ORT_SPIN", "0") != "1":
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), opts, providers=providers or providers_for(device))
     except Exception as exc:  # onnxruntime raises its own untyped errors

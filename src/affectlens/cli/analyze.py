@@ -58,6 +58,14 @@ def analyze_cmd(
             "faces are still detected and tracked on every frame",
         ),
     ] = DEFAULT_ANALYSIS_FPS,
+    detect_every: Annotated[
+        int,
+        typer.Option(
+            "--detect-every",
+            min=1,
+            help="video: detect faces on every N-th frame and hold them in between (faster; for still cameras)",
+        ),
+    ] = 1,
     model: Annotated[str | None, typer.Option("--model", help="expression model name or .onnx")] = None,
     detector: Annotated[str, typer.Option("--detector", help="face detector")] = "blazeface",
     min_face: Annotated[int, typer.Option("--min-face", help="ignore faces smaller than this (px)")] = 16,
@@ -101,6 +109,7 @@ def analyze_cmd(
         smoothing_alpha=alpha,
         stride=stride,
         analysis_fps=fps or None,
+        detect_every=detect_every,
         min_face=min_face,
         device=device,
         keep_images=annotate,

@@ -232,6 +232,59 @@ def export_cmd(
     typer.echo(f"wrote {path} ({size:.1f} MB) and {card_path(path)}; ONNX/PyTorch max |Δp| = {parity:.1e}")
 
 
+@app.command("quantize")
+def quantize_cmd(
+    model: Annotated[str, typer.Argument(help="shipped model name or .onnx file (with its card)")],
+    out: Annotated[Path, typer.Option("--out", help="the int8 .onnx to write (its .json card goes beside it)")],
+    calibrate_on: Annotated[
+        str, typer.Option("--calibrate-on", help="KIND:PATH[@SPLIT] faces that fix the activation ranges")
+    ],
+    temperature_on: Annotated[
+        str | None, typer.Option("--temperature-on", help="KIND:PATH[@SPLIT] held-out faces to refit the temperature")
+    ] = None,
+    evaluate_on: Annotated[
+        list[str], typer.Option("--eval", help="KIND:PATH[@SPLIT] to measure into the card; repeatable")
+    ] = [],  # noqa: B006
+    faces: Annotated[int, typer.Option("--faces", min=16, help="calibration faces")] = 1024,
+) -> None:
+    """Quantise an expression model to int8 (ONNX Runtime static quantisation), measured into its card."""
+    import shlex
+    import sys
+
+    from affectlens.classify import get_model
+    from affectlens.classify.card import card_path
+    from affectlens.datasets import load_dataset
+    from affectlens.evaluate.bench import bench_ours
+    from affectlens.train.export import calibrate_card, measure_into_card
+    from affectlens.train.quantize import quantize_classifier
+
+    spec, _, split = calibrate_on.partition("@")
+    q = quantize_classifier(get_model(model), load_dataset(spec, split or "train"), out, n=faces)
+    q.card.training["command"] = "affectlens " + shlex.join(sys.argv[1:])
+    if temperature_on:
+        spec, _, split = temperature_on.partition("@")
+        calibrate_card(q, load_dataset(spec, split or "valid"))
+        typer.echo(f"temperature {q.card.temperature:.3f} refitted: {q.card.calibration}")
+    for spec in evaluate_on:
+        spec, _, split = spec.partition("@")
+        ds = load_dataset(spec, split or "test")
+        rep = measure_into_card(q, ds, spec)
+        was = q.card.metrics.get(f"float_{ds.name}_{ds.split}", {}).get("accuracy")
+        before = f" (float: {was:.4f})" if was is not None else ""
+        typer.echo(f"{ds.name}_{ds.split}: accuracy {rep['accuracy']:.4f}{before} macro-F1 {rep['macro_f1']:.4f}")
+        if not q.card.speed:  # speed on this machine, on the first evaluation set
+            row = bench_ours(str(q.path), ds, threads=2)
+            q.card.speed = {
+                "faces_per_s_batched_2_threads": round(row.faces_per_s),
+                "batch1_ms_median": round(row.batch1_ms, 2),
+                "size_mb": round(row.size_mb, 2),
+                "runtime": row.runtime,
+            }
+            typer.echo(f"speed: {q.card.speed}")
+    q.card.save(card_path(q.path))
+    typer.echo(f"wrote {q.path} ({q.path.stat().st_size / 1e6:.1f} MB) and {card_path(q.path)}")
+
+
 @app.command("models")
 def models_cmd() -> None:
     """List the shipped expression models and the trainable architectures."""
