@@ -126,12 +126,15 @@ def test_no_start_without_consent_and_no_frames_before_start(server, study, fram
 
     async def go():
         async with websockets.connect(ws_url(server, url)) as ws:
+            await ws.send(framed(math.nan, 0.0, frames[0]))
+            frame = json.loads(await ws.recv())
             await ws.send(json.dumps({"type": "start"}))
             first = json.loads(await ws.recv())
             await ws.send(json.dumps({"type": "end", "t": 99}))
-            return first, json.loads(await ws.recv())
+            return frame, first, json.loads(await ws.recv())
 
-    first, second = asyncio.run(go())
+    frame, first, second = asyncio.run(go())
+    assert frame["type"] == "error" and frame["status"] == 403  # no frame is looked at before consent
     assert first["type"] == "error" and "consent" in first["message"]
     assert second["type"] == "error" and second["status"] == 409
     assert _respondents(server)["r3"]["state"] == "opened" or _respondents(server)["r3"]["state"] == "invited"

@@ -167,6 +167,8 @@ def _frame(session: RespondentSession, data: bytes, max_side: int) -> dict:
     if len(data) < HEADER.size + 8:
         raise ApiError(400, "a frame is 16 bytes of times followed by a JPEG")
     stimulus_t, camera_t = HEADER.unpack_from(data)
+    if session.link.invite.consent_at is None and session.link.refresh(allow_started=True).invite.consent_at is None:
+        raise ApiError(403, "agree to the study's terms first: no frame is looked at before consent")
     image = decode_frame(data[HEADER.size :], max_side)
     if session.recording is None:
         return camera_check(session.pool, image)
