@@ -63,3 +63,16 @@ def test_unknown_names_and_missing_cards(tmp_path):
     (tmp_path / "m.onnx").write_bytes(b"x")
     with pytest.raises(AffectlensError, match="needs its .json card"):
         get_model(tmp_path / "m.onnx")
+
+
+def test_the_int8_default_reads_the_staged_faces_as_its_float_model(media):
+    """On real staged photos through the whole pipeline: the same labels, probabilities within 0.05."""
+    from affectlens import to_dataframe
+    from affectlens.pipeline import Analyzer
+
+    photos = media / "expressions"
+    q = to_dataframe(Analyzer().analyze(photos))
+    f = to_dataframe(Analyzer(model="affect-cnn-x2-v1").analyze(photos))
+    assert len(q) == len(f) >= 7 and list(q["label"]) == list(f["label"])
+    p = [c for c in q.columns if c.startswith("p_")]
+    assert np.abs(q[p].to_numpy() - f[p].to_numpy()).max() < 0.05
