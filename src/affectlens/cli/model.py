@@ -175,6 +175,9 @@ def _print_report(report: dict) -> None:
         console.print(f"figures and metrics.json in {report['outputs']}")
 
 
+EvalOn = Annotated[list[str], typer.Option("--eval", help="KIND:PATH[@SPLIT] to measure into the card; repeatable")]
+
+
 @app.command("export")
 def export_cmd(
     checkpoint: Annotated[
@@ -185,9 +188,7 @@ def export_cmd(
     crop_scale: Annotated[
         float | None, typer.Option("--crop-scale", help="detector box → crop scale for the card")
     ] = None,
-    evaluate_on: Annotated[
-        list[str], typer.Option("--eval", help="KIND:PATH[@SPLIT] to measure into the card; repeatable")
-    ] = [],  # noqa: B006
+    evaluate_on: EvalOn = [],  # noqa: B006
     calibrate: Annotated[
         str | None,
         typer.Option("--calibrate", help="KIND:PATH[@SPLIT] held-out data to fit the softmax temperature on"),
@@ -242,9 +243,7 @@ def quantize_cmd(
     temperature_on: Annotated[
         str | None, typer.Option("--temperature-on", help="KIND:PATH[@SPLIT] held-out faces to refit the temperature")
     ] = None,
-    evaluate_on: Annotated[
-        list[str], typer.Option("--eval", help="KIND:PATH[@SPLIT] to measure into the card; repeatable")
-    ] = [],  # noqa: B006
+    evaluate_on: EvalOn = [],  # noqa: B006
     faces: Annotated[int, typer.Option("--faces", min=16, help="calibration faces")] = 1024,
 ) -> None:
     """Quantise an expression model to int8 (ONNX Runtime static quantisation), measured into its card."""
