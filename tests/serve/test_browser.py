@@ -10,51 +10,18 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from pathlib import Path
 
-import cv2
 import pytest
 
-from tests.serve.conftest import clip_frames
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def write_y4m(path: Path, frames, fps: int = 24) -> Path:
-    h, w = frames[0].shape[:2]
-    with path.open("wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for rgb in frames:
-            f.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
-    return path
+from tests.serve.conftest import chromium_with_camera, clip_frames, write_y4m
 
 
 @pytest.fixture(scope="module")
 def browser(media, tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    cam = write_y4m(
-        tmp_path_factory.mktemp("cam") / "camera.y4m", clip_frames(media / "videos" / "expressions_man.mp4", 72)
-    )
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={cam}",
-            ],
-        )
+    frames = clip_frames(media / "videos" / "expressions_man.mp4", 72)
+    with chromium_with_camera(write_y4m(tmp_path_factory.mktemp("cam") / "camera.y4m", frames)) as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -6,16 +6,13 @@ report renders. The camera clip is staged: sad faces for ``CHANGE_AT_S`` seconds
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.serve.conftest import clip_frames, copy_clip
-from tests.serve.test_browser import write_y4m
+from tests.serve.conftest import chromium_with_camera, clip_frames, copy_clip, write_y4m
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CAMERA_FPS = 12
 CHANGE_AT_S = 6.0  # camera time at which the sad face turns to surprise
 STUDY = "remote-browser"
@@ -34,26 +31,9 @@ def staged_camera(media: Path, out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def chromium(media, tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     cam = staged_camera(media, tmp_path_factory.mktemp("cam") / "camera.y4m")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={cam}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+    with chromium_with_camera(cam, "--autoplay-policy=no-user-gesture-required") as b:
         yield b
-        b.close()
 
 
 def _through_the_page(browser, url: str, leave_at_s: float | None, problems: list[str]) -> dict:

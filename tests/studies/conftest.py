@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from affectlens.db import connect
+from affectlens.studies.store import NewStimulus, StudyStore
 from tests.conftest import need
 
 VIDEOS = Path(os.environ.get("AFFECTLENS_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
@@ -112,3 +114,14 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'study.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+STIM = NewStimulus("/media/ad.mp4", "0" * 64, 10.0, 30.0, 300)  # a stimulus row for store-level tests
+
+
+@pytest.fixture
+def store(db_url) -> StudyStore:
+    """A StudyStore on each database of ``db_url`` (SQLite and PostgreSQL)."""
+    s = StudyStore(connect(db_url))
+    yield s
+    s.engine.dispose()

@@ -8,20 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from affectlens.db import connect
 from affectlens.errors import AffectlensError, Conflict, Gone, NotFound
 from affectlens.studies.invites import InviteBook, parse_expiry, pseudonyms, state, token_hash
 from affectlens.studies.models import PARTIAL, REMOTE, RUNNING, Invite, Recording
-from affectlens.studies.store import NewStimulus, StudyStore, new_claimer
-
-STIM = NewStimulus("/media/ad.mp4", "0" * 64, 10.0, 30.0, 300)
-
-
-@pytest.fixture
-def store(db_url) -> StudyStore:
-    s = StudyStore(connect(db_url))
-    yield s
-    s.engine.dispose()
+from affectlens.studies.store import new_claimer
+from tests.studies.conftest import STIM
 
 
 def test_parse_expiry():

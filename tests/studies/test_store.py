@@ -12,16 +12,8 @@ from sqlalchemy import inspect, text
 from affectlens.db import connect, head_revision
 from affectlens.errors import AffectlensError
 from affectlens.studies.models import DONE, FAILED, PENDING, RUNNING
-from affectlens.studies.store import Finished, NewStimulus, StudyStore, new_claimer
-
-STIM = NewStimulus("/media/ad.mp4", "0" * 64, 10.0, 30.0, 300)
-
-
-@pytest.fixture
-def store(db_url) -> StudyStore:
-    s = StudyStore(connect(db_url))
-    yield s
-    s.engine.dispose()
+from affectlens.studies.store import Finished, StudyStore, new_claimer
+from tests.studies.conftest import STIM
 
 
 def _study(store: StudyStore, n: int = 3):
