@@ -4,6 +4,7 @@ delete``."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -186,26 +187,13 @@ def status_cmd(
 
 def status_json(study, people) -> dict:
     """The study and its respondents as plain JSON (what ``study status --json`` prints)."""
-    counts: dict[str, int] = {}
-    for p in people:
-        counts[p.state] = counts.get(p.state, 0) + 1
+    counts = dict(Counter(p.state for p in people))
     return {
         "name": study.name,
         "stimulus": study.stimulus_path,
         "stimulus_duration_s": study.stimulus_duration_s,
         "counts": counts,
-        "respondents": [
-            {
-                "respondent": p.respondent,
-                "state": p.state,
-                "source": p.source,
-                "seconds_watched": p.seconds_watched,
-                "tags": p.tags,
-                "expires": p.invite.expires_at.isoformat() + "Z" if p.invite is not None else None,
-                "error": (p.recording.error or "").splitlines()[0] if p.recording and p.recording.error else None,
-            }
-            for p in people
-        ],
+        "respondents": [p.to_dict() for p in people],
     }
 
 

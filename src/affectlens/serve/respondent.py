@@ -17,7 +17,7 @@ import numpy as np
 from affectlens.errors import NotFound
 from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.live import LiveSession
-from affectlens.studies.invites import InviteBook, token_hash
+from affectlens.studies.invites import INVALID, InviteBook, token_hash
 from affectlens.studies.models import Invite, Study
 from affectlens.studies.remote import RemoteRecording
 from affectlens.studies.store import StudyStore, new_claimer
@@ -61,7 +61,7 @@ class Links:
         from affectlens.studies.api import open_store
 
         if not (16 <= len(token) <= 64):
-            raise NotFound("This link is not valid. Check that you copied the whole link.")
+            raise NotFound(INVALID)
         digest = token_hash(token)
         with self._lock:
             name = self._study_of.get(digest)
@@ -141,14 +141,12 @@ class RespondentSession:
         self.recording.add(result, camera_time_s)
         return {"type": "ack", "t": round(stimulus_time_s, 3), "faces": len(result.faces)}
 
-    def progress(self, stimulus_time_s: float, flush: bool = True) -> None:
+    def progress(self, stimulus_time_s: float) -> None:
         if self.recording is not None:
             self.recording.progress(stimulus_time_s)
-            if flush:
-                self.recording.flush()
 
-    def finish(self) -> str | None:
+    def finish(self, stimulus_time_s: float | None = None) -> str | None:
         """Settle the recording once (``done`` if playback reached the end, else ``partial``)."""
         if self.recording is not None and self.state is None:
-            self.state = self.recording.finish()
+            self.state = self.recording.finish(stimulus_time_s)
         return self.state

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from affectlens.db import connect
 from affectlens.errors import AffectlensError, Conflict, NotFound
+from affectlens.studies.invites import INVALID as INVALID_LINK
 from affectlens.studies.invites import Invitation, InviteBook, parse_expiry, pseudonyms, token_hash
 from affectlens.studies.invites import state as invite_state
 from affectlens.studies.locations import Location, driver_url, locate, studies_root
@@ -224,23 +225,36 @@ class RespondentState:
     recording: Recording | None
     invite: Invite | None
 
+    def to_dict(self) -> dict:
+        """Plain JSON: what ``study status --json`` prints and ``GET /v1/studies/{name}`` returns."""
+        r = self.recording
+        return {
+            "respondent": self.respondent,
+            "state": self.state,
+            "source": self.source,
+            "seconds_watched": self.seconds_watched,
+            "offset_s": r.offset_s if r is not None else None,
+            "tags": self.tags,
+            "frames": r.frames if r is not None else None,
+            "face_frames": r.face_frames if r is not None else None,
+            "duration_s": r.duration_s if r is not None else None,
+            "expires": self.invite.expires_at.isoformat() + "Z" if self.invite is not None else None,
+            "error": r.error.splitlines()[0] if r is not None and r.error else None,
+        }
+
 
 def respondents(name: str, db: str | None = None) -> tuple[Study, list[RespondentState]]:
     """Every respondent of the study: recordings (uploaded or remote) and invites not yet started."""
-    study, recs = recordings(name, db)
     store, _ = open_store(name, db)
+    study = store.study(name)
+    store.settle_remote(study)
     invites = {i.respondent: i for i in InviteBook(store).all(study)}
+    dur = study.stimulus_duration_s
     out = [
         RespondentState(
-            r.respondent,
-            r.status,
-            r.source,
-            r.watched_s(study.stimulus_duration_s),
-            r.tag_dict,
-            r,
-            invites.pop(r.respondent, None),
+            r.respondent, r.status, r.source, r.watched_s(dur), r.tag_dict, r, invites.pop(r.respondent, None)
         )
-        for r in recs
+        for r in store.recordings(study)
     ]
     for i in invites.values():
         out.append(RespondentState(i.respondent, invite_state(i, None), REMOTE, None, json.loads(i.tags), None, i))
@@ -256,7 +270,7 @@ def find_invite(token: str, db: str | None = None) -> tuple[StudyStore, Study, I
         if inv is not None:
             study = store.study_by_id(inv.study_id)
             return store, study, inv
-    raise NotFound("This link is not valid. Check that you copied the whole link.")
+    raise NotFound(INVALID_LINK)
 
 
 def study_names(db: str | None = None) -> list[str]:

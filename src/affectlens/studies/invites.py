@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from affectlens.errors import AffectlensError, Conflict, Gone, NotFound
@@ -27,6 +27,9 @@ from affectlens.studies.models import REMOTE, RUNNING, Invite, Recording, Study,
 from affectlens.studies.store import new_recording
 
 DEFAULT_EXPIRY = timedelta(days=7)
+#: what a respondent reads about a link that opens nothing (shown on their page, never a study's name)
+INVALID = "This link is not valid. Check that you copied the whole link."
+USED = "This link has already been used. Thank you for taking part."
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -96,14 +99,12 @@ class InviteBook:
         self.store = store
 
     def create(self, study: Study, respondents: list[str], tags: dict[str, str], ttl: timedelta) -> list[Invitation]:
+        clash = sorted(set(respondents) & self.taken(study))
+        if clash:
+            raise Conflict(f"respondent {clash[0]!r} already has an invite or a recording in {study.name!r}")
         now = utcnow()
         out = [Invitation(r, new_token(), now + ttl, dict(tags)) for r in respondents]
-        with self.store.session() as s:
-            taken = {r.respondent for r in s.scalars(select(Recording).where(Recording.study_id == study.id))}
-            taken |= set(s.scalars(select(Invite.respondent).where(Invite.study_id == study.id)))
-            clash = sorted(set(respondents) & taken)
-            if clash:
-                raise Conflict(f"respondent {clash[0]!r} already has an invite or a recording in {study.name!r}")
+        with self.store.session() as s:  # a concurrent invite of the same name fails on the unique constraint
             for inv in out:
                 s.add(
                     Invite(
@@ -145,22 +146,16 @@ class InviteBook:
             s.commit()
             return inv
 
-    def forget(self, study: Study, respondent: str) -> int:
-        with self.store.session() as s:
-            n = s.execute(delete(Invite).where(Invite.study_id == study.id, Invite.respondent == respondent)).rowcount
-            s.commit()
-            return n
-
     # -- the respondent's steps (each checks the link is still usable) -----------------------
     def usable(self, digest: str, allow_started: bool = False) -> Invite:
         """The invite of a token hash, or :class:`NotFound` / :class:`Gone` with a message for the respondent."""
         inv = self.by_hash(digest)
         if inv is None:
-            raise NotFound("This link is not valid. Check that you copied the whole link.")
+            raise NotFound(INVALID)
         if inv.revoked_at is not None:
             raise Gone("This link has been withdrawn by the study's organisers.")
         if inv.started_at is not None and not allow_started:
-            raise Gone("This link has already been used. Thank you for taking part.")
+            raise Gone(USED)
         if inv.expires_at <= utcnow():
             raise Gone("This link has expired. Ask the study's organisers for a new one.")
         return inv
@@ -190,7 +185,7 @@ class InviteBook:
             )
             if res.rowcount != 1:
                 s.rollback()
-                raise Gone("This link has already been used. Thank you for taking part.")
+                raise Gone(USED)
             rec = new_recording(
                 study,
                 inv.respondent,

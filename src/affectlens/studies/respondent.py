@@ -14,6 +14,11 @@ import pandas as pd
 DROPPED = ("source",)
 
 
+def stored_row(row: dict) -> dict:
+    """A face row as a respondent's file keeps it: no source path, no raw (unsmoothed) probabilities."""
+    return {k: v for k, v in row.items() if k not in DROPPED and not k.startswith("raw_p_")}
+
+
 def main_track(rows: pd.DataFrame) -> int | None:
     """The id of the track seen in the most frames (None when there are no faces)."""
     if rows.empty:

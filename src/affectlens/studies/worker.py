@@ -75,9 +75,9 @@ class _RespondentRows(Sink):
         self.chunks: list = []
 
     def add(self, result) -> None:
-        self.rows.extend(
-            {k: v for k, v in r.items() if k != "source" and not k.startswith("raw_p_")} for r in result.rows()
-        )
+        from affectlens.studies.respondent import stored_row
+
+        self.rows.extend(stored_row(r) for r in result.rows())
         if len(self.rows) >= self.chunk:
             self.close()
 

@@ -10,8 +10,9 @@ stimulus's playback time at capture, NaN before the start; the camera's own time
 Before ``{"type": "start"}`` a frame gets the camera check; after it, the frame is analysed into
 the respondent's recording and acknowledged (``{"type": "ack", "t", "faces"}``): the page sends
 its next frame only then, so the server never holds a backlog. ``{"type": "progress", "t"}``
-saves the rows so far; ``{"type": "end", "t"}`` settles the recording (``{"type": "saved",
-"state"}``); a connection that drops after the start leaves it ``partial``.
+keeps the session alive (and saves the rows when a save is due); ``{"type": "end", "t"}``
+settles the recording (``{"type": "saved", "state"}``); a connection that drops after the start
+leaves it ``partial``.
 """
 
 from __future__ import annotations
@@ -196,6 +197,5 @@ def _command(session: RespondentSession, text: str) -> dict | None:
         session.progress(t)
         return None
     if kind == "end":
-        session.progress(t, flush=False)
-        return {"type": "saved", "state": session.finish()}
+        return {"type": "saved", "state": session.finish(t)}
     raise ApiError(400, f"unknown command {kind!r}")

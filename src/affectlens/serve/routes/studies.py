@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -82,37 +83,17 @@ class StudyInfo(BaseModel):
     respondents: list[Respondent]
 
 
-def _respondent(p) -> Respondent:
-    r = p.recording
-    return Respondent(
-        respondent=p.respondent,
-        state=p.state,
-        status=p.state,
-        source=p.source,
-        seconds_watched=p.seconds_watched,
-        offset_s=r.offset_s if r is not None else None,
-        tags=p.tags,
-        frames=r.frames if r is not None else None,
-        face_frames=r.face_frames if r is not None else None,
-        duration_s=r.duration_s if r is not None else None,
-        expires=p.invite.expires_at.isoformat() + "Z" if p.invite is not None else None,
-        error=r.error.splitlines()[0] if r is not None and r.error else None,
-    )
-
-
 def _info(name: str, db: str | None, running: set[str] | frozenset = frozenset()) -> StudyInfo:
     studies, _, _ = _api()
     study, people = _call(studies.respondents, name, db)
-    counts: dict[str, int] = {}
-    for p in people:
-        counts[p.state] = counts.get(p.state, 0) + 1
+    counts = dict(Counter(p.state for p in people))
     return StudyInfo(
         name=study.name,
         stimulus=Path(study.stimulus_path).name,
         stimulus_duration_s=study.stimulus_duration_s,
         running=study.name in running,
         counts=counts,
-        respondents=[_respondent(p) for p in people],
+        respondents=[Respondent(**p.to_dict(), status=p.state) for p in people],
     )
 
 
