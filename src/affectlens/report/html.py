@@ -248,8 +248,8 @@ def _segment_table(t: StudyTables) -> str:
         metric=seg["metric"].map(lambda m: figures.SEGMENT_METRICS.get(m, (m, m))[1]),
         significant=seg["significant"].map({True: "yes", False: "no"}),
     )
-    shown = shown[["key", "groups", "metric", "n_a", "n_b", "mean_a", "mean_b", "difference", "p_value", "q_value"]]
-    shown = shown.assign(significant=seg["significant"].map({True: "yes", False: "no"}))
+    cols = ["key", "groups", "metric", "n_a", "n_b", "mean_a", "mean_b", "difference", "p_value", "q_value"]
+    shown = shown[[*cols, "significant"]]
     names = {"key": "tag", "n_a": "n (first)", "n_b": "n (second)", "mean_a": "mean (first)"}
     names |= {"mean_b": "mean (second)", "p_value": "p (permutation)", "q_value": "q (BH)"}
     fmt = {"n (first)": "{:.0f}", "n (second)": "{:.0f}", "p (permutation)": "{:.4f}", "q (BH)": "{:.4f}"}

@@ -65,7 +65,7 @@ def study_norms(name: str, this: Headline, db: str | None = None) -> Norms:
         if other == name:
             continue
         try:
-            others.append(headline(tables(other, db)[1]))
+            others.append(headline(tables(other, db, groups=False)[1]))  # headline figures only
         except AffectlensError:  # a study whose results are missing: left out of the norms
             continue
     return norms(this, others)

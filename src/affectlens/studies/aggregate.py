@@ -124,6 +124,22 @@ def _greedy(cand: pd.DataFrame, column: str, kind: str, metric: str, median: flo
     return rows
 
 
+UNTAGGED = "(untagged)"
+
+
+def groups_by_tag(per_second: pd.DataFrame, tags: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
+    """tag key → value → its respondents (those of ``per_second``; without the key: ``(untagged)``)."""
+    respondents = sorted(per_second["respondent"].unique()) if len(per_second) else []
+    out: dict[str, dict[str, list[str]]] = {}
+    for key in sorted(tags["key"].unique()) if len(tags) else []:
+        by = dict(tags.loc[tags["key"] == key, ["respondent", "value"]].itertuples(index=False, name=None))
+        groups: dict[str, list[str]] = {}
+        for r in respondents:
+            groups.setdefault(by.get(r, UNTAGGED), []).append(r)
+        out[key] = dict(sorted(groups.items()))
+    return out
+
+
 def compare_tags(
     per_second: pd.DataFrame, tags: pd.DataFrame, duration_s: float, emotions: tuple[str, ...] = EMOTIONS
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -139,13 +155,8 @@ def compare_tags(
         return pd.DataFrame(), pd.DataFrame()
     p_cols = [f"p_{c}" for c in emotions]
     per_resp = per_second.groupby("respondent")[["engagement", "attention", "valence_score", *p_cols]].mean()
-    respondents = sorted(per_second["respondent"].unique())
-    for key in sorted(tags["key"].unique()):
-        by = dict(tags.loc[tags["key"] == key, ["respondent", "value"]].itertuples(index=False, name=None))
-        groups: dict[str, list[str]] = {}
-        for r in respondents:
-            groups.setdefault(by.get(r, "(untagged)"), []).append(r)
-        for value, members in sorted(groups.items()):
+    for key, groups in groups_by_tag(per_second, tags).items():
+        for value, members in groups.items():
             sub = per_resp.loc[members]
             m, lo, hi, n = mean_ci(sub["engagement"], *RANGES["engagement"])
             row = {"key": key, "value": value, "n_respondents": n if n else len(members)}

@@ -286,11 +286,12 @@ def study_names(db: str | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "study.db").is_file()) if root.is_dir() else []
 
 
-def tables(name: str, db: str | None = None) -> tuple[Study, StudyTables]:
+def tables(name: str, db: str | None = None, groups: bool = True) -> tuple[Study, StudyTables]:
+    """The study's tables (``groups=False``: without tag groups and their tests, see ``study_tables``)."""
     from affectlens.studies.results import study_tables
 
     study, recs = recordings(name, db)
-    return study, study_tables(study, recs)
+    return study, study_tables(study, recs, groups=groups)
 
 
 EXPORTS = (

@@ -70,7 +70,9 @@ def recordings_table(study: Study, recordings: list[Recording]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def study_tables(study: Study, recordings: list[Recording]) -> StudyTables:
+def study_tables(study: Study, recordings: list[Recording], groups: bool = True) -> StudyTables:
+    """Every table of the study; ``groups=False`` leaves the tag groups and their permutation tests
+    empty (what only the headline figures need, e.g. the norms over other studies)."""
     ps = per_second(load_frames(study, recordings), study.stimulus_duration_s)
     tl = timeline(ps, study.stimulus_duration_s)
     tl["viewers"] = viewers(study, recordings).reindex(tl["second"]).fillna(0).astype(int).to_numpy()
@@ -78,7 +80,9 @@ def study_tables(study: Study, recordings: list[Recording]) -> StudyTables:
         [(r.respondent, k, v) for r in recordings for k, v in r.tag_dict.items()],
         columns=["respondent", "key", "value"],
     )
-    comparison, groups = compare_tags(ps, tags, study.stimulus_duration_s)
+    if not groups:
+        tags = tags.iloc[0:0]  # no tag, no group: compare_tags and segment_tests return empty tables
+    comparison, group_timelines = compare_tags(ps, tags, study.stimulus_duration_s)
     whole, seconds = segment_tests(ps, tags)
     recs = recordings_table(study, recordings)
-    return StudyTables(ps, tl, key_moments(tl), comparison, groups, recs, whole, seconds)
+    return StudyTables(ps, tl, key_moments(tl), comparison, group_timelines, recs, whole, seconds)

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from affectlens.labels import EMOTIONS
+from affectlens.studies.aggregate import groups_by_tag
 
 METRICS = ("engagement", "attention", "valence_score", *(f"p_{c}" for c in EMOTIONS))
-UNTAGGED = "(untagged)"
 
 
 def bh_adjust(p: np.ndarray) -> np.ndarray:
@@ -79,19 +79,6 @@ def permutation_pvalues(
     return observed, p
 
 
-def groups_by_tag(per_second: pd.DataFrame, tags: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
-    """key → value → respondents (those without the key in ``(untagged)``)."""
-    respondents = sorted(per_second["respondent"].unique()) if len(per_second) else []
-    out: dict[str, dict[str, list[str]]] = {}
-    for key in sorted(tags["key"].unique()) if len(tags) else []:
-        by = dict(tags.loc[tags["key"] == key, ["respondent", "value"]].itertuples(index=False, name=None))
-        groups: dict[str, list[str]] = {}
-        for r in respondents:
-            groups.setdefault(by.get(r, UNTAGGED), []).append(r)
-        out[key] = dict(sorted(groups.items()))
-    return out
-
-
 def segment_tests(
     per_second: pd.DataFrame,
     tags: pd.DataFrame,
@@ -126,8 +113,8 @@ def segment_tests(
     return whole_df[_WHOLE], sec_df[_SECONDS]
 
 
-_WHOLE = ["key", "group_a", "group_b", "metric", "n_a", "n_b", "mean_a", "mean_b", "difference", "p_value", "q_value"]
-_WHOLE = [*_WHOLE, "significant"]
+_WHOLE = ["key", "group_a", "group_b", "metric", "n_a", "n_b", "mean_a", "mean_b", "difference", "p_value"]
+_WHOLE += ["q_value", "significant"]
 _SECONDS = ["key", "group_a", "group_b", "metric", "second", "difference", "p_value", "q_value", "significant"]
 
 
