@@ -227,7 +227,8 @@ class Stream:
         faces = self.analyzer.detect(frame.image, self.video)
         self.tracker.update(faces, frame.time_s)
         faces = faces[faces.track_ids >= 0]
-        self._held, self._since_key = faces[np.arange(len(faces))], 0
+        if self.detect_every > 1:  # keep a clean copy to hold (later stages write into ``faces``)
+            self._held, self._since_key = faces[np.arange(len(faces))], 0
         return faces
 
     def step(self, frame: Frame) -> FrameResult:
