@@ -6,7 +6,8 @@
 ``canonical``: the mean face-mesh shape (468 x 3, centred, unit RMS radius) of the frontal photos in
 ``../shared/data/media/expressions``, Procrustes-aligned to each other (5 rounds).
 
-``eyes``: a tiny CNN reading a 32x32 gray eye patch (``geometry.eye_patches``) → P(eye open).
+``eyes``: a tiny CNN reading a gray eye patch (``geometry.eye_patches``; side ``--patch`` px, ``--scale`` x the
+eye-corner distance, both written to the card's ``patch`` so the runtime cuts them the same way) → P(eye open).
 Data, all research-only, none shipped (only the learned weights are):
   * closed: CEW ClosedFace faces (``engagement/cew-closedface``, developers' half); 2/3 train, 1/3 held out;
   * open: RAF-DB aligned training faces (1,500 chosen by hash), up to 3,000 more RAF-DB faces labelled
@@ -39,7 +40,6 @@ from affectlens.signals.mesh import FaceMesh  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 WEIGHTS = ROOT / "src" / "affectlens" / "signals" / "weights"
-PATCH = geometry.EYE_PATCH
 
 
 def bucket(name: str, n: int) -> int:
@@ -80,7 +80,7 @@ def canonical(_args) -> None:
 
 
 # -- eye-state model ---------------------------------------------------------------------------
-def collect(lm: Landmarker) -> dict[str, np.ndarray]:
+def collect(lm: Landmarker, size: int, scale: float) -> dict[str, np.ndarray]:
     """Eye patches with labels (1 open, 0 closed), a held-out flag and a source tag."""
     xs, ys, held, src = [], [], [], []
 
@@ -88,7 +88,7 @@ def collect(lm: Landmarker) -> dict[str, np.ndarray]:
         p = lm.points(load_rgb(path), crop=crop)
         if p is None:
             return
-        for patch in geometry.eye_patches(load_rgb(path), p):
+        for patch in geometry.eye_patches(load_rgb(path), p, size, scale):
             xs.append(patch)
             ys.append(label)
             held.append(hold)
@@ -101,7 +101,8 @@ def collect(lm: Landmarker) -> dict[str, np.ndarray]:
         add_face(f, 1, "rafdb", True, bucket(Path(f).name + "h", 5) == 0)
     # squinting but open eyes (laughs, disgust): the hard negatives of an eyes-closed detector
     codes = dict(line.split() for line in (DATA / "rafdb-basic" / "EmoLabel" / "list_patition_label.txt").open())
-    # (disgust, happiness, anger: the expressions that narrow the eyes; v2 takes every second such face)
+    # (disgust, happiness, anger: the expressions that narrow the eyes; v2 takes every second such face: all of
+    # them, 7,370 patches, measured worse on held-out CEW recall and the staged photos, see the README)
     squint = [f for f in raf if codes.get(Path(f).name.replace("_aligned", "")) in ("3", "4", "6")]
     for f in [f for f in squint if bucket(Path(f).name, 8) != 0 and bucket(Path(f).name, 2) == 1][:3000]:
         add_face(f, 1, "rafdb-expressive", True, bucket(Path(f).name + "h", 5) == 0)
@@ -111,7 +112,7 @@ def collect(lm: Landmarker) -> dict[str, np.ndarray]:
     for label, cls in ((0, "closed"), (1, "open")):
         for f in sorted(glob.glob(str(DATA / "engagement" / "drowsiness-eyes" / cls / "*.jpg"))):
             g = cv2.cvtColor(load_rgb(f), cv2.COLOR_RGB2GRAY)
-            xs.append(cv2.resize(g, (PATCH, PATCH), interpolation=cv2.INTER_AREA))
+            xs.append(cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA))
             ys.append(label)
             held.append(bucket(f"{cls}/{Path(f).name}", 3) == 0)
             src.append("drowsiness-eyes")
@@ -123,12 +124,13 @@ def eyes(args) -> None:
     import torch.nn as nn
     import torch.nn.functional as F
 
-    cache = ROOT / "runs" / "eye_patches.npz"
+    size, scale = args.patch, args.scale
+    cache = ROOT / "runs" / f"eye_patches_{size}_{scale:g}.npz"
     if cache.is_file() and not args.recollect:
         d = dict(np.load(cache))
     else:
         t = time.time()
-        d = collect(Landmarker())
+        d = collect(Landmarker(), size, scale)
         cache.parent.mkdir(exist_ok=True)
         np.savez_compressed(cache, **d)
         print(f"collected {len(d['y'])} patches in {time.time() - t:.0f} s")
@@ -173,8 +175,8 @@ def eyes(args) -> None:
         )
         low = torch.rand(n) < 0.3  # low resolution, as small faces give
         if low.any():
-            small = F.interpolate(b[low], size=12, mode="area")
-            b[low] = F.interpolate(small, size=PATCH, mode="bilinear", align_corners=False)
+            small = F.interpolate(b[low], size=max(size * 3 // 8, 8), mode="area")
+            b[low] = F.interpolate(small, size=size, mode="bilinear", align_corners=False)
         gain = 1 + (torch.rand(n, 1, 1, 1) - 0.5) * 0.6
         bias = (torch.rand(n, 1, 1, 1) - 0.5) * 0.3
         return (b * gain + bias).clamp(0, 1)
@@ -213,16 +215,17 @@ def eyes(args) -> None:
 
     out = WEIGHTS / "eye_state.onnx"
     torch.onnx.export(
-        net, torch.zeros(1, 1, PATCH, PATCH), str(out), input_names=["input"], output_names=["logit"],
+        net, torch.zeros(1, 1, size, size), str(out), input_names=["input"], output_names=["logit"],
         dynamic_axes={"input": {0: "n"}, "logit": {0: "n"}}, opset_version=17, dynamo=False,
     )  # fmt: skip
     card = {
         "name": "eye-state-v2",
-        "input": f"N x 1 x {PATCH} x {PATCH} gray eye patch in [0, 1] (signals.geometry.eye_patches); "
+        "input": f"N x 1 x {size} x {size} gray eye patch in [0, 1] (signals.geometry.eye_patches); "
         "the subject's left eye mirrored",
+        "patch": {"size": size, "scale": scale},
         "output": "logit of P(eye open)",
         "training": {
-            "command": "python tools/signal_assets.py eyes",
+            "command": f"python tools/signal_assets.py eyes --recollect --patch {size} --scale {scale:g}",
             "data": "CEW ClosedFace (closed, research use), RAF-DB aligned train faces (open, non-commercial "
             "research; happiness, disgust and anger faces as squinting-but-open hard negatives), FER+ train "
             "faces (open), drowsiness-eyes close-ups (both); none shipped",
@@ -244,6 +247,8 @@ def main() -> None:
     e = sub.add_parser("eyes")
     e.add_argument("--epochs", type=int, default=30)
     e.add_argument("--recollect", action="store_true")
+    e.add_argument("--patch", type=int, default=geometry.EYE_PATCH, help="patch side in pixels")
+    e.add_argument("--scale", type=float, default=geometry.EYE_PATCH_SCALE, help="patch side / eye-corner distance")
     e.set_defaults(fn=eyes)
     args = ap.parse_args()
     args.fn(args)

@@ -92,3 +92,20 @@ def test_head_pose_of_the_canonical_face_is_zero():
     assert (c @ r.T)[nose, 0] > c[nose, 0]
     yaw, pitch, roll = geometry.head_pose(c @ r.T)
     assert yaw == pytest.approx(-30, abs=0.5) and abs(pitch) < 0.5 and abs(roll) < 0.5
+
+
+def test_combine_eyes_averages_frontal_faces_and_trusts_the_open_eye_when_turned():
+    from affectlens.signals.measure import combine_eyes
+
+    p = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.9, 0.1]])
+    got = combine_eyes(p, np.array([0.0, -10.0, 17.5, -40.0]))
+    assert np.allclose(got, [0.5, 0.5, 0.7, 0.9])
+
+
+def test_one_eye_hidden_on_a_turned_head_is_not_closed_eyes(analyzer, media):
+    """obama_and_biden.jpg: the girl looking down, head turned 30°, one eye under her hair."""
+    image = np.asarray(Image.open(media / "photos" / "obama_and_biden.jpg").convert("RGB"))
+    rows = analyzer.analyze_image(image).rows()
+    turned = max(rows, key=lambda r: abs(r["yaw"]))
+    assert abs(turned["yaw"]) > 25
+    assert not any(r["eyes_closed"] for r in rows), [(r["eye_openness"], r["yaw"]) for r in rows]

@@ -34,8 +34,8 @@ EYES = (
     (33, 133, ((160, 144), (159, 145), (158, 153))),
     (362, 263, ((385, 380), (386, 374), (387, 373))),
 )
-EYE_PATCH = 32  # px: side of the eye patches the eye-state model reads
-EYE_PATCH_SCALE = 2.0  # patch side / eye-corner distance
+EYE_PATCH = 32  # px: default side of the eye patches (the eye-state card's "patch" sets the model's own)
+EYE_PATCH_SCALE = 2.0  # default patch side / eye-corner distance
 
 
 @lru_cache(maxsize=1)
@@ -96,11 +96,13 @@ def eye_aspect_ratio(points: np.ndarray) -> float:
     return float(np.mean(out))
 
 
-def eye_patches(image_rgb: np.ndarray, points: np.ndarray, size: int = EYE_PATCH) -> np.ndarray:
+def eye_patches(
+    image_rgb: np.ndarray, points: np.ndarray, size: int = EYE_PATCH, scale: float = EYE_PATCH_SCALE
+) -> np.ndarray:
     """Both eyes as (2, size, size) uint8 gray patches, levelled; the subject's left eye mirrored.
 
-    Each patch is a square of ``EYE_PATCH_SCALE`` x the eye-corner distance centred between the
-    corners, so both eyes look like the subject's right eye to the eye-state model.
+    Each patch is a square of ``scale`` x the eye-corner distance centred between the corners, so
+    both eyes look like the subject's right eye to the eye-state model.
     """
     p = np.asarray(points, np.float64)[:, :2]
     gray = image_rgb if image_rgb.ndim == 2 else cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
@@ -108,7 +110,7 @@ def eye_patches(image_rgb: np.ndarray, points: np.ndarray, size: int = EYE_PATCH
     for k, (a, b, _) in enumerate(EYES):
         (xa, ya), (xb, yb) = p[a], p[b]
         angle = np.degrees(np.arctan2(yb - ya, xb - xa))
-        side = max(float(np.hypot(xb - xa, yb - ya)) * EYE_PATCH_SCALE, 2.0)
+        side = max(float(np.hypot(xb - xa, yb - ya)) * scale, 2.0)
         cx, cy = (xa + xb) / 2, (ya + yb) / 2
         m = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
         m[0, 2] += size / 2 - cx
