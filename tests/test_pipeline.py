@@ -1,11 +1,13 @@
 """The real detector and the shipped model on staged photos and clips (no mocks)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from affectlens import Analyzer, to_dataframe
+from affectlens.errors import AffectlensError
 from affectlens.labels import EMOTIONS
-from affectlens.sources import load_image
+from affectlens.sources import Source, VideoSource, load_image
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +110,44 @@ def test_keyframe_detection_runs_the_detector_on_every_nth_frame_and_keeps_ids(m
     assert not (box.loc[33] == box.loc[30]).all()
     m = full.merge(key, on="frame", suffixes=("_full", "_key"))
     assert (m["label_full"] == m["label_key"]).mean() >= 0.95
+
+
+def test_detecting_ahead_in_a_worker_gives_the_rows_of_one_thread(media):
+    clip = media / "videos" / "two_faces_composite.mp4"
+    ahead = to_dataframe(Analyzer().analyze(clip))
+    inline = to_dataframe(Analyzer(detect_ahead=False).analyze(clip))
+    assert len(ahead) > 100 and ahead["track_id"].nunique() >= 2
+    pd.testing.assert_frame_equal(ahead, inline)
+
+
+class _FailingClip(Source):
+    """A real clip whose reading fails at frame 20 (a disk gone, a stream cut)."""
+
+    is_video, fps, name = True, 30.0, "failing"
+
+    def __init__(self, clip):
+        self.inner = VideoSource(clip)
+
+    def __iter__(self):
+        for frame in self.inner:
+            if frame.index == 20:
+                raise AffectlensError("read failed at frame 20")
+            yield frame
+
+    def close(self):
+        self.inner.close()
+
+
+def test_an_error_in_the_worker_reaches_the_caller_and_the_worker_is_free_again(media):
+    clip = media / "videos" / "expressions_man.mp4"
+    an = Analyzer()
+    with pytest.raises(AffectlensError, match="frame 20"):
+        list(an.analyze(_FailingClip(clip)))
+    gen = an.analyze(clip)  # a caller that stops early (a sink full, a stop signal) ...
+    next(gen)
+    gen.close()
+    assert an.worker().submit(lambda: "idle").result(timeout=10) == "idle"  # ... leaves the worker idle
+    assert len(list(an.analyze(clip))) == 135
 
 
 _RSS_SCRIPT = """

@@ -2,13 +2,17 @@
 → engagement → results.
 
 No stage knows where frames come from or where results go. Faces of up to ``batch_frames``
-frames are classified in one ONNX Runtime call; video decoding runs in its own thread.
+frames are classified in one ONNX Runtime call; video decoding runs in its own thread, and the
+detector runs ahead of the later stages in another (:func:`detect_ahead`).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +21,7 @@ import numpy as np
 from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
 from affectlens.detect import get_detector
 from affectlens.detect.base import detect_padded, whole_image_face
+from affectlens.runtime import frames_outside_the_heap
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
 from affectlens.smoothing import EmaSmoother
 from affectlens.sources import Frame, Source, open_sources
@@ -46,6 +51,7 @@ class AnalyzerConfig:
         None  # video: expressions and signals at most this often per second (None: every frame)
     )
     detect_every: int = 1  # video: run the detector on every N-th frame (a keyframe); between, faces are held
+    detect_ahead: bool = True  # video: decode and detect in a worker thread, overlapping the later stages
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +86,7 @@ class Analyzer:
     def __init__(self, config: AnalyzerConfig | None = None, **overrides):
         self.config = replace(config or AnalyzerConfig(), **overrides)
         c = self.config
+        frames_outside_the_heap()
         self.classifier: ExpressionClassifier = get_model(c.model).prepare(device=c.device, threads=c.threads)
         self.detector = get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=c.threads)
         self.labels = self.classifier.labels
@@ -90,6 +97,15 @@ class Analyzer:
 
             self.signals = SignalExtractor(threads=c.threads, providers=providers_for(c.device))
         self.timings = Timings()
+        self._worker: ThreadPoolExecutor | None = None
+
+    def worker(self) -> ThreadPoolExecutor:
+        """The one thread that decodes and detects ahead (:func:`detect_ahead`), kept for the analyser's
+        life (a new thread per video took a new malloc arena each time: RSS +40 MB a pass). Python joins
+        it at exit, before native libraries unload (a daemon thread left there aborted the process)."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="affectlens-detect")
+        return self._worker
 
     # -- public API ---------------------------------------------------------------------------
     def analyze(self, source: str | Path | Source | np.ndarray) -> Iterator[FrameResult]:
@@ -146,15 +162,86 @@ class Analyzer:
 
     def _run(self, frames: Iterator[Frame], video: bool, fps: float | None = None) -> Iterator[FrameResult]:
         stream = self.stream(video, fps)
-        tm = self.timings
-        while True:
-            t0 = time.perf_counter()
-            frame = next(frames, None)
-            tm.decode += time.perf_counter() - t0
-            if frame is None:
-                break
-            yield from stream.add(frame)
-        yield from stream.flush()
+        # (live use classifies frame by frame, batch_frames 1: the camera is read as results are wanted)
+        if self.config.detect_ahead and stream.batch_frames > 1:
+            pairs = detect_ahead(self, frames, video, stream.detect_every)
+        else:
+            pairs = ((f, None) for f in _timed(frames, self.timings))
+        try:
+            for frame, faces in pairs:
+                yield from stream.add(frame, faces)
+            yield from stream.flush()
+        finally:  # an error or a stop in any stage ends the worker now (a traceback may keep this frame alive)
+            pairs.close()
+
+
+_END = object()
+AHEAD_BYTES = 256 * 2**20  # frames decoded and detected ahead hold at most this many bytes of pixels
+
+
+def detect_ahead(
+    analyzer: Analyzer, frames: Iterator[Frame], video: bool, every: int = 1, depth: int | None = None
+) -> Iterator[tuple[Frame, Faces | None]]:
+    """``(frame, its detected faces)`` with decoding and detection done in a worker thread.
+
+    Detecting the next frames overlaps the face mesh, classifier and tracker of the current batch
+    (ONNX Runtime, OpenCV and the decoder release the GIL), so the single-threaded parts of each
+    stage no longer leave a core idle. Up to ``depth`` frames (default: one classification batch,
+    within :data:`AHEAD_BYTES`) wait in between. Only every ``every``-th frame is detected (the
+    others come with ``None``: the stream holds its keyframe's faces). An error in the worker is
+    raised here; closing this generator stops the worker.
+    """
+    q: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+    room: list[threading.Semaphore] = []  # made on the first frame, when its size is known
+    tm = analyzer.timings
+    depth = depth or analyzer.config.batch_frames
+
+    def wait_for_room(frame: Frame) -> bool:
+        if not room:
+            room.append(threading.Semaphore(max(2, min(depth, AHEAD_BYTES // max(frame.image.nbytes, 1)))))
+        while not stop.is_set():
+            if room[0].acquire(timeout=0.1):
+                return True
+        return False
+
+    def work() -> None:
+        try:
+            for i, frame in enumerate(_timed(frames, tm)):
+                t = time.perf_counter()
+                faces = analyzer.detect(frame.image, video) if i % every == 0 else None
+                tm.detect += time.perf_counter() - t
+                if not wait_for_room(frame):
+                    return
+                q.put((frame, faces))
+            q.put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+        finally:  # the frames' iterator ends in this thread, before the caller closes the source
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+    done = analyzer.worker().submit(work)
+    try:
+        while (item := q.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            room[0].release()
+            yield item
+    finally:
+        stop.set()
+        wait([done], timeout=10)
+
+
+def _timed(frames: Iterator[Frame], tm: Timings) -> Iterator[Frame]:
+    while True:
+        t = time.perf_counter()
+        frame = next(frames, None)
+        tm.decode += time.perf_counter() - t
+        if frame is None:
+            return
+        yield frame
 
 
 class Stream:
@@ -192,28 +279,29 @@ class Stream:
         self._slot = slot
         return True
 
-    def add(self, frame: Frame) -> list[FrameResult]:
+    def add(self, frame: Frame, detected: Faces | None = None) -> list[FrameResult]:
         """Detect, track and crop ``frame``; returns the batch's results once it is full, else ``[]``.
 
+        ``detected``: the frame's faces when the detector already ran on it (:func:`detect_ahead`).
         Between analysed frames (``analysis_fps``) faces are still detected and tracked, so ids stay
         stable, but nothing is classified or measured and no result is returned.
         """
         a = self.analyzer
         t = time.perf_counter()
         if self.tracker is not None:
-            faces = self._tracked(frame)
+            faces = self._tracked(frame, detected)
             if not self.due(frame):
                 a.timings.detect += time.perf_counter() - t
                 return []
         else:  # a still image: ids 0..N-1 from left to right
-            faces = a.detect(frame.image, self.video)
+            faces = detected if detected is not None else a.detect(frame.image, self.video)
             faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]
             faces.track_ids = np.arange(len(faces), dtype=np.int64)
         self._pending.append((frame, faces, a.crops(frame.image, faces)))
         a.timings.detect += time.perf_counter() - t
         return self.flush() if len(self._pending) >= self.batch_frames else []
 
-    def _tracked(self, frame: Frame) -> Faces:
+    def _tracked(self, frame: Frame, detected: Faces | None = None) -> Faces:
         """A video frame's faces with track ids: detected and tracked on keyframes, held in between.
 
         ByteTrack confirms a new face on its second detection; until then (and for weak detections
@@ -224,7 +312,7 @@ class Stream:
         if self._held is not None and self._since_key < self.detect_every - 1:
             self._since_key += 1
             return self._held[np.arange(len(self._held))]  # a fresh copy: later stages write into it
-        faces = self.analyzer.detect(frame.image, self.video)
+        faces = detected if detected is not None else self.analyzer.detect(frame.image, self.video)
         self.tracker.update(faces, frame.time_s)
         faces = faces[faces.track_ids >= 0]
         if self.detect_every > 1:  # keep a clean copy to hold (later stages write into ``faces``)

@@ -1,9 +1,13 @@
 """ONNX Runtime, set up once for every model the package runs (expression classifier, face detector,
-face mesh, eye state): providers by device, a thread budget, quiet logs, full graph optimisation."""
+face mesh, eye state): providers by device, a thread budget, quiet logs, full graph optimisation;
+and the process's allocator, set for a video pipeline (:func:`frames_outside_the_heap`)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
+from functools import cache
 from pathlib import Path
 
 import onnxruntime as ort
@@ -48,6 +52,30 @@ def session(
         return ort.InferenceSession(str(path), opts, providers=providers or providers_for(device))
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise AffectlensError(f"cannot load model {path}: {exc}") from None
+
+
+MMAP_THRESHOLD = 512 * 1024  # bytes: allocations this large get their own pages (a 640x360 RGB frame is 675 KB)
+
+
+@cache
+def frames_outside_the_heap() -> bool:
+    """Serve allocations of :data:`MMAP_THRESHOLD` bytes and more (decoded frames) with their own pages.
+
+    glibc starts large allocations with mmap but, once one is freed, raises its threshold so that
+    later ones come from the heap, where frames decoded in one thread and freed in another fragment
+    it: RSS settled 70-120 MB higher and grew ~20 MB over the first passes of a clip. A fixed
+    threshold keeps every frame in pages that go back to the OS when it is freed (hamilton clip, 8
+    passes in one process: 359 MB flat against 427 → 477 MB; speed the same within noise). Once per
+    process, glibc only; an explicit ``MALLOC_MMAP_THRESHOLD_`` in the environment wins.
+    """
+    if sys.platform != "linux" or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl): nothing to set
+        return False
+    m_mmap_threshold = -3
+    return bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD))
 
 
 def machine() -> dict:

@@ -60,14 +60,19 @@ def consume(
     The caller owns the sinks' lifetime (``with``), so one run can span many sources.
     """
     tally = tally if tally is not None else Tally()
-    for result in results:
-        t = time.perf_counter()
-        with deferred_stop():  # every sink gets the frame, or none does
-            for sink in sinks:
-                sink.add(result)
-        tally.sink_s += time.perf_counter() - t
-        tally.frames += 1
-        tally.faces += len(result.faces)
-        if on_result is not None:
-            on_result(result)
+    try:
+        for result in results:
+            t = time.perf_counter()
+            with deferred_stop():  # every sink gets the frame, or none does
+                for sink in sinks:
+                    sink.add(result)
+            tally.sink_s += time.perf_counter() - t
+            tally.frames += 1
+            tally.faces += len(result.faces)
+            if on_result is not None:
+                on_result(result)
+    finally:  # a stop or an error ends the results too: the pipeline's worker and the source stop now
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
     return tally
