@@ -29,13 +29,11 @@ SPLITS = (("ferplus", "valid"), ("ferplus", "test"), ("rafdb", "valid"))
 def probabilities(models: list[str], data: Path) -> dict[tuple[str, str], tuple[np.ndarray, list]]:
     """(dataset, split) → (models x faces x classes probabilities, the dataset)."""
     paths = {"ferplus": data / "ferplus", "rafdb": data / "rafdb-basic"}
+    classifiers = [get_model(m).prepare(threads=2) for m in models]
     out = {}
     for kind, split in SPLITS:
         ds = load_dataset(f"{kind}:{paths[kind]}", split)
-        ps = []
-        for m in models:
-            clf = get_model(m).prepare(threads=2)
-            ps.append(restrict(clf.predict(clf.preprocess.crop_images(ds.images)), clf.labels, ds.classes))
+        ps = [restrict(c.predict(c.preprocess.crop_images(ds.images)), c.labels, ds.classes) for c in classifiers]
         out[(kind, split)] = (np.stack(ps), ds)
     return out
 
@@ -64,16 +62,16 @@ def main() -> None:
         p, ds = probs[key]
         return float((np.tensordot(w, p, 1).argmax(1) == np.asarray(ds.labels)).mean())
 
-    scored = []
-    for w in weight_grid(len(args.models), args.step):
-        fv, rv = acc(w, ("ferplus", "valid")), acc(w, ("rafdb", "valid"))
-        scored.append(((fv + rv) / 2, fv, rv, w))
+    scored = [
+        ((acc(w, ("ferplus", "valid")) + acc(w, ("rafdb", "valid"))) / 2, w)
+        for w in weight_grid(len(args.models), args.step)
+    ]
     scored.sort(key=lambda t: -t[0])
     rows = []
     for i, m in enumerate(args.models):
         w = np.eye(len(args.models))[i]
         rows.append({"weights": w.tolist(), "model": Path(m).name})
-    rows.append({"weights": scored[0][3].tolist(), "model": "chosen on valid"})
+    rows.append({"weights": scored[0][1].tolist(), "model": "chosen on valid"})
     for row in rows:
         w = np.array(row["weights"])
         p, ds = probs[("ferplus", "test")]
@@ -83,7 +81,7 @@ def main() -> None:
             "ferplus_test": {k: round(v, 4) for k, v in figures(np.tensordot(w, p, 1), ds).items()},
         }
         print(json.dumps(row))
-    print("top 5 by mean valid:", [(round(s, 4), w.round(2).tolist()) for s, _, _, w in scored[:5]])
+    print("top 5 by mean valid:", [(round(s, 4), w.round(2).tolist()) for s, w in scored[:5]])
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

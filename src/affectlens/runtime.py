@@ -65,7 +65,7 @@ def frames_outside_the_heap() -> bool:
     later ones come from the heap, where frames decoded in one thread and freed in another fragment
     it: RSS settled 70-120 MB higher and grew ~20 MB over the first passes of a clip. A fixed
     threshold keeps every frame in pages that go back to the OS when it is freed (hamilton clip, 8
-    passes in one process: 359 MB flat against 427 → 477 MB; speed the same within noise). Once per
+    passes in one process: 364 → 367 MB against 427 → 477 MB; speed the same within noise). Once per
     process, glibc only; an explicit ``MALLOC_MMAP_THRESHOLD_`` in the environment wins.
     """
     if sys.platform != "linux" or "MALLOC_MMAP_THRESHOLD_" in os.environ:

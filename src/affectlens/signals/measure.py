@@ -98,7 +98,7 @@ class SignalExtractor:
         empty = np.zeros((0, self.eyes.size, self.eyes.size), np.uint8)
         p_open = self.eyes.p_open(np.concatenate(patches) if patches else empty)
         pose = np.array([geometry.head_pose(p) for p in pts], np.float32).reshape(-1, 3)
-        p_open = combine_eyes(p_open.reshape(-1, 2), pose[:, 0])
+        p_open = combine_eyes(p_open, pose[:, 0])
         mouth = np.array([min(geometry.mouth_open_ratio(p), 1.0) for p in pts], np.float32)
         width = np.array([geometry.mouth_width_ratio(p) for p in pts], np.float32)
         owner_arr = np.array(owner, np.int64)
