@@ -141,6 +141,18 @@ def test_a_gasp_is_no_yawn_but_a_gaping_mouth_with_narrowed_eyes_is():
     assert not col(yawn, "gasp").any() and col(yawn, "yawning")[-1]
 
 
+def test_eyes_narrowed_by_a_frown_are_not_closed():
+    angry = np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("anger")]
+    scowl = 0.75 * NEUTRAL + 0.25 * angry  # a squint the classifier reads as mostly neutral
+    out = run([{"eye": 0.05, "probs": scowl}] * 60)
+    assert col(out, "frown").all() and not col(out, "eyes_closed").any()
+    assert (col(out, "state") == "engaged").all()
+    # drowsy closed eyes (no frown) stay closed, and the rule has a threshold of its own
+    assert col(run([{"eye": 0.05}] * 60), "eyes_closed")[-1]
+    strict = EngagementConfig(alpha=1.0, frown_above=0.3)
+    assert col(run([{"eye": 0.05, "probs": scowl}] * 60, cfg=strict), "eyes_closed")[-1]
+
+
 def test_a_smile_with_parted_lips_is_no_yawn():
     out = run([{"mouth": 0.25, "width": 0.56, "probs": HAPPY}] * 60)
     assert col(out, "smile").all() and not col(out, "yawning").any()
@@ -161,3 +173,5 @@ def test_staged_laugh_and_gasp_read_engaged(media):
     assert len(gasp) > 20 and np.mean([r["state"] == "engaged" for r in gasp]) >= 0.9
     surprised = an.analyze_image(load_image(media / "expressions" / "surprised.jpg")).rows()[0]
     assert surprised["gasp"] and not surprised["yawning"]
+    disgusted = an.analyze_image(load_image(media / "expressions" / "disgusted.jpg")).rows()[0]
+    assert disgusted["eye_openness"] < 0.5 and disgusted["frown"] and disgusted["state"] == "engaged", disgusted

@@ -5,6 +5,7 @@ DERIVED = (
     "laugh",
     "smile",
     "gasp",
+    "frown",
     "eyes_closed",
     "yawning",
     "looking_away",

@@ -24,6 +24,9 @@ expression inputs are exported as columns of their own:
 * ``gasp``: ``P(surprise) + P(fear) > gasp_surprise_above``, ``eye_openness > gasp_eyes_above`` and
   ``mouth_open < gasp_mouth_below``: eyes wide open, mouth open but not yawning wide. A gasp is never
   a yawn (a yawn narrows the eyes and opens the mouth wider).
+* ``frown``: ``P(anger) + P(disgust) > frown_above``: a scowl or a disgust squint lowers the brows and
+  raises the cheeks, narrowing the eyes; they are not closed. (Not sadness: closed eyes at rest often
+  read as sad, so a cry is left to the eye-state model.)
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class EngagementConfig:
     gasp_surprise_above: float = 0.8  # P(surprise) + P(fear) over this, with wide-open eyes
     gasp_eyes_above: float = 0.9  # (eye_openness over this) and a mouth open less than
     gasp_mouth_below: float = 0.5  # this (mouth_open): a gasp, not a yawn
+    frown_above: float = 0.2  # P(anger) + P(disgust) over this: eyes narrowed by a frown, not closed
     yaw_away: float = 35.0  # |yaw| degrees over this: looking away
     pitch_away: float = 25.0  # |pitch| degrees over this: looking away
     away_release: float = 5.0  # degrees under the thresholds to count as looking back
@@ -162,6 +166,7 @@ class EngagementScorer:
         blink = np.zeros(n, bool)
         eye, mouth, yaw, pitch = (s[k].astype(np.float32) for k in ("eye_openness", "mouth_open", "yaw", "pitch"))
         laugh, smile, gasp = self._laughing(s, p, n), self._smiling(s, p, n), self._gasping(s, p, n)
+        frown = self._frowning(p, n)
         if time_s is None:
             closed = eye < cfg.eyes_closed_below
             yawning = (mouth > cfg.yawn_mouth_above) & ~laugh
@@ -174,7 +179,7 @@ class EngagementScorer:
                     int(tid), float(time_s), float(eye[i]), float(mouth[i]), float(yaw[i]), float(pitch[i])
                 )
             self._prune(float(time_s))
-        closed &= ~lost & ~laugh
+        closed &= ~lost & ~laugh & ~frown
         yawning &= ~lost & ~laugh & ~smile & ~gasp
         away &= ~lost
         reason = np.full(n, "", object)
@@ -186,6 +191,7 @@ class EngagementScorer:
             "laugh": laugh,
             "smile": smile,
             "gasp": gasp,
+            "frown": frown,
             "eyes_closed": closed,
             "yawning": yawning,
             "looking_away": away,
@@ -223,6 +229,13 @@ class EngagementScorer:
         shock = p[:, labels.index("surprise")] + p[:, labels.index("fear")]
         eyes_wide = s["eye_openness"] > cfg.gasp_eyes_above
         return (shock > cfg.gasp_surprise_above) & eyes_wide & (s["mouth_open"] < cfg.gasp_mouth_below)
+
+    def _frowning(self, p: np.ndarray | None, n: int) -> np.ndarray:
+        """A scowl or a disgust squint: eyes narrowed by the brows and cheeks, not closed."""
+        if p is None or not {"anger", "disgust"} <= set(self.labels):
+            return np.zeros(n, bool)
+        labels = list(self.labels)
+        return p[:, labels.index("anger")] + p[:, labels.index("disgust")] > self.config.frown_above
 
     def _step(self, tid: int, t: float, eye: float, mouth: float, yaw: float, pitch: float):
         cfg = self.config
