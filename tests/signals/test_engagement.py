@@ -153,6 +153,15 @@ def test_eyes_narrowed_by_a_frown_are_not_closed():
     assert col(run([{"eye": 0.05, "probs": scowl}] * 60, cfg=strict), "eyes_closed")[-1]
 
 
+def test_crying_squeezes_the_eyes_and_opens_the_mouth_without_sleep_or_a_yawn():
+    sad = np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("sadness")]
+    out = run([{"eye": 0.05, "mouth": 0.4, "probs": sad}] * 60)
+    assert col(out, "cry").all() and not col(out, "eyes_closed").any() and not col(out, "yawning").any()
+    # a faintly sad face with closed eyes (closed eyes at rest often read sad) is still closed eyes
+    faint = run([{"eye": 0.05, "probs": 0.4 * sad + 0.6 * NEUTRAL}] * 60)
+    assert not col(faint, "cry").any() and col(faint, "eyes_closed")[-1]
+
+
 def test_a_smile_with_parted_lips_is_no_yawn():
     out = run([{"mouth": 0.25, "width": 0.56, "probs": HAPPY}] * 60)
     assert col(out, "smile").all() and not col(out, "yawning").any()
@@ -171,6 +180,10 @@ def test_staged_laugh_and_gasp_read_engaged(media):
     rows = [r for res in an.analyze(media / "videos" / "expressions_man.mp4") for r in res.rows()]
     gasp = [r for r in rows if r["time_s"] >= 4.5]
     assert len(gasp) > 20 and np.mean([r["state"] == "engaged" for r in gasp]) >= 0.9
+    # the crying (1.5-3 s) and angry (3-4 s) faces squeeze their eyes shut: not asleep
+    for start, end in ((1.5, 3.0), (3.0, 4.0)):
+        part = [r["state"] == "engaged" for r in rows if start <= r["time_s"] < end]
+        assert len(part) > 20 and np.mean(part) >= 0.7, (start, np.mean(part))
     surprised = an.analyze_image(load_image(media / "expressions" / "surprised.jpg")).rows()[0]
     assert surprised["gasp"] and not surprised["yawning"]
     disgusted = an.analyze_image(load_image(media / "expressions" / "disgusted.jpg")).rows()[0]

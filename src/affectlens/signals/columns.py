@@ -6,6 +6,7 @@ DERIVED = (
     "smile",
     "gasp",
     "frown",
+    "cry",
     "eyes_closed",
     "yawning",
     "looking_away",

@@ -26,7 +26,9 @@ expression inputs are exported as columns of their own:
   a yawn (a yawn narrows the eyes and opens the mouth wider).
 * ``frown``: ``P(anger) + P(disgust) > frown_above``: a scowl or a disgust squint lowers the brows and
   raises the cheeks, narrowing the eyes; they are not closed. (Not sadness: closed eyes at rest often
-  read as sad, so a cry is left to the eye-state model.)
+  read as sad: only a strong reading counts as crying, below.)
+* ``cry``: ``P(sadness) > cry_sadness_above``: eyes squeezed in crying are not closed, and a crying
+  mouth is not a yawn (a yawn shows no strong expression).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class EngagementConfig:
     gasp_eyes_above: float = 0.9  # (eye_openness over this) and a mouth open less than
     gasp_mouth_below: float = 0.5  # this (mouth_open): a gasp, not a yawn
     frown_above: float = 0.2  # P(anger) + P(disgust) over this: eyes narrowed by a frown, not closed
+    cry_sadness_above: float = 0.8  # P(sadness) over this: crying (eyes squeezed, mouth open), not closed or a yawn
     yaw_away: float = 35.0  # |yaw| degrees over this: looking away
     pitch_away: float = 25.0  # |pitch| degrees over this: looking away
     away_release: float = 5.0  # degrees under the thresholds to count as looking back
@@ -166,7 +169,7 @@ class EngagementScorer:
         blink = np.zeros(n, bool)
         eye, mouth, yaw, pitch = (s[k].astype(np.float32) for k in ("eye_openness", "mouth_open", "yaw", "pitch"))
         laugh, smile, gasp = self._laughing(s, p, n), self._smiling(s, p, n), self._gasping(s, p, n)
-        frown = self._frowning(p, n)
+        frown, cry = self._frowning(p, n), self._crying(p, n)
         if time_s is None:
             closed = eye < cfg.eyes_closed_below
             yawning = (mouth > cfg.yawn_mouth_above) & ~laugh
@@ -179,8 +182,8 @@ class EngagementScorer:
                     int(tid), float(time_s), float(eye[i]), float(mouth[i]), float(yaw[i]), float(pitch[i])
                 )
             self._prune(float(time_s))
-        closed &= ~lost & ~laugh & ~frown
-        yawning &= ~lost & ~laugh & ~smile & ~gasp
+        closed &= ~lost & ~laugh & ~frown & ~cry
+        yawning &= ~lost & ~laugh & ~smile & ~gasp & ~cry
         away &= ~lost
         reason = np.full(n, "", object)
         for name, mask in (("looking_away", away), ("yawning", yawning), ("eyes_closed", closed), ("face_lost", lost)):
@@ -192,6 +195,7 @@ class EngagementScorer:
             "smile": smile,
             "gasp": gasp,
             "frown": frown,
+            "cry": cry,
             "eyes_closed": closed,
             "yawning": yawning,
             "looking_away": away,
@@ -236,6 +240,12 @@ class EngagementScorer:
             return np.zeros(n, bool)
         labels = list(self.labels)
         return p[:, labels.index("anger")] + p[:, labels.index("disgust")] > self.config.frown_above
+
+    def _crying(self, p: np.ndarray | None, n: int) -> np.ndarray:
+        """A face read as strongly sad: squeezed eyes and an open mouth are crying, not sleep or a yawn."""
+        if p is None or "sadness" not in self.labels:
+            return np.zeros(n, bool)
+        return p[:, list(self.labels).index("sadness")] > self.config.cry_sadness_above
 
     def _step(self, tid: int, t: float, eye: float, mouth: float, yaw: float, pitch: float):
         cfg = self.config
