@@ -93,7 +93,7 @@ class SignalExtractor:
             rois += r
             crops.append(self.mesh.crops(image, r))
             owner += [k] * len(r)
-        pts, presence = self.mesh.run(np.concatenate(crops) if crops else np.zeros((0, 3, 1, 1)), rois)
+        pts, presence = self.mesh.run(np.concatenate(crops) if crops else np.zeros((0, 1, 1, 3), np.uint8), rois)
         patches = [self.eyes.patches(items[k][0], p) for k, p in zip(owner, pts, strict=True)]
         empty = np.zeros((0, self.eyes.size, self.eyes.size), np.uint8)
         p_open = self.eyes.p_open(np.concatenate(patches) if patches else empty)
