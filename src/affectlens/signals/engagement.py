@@ -14,7 +14,7 @@ smoothed per track (EMA), each condition has hysteresis (a lower threshold to le
 enter it), eyes closed for less than ``blink_max_s`` count as a blink instead of closed eyes, a
 yawn is a wide mouth held ``yawn_min_s``, and looking away must last ``look_away_min_s``.
 
-The states are decided from everything known about the face, not from one geometric cue; the two
+The states are decided from everything known about the face, not from one geometric cue; the
 expression inputs are exported as columns of their own:
 
 * ``laugh``: ``mouth_width > laugh_width_above`` and ``P(happiness) > laugh_happiness_above``: a
