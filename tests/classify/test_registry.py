@@ -76,3 +76,19 @@ def test_the_int8_default_reads_the_staged_faces_as_its_float_model(media):
     assert len(q) == len(f) >= 7 and list(q["label"]) == list(f["label"])
     p = [c for c in q.columns if c.startswith("p_")]
     assert np.abs(q[p].to_numpy() - f[p].to_numpy()).max() < 0.05
+
+
+def test_a_cards_class_bias_offsets_the_logits_before_the_temperature(ferplus):
+    from affectlens.classify.onnx import softmax
+
+    clf = get_model(DEFAULT_MODEL).prepare(threads=1)
+    crops = load_dataset(f"ferplus:{ferplus}", "test").images[:32]
+    raw = clf.logits(crops)
+    bias = np.zeros(len(clf.labels), np.float32)
+    bias[clf.labels.index("contempt")] = 0.7
+    clf.card.class_bias = bias.tolist()
+    try:
+        assert np.allclose(clf.logits(crops), raw + bias) and np.allclose(clf.logits(crops, bias=False), raw)
+        assert np.allclose(clf.predict(crops), softmax(raw + bias, clf.card.temperature), atol=1e-6)
+    finally:
+        clf.card.class_bias = []

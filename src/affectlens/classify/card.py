@@ -23,6 +23,7 @@ class ModelCard:
     input_name: str = "input"
     output: str = "logits"  # "logits" (softmax applied by us) or "probs"
     temperature: float = 1.0
+    class_bias: list[float] = field(default_factory=list)  # added to the logits before the temperature (none: [])
     licence: str = ""
     description: str = ""
     training: dict = field(default_factory=dict)

@@ -39,15 +39,19 @@ class ExpressionClassifier:
             self.session = session(self.path, threads, device=device)
         return self
 
-    def logits(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """uint8 crops (N, S, S[, 3]) prepared by the card's preprocessing → raw outputs (N, K)."""
+    def logits(self, crops: np.ndarray, batch_size: int = 256, bias: bool = True) -> np.ndarray:
+        """uint8 crops (N, S, S[, 3]) prepared by the card's preprocessing → logits (N, K): the graph's
+        outputs plus the card's ``class_bias`` (per-class decision offsets; ``bias=False``: without)."""
         self.prepare()
         assert self.session is not None
         out = []
         for i in range(0, len(crops), batch_size):
             x = self.preprocess.normalize(crops[i : i + batch_size])
             out.append(self.session.run(None, {self.card.input_name: x})[0])
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        z = np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        if bias and self.card.class_bias and self.card.output != "probs":
+            z = z + np.asarray(self.card.class_bias, np.float32)
+        return z
 
     def predict(self, crops: np.ndarray, batch_size: int = 256, calibrated: bool = True) -> np.ndarray:
         """Class probabilities (N, K) for uint8 face crops, temperature-scaled when ``calibrated``."""
