@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 
 from affectlens.classify.onnx import softmax
-from affectlens.evaluate.metrics import expected_calibration_error
+from affectlens.evaluate.metrics import confusion_matrix, expected_calibration_error, per_class
 
 
 def nll(logits: np.ndarray, y: np.ndarray, t: float) -> float:
@@ -47,13 +47,11 @@ def calibration_summary(logits: np.ndarray, y: np.ndarray, t: float) -> dict:
 
 
 def _score(z: np.ndarray, y: np.ndarray, cols: np.ndarray, weight: float) -> float:
-    """accuracy + weight · macro-F1 of argmax over the dataset's own classes ``cols`` of ``z``."""
+    """accuracy + weight · macro-F1 (over the classes present) of argmax over the dataset's classes ``cols``."""
     pred = z[:, cols].argmax(1)
-    k = len(cols)
-    cm = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
-    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
-    f1 = np.where(support + predicted > 0, 2 * tp / np.maximum(support + predicted, 1), 0.0)
-    return float(tp.sum() / max(len(y), 1) + weight * f1[support > 0].mean())
+    pc = per_class(confusion_matrix(y, pred, len(cols)), [str(c) for c in cols])
+    macro_f1 = np.mean([m["f1"] for m in pc.values() if m["support"] > 0])
+    return float((pred == y).mean() + weight * macro_f1)
 
 
 def fit_class_bias(

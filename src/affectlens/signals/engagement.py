@@ -209,43 +209,47 @@ class EngagementScorer:
         return faces
 
     # -- per-track state machine -------------------------------------------------------------
+    def _p(self, p: np.ndarray | None, *classes: str) -> np.ndarray | None:
+        """Σ P(c) over ``classes`` per face; None without probabilities or when the model lacks a class."""
+        if p is None or not set(classes) <= set(self.labels):
+            return None
+        return sum(p[:, self.labels.index(c)] for c in classes)
+
     def _laughing(self, s: dict, p: np.ndarray | None, n: int) -> np.ndarray:
         """A broad smile or laugh: a stretched mouth on a face read as happy (never a yawn)."""
-        if p is None or "mouth_width" not in s or "happiness" not in self.labels:
+        happy = self._p(p, "happiness")
+        if happy is None or "mouth_width" not in s:
             return np.zeros(n, bool)
-        happy = p[:, list(self.labels).index("happiness")]
         cfg = self.config
         return (s["mouth_width"] > cfg.laugh_width_above) & (happy > cfg.laugh_happiness_above)
 
     def _smiling(self, s: dict, p: np.ndarray | None, n: int) -> np.ndarray:
         """A smile with parted lips: a happy face, mouth wide but not gaping (never a yawn)."""
-        if p is None or "mouth_width" not in s or "happiness" not in self.labels:
+        happy = self._p(p, "happiness")
+        if happy is None or "mouth_width" not in s:
             return np.zeros(n, bool)
         cfg = self.config
-        happy = p[:, list(self.labels).index("happiness")] > cfg.laugh_happiness_above
-        return happy & (s["mouth_width"] > cfg.smile_width_above) & (s["mouth_open"] < cfg.smile_mouth_below)
+        mouth = (s["mouth_width"] > cfg.smile_width_above) & (s["mouth_open"] < cfg.smile_mouth_below)
+        return (happy > cfg.laugh_happiness_above) & mouth
 
     def _gasping(self, s: dict, p: np.ndarray | None, n: int) -> np.ndarray:
         """A gasp of surprise or fear: eyes wide open, mouth open but not yawning wide (never a yawn)."""
-        if p is None or not {"surprise", "fear"} <= set(self.labels):
+        shock = self._p(p, "surprise", "fear")
+        if shock is None:
             return np.zeros(n, bool)
-        cfg, labels = self.config, list(self.labels)
-        shock = p[:, labels.index("surprise")] + p[:, labels.index("fear")]
+        cfg = self.config
         eyes_wide = s["eye_openness"] > cfg.gasp_eyes_above
         return (shock > cfg.gasp_surprise_above) & eyes_wide & (s["mouth_open"] < cfg.gasp_mouth_below)
 
     def _frowning(self, p: np.ndarray | None, n: int) -> np.ndarray:
         """A scowl or a disgust squint: eyes narrowed by the brows and cheeks, not closed."""
-        if p is None or not {"anger", "disgust"} <= set(self.labels):
-            return np.zeros(n, bool)
-        labels = list(self.labels)
-        return p[:, labels.index("anger")] + p[:, labels.index("disgust")] > self.config.frown_above
+        scowl = self._p(p, "anger", "disgust")
+        return np.zeros(n, bool) if scowl is None else scowl > self.config.frown_above
 
     def _crying(self, p: np.ndarray | None, n: int) -> np.ndarray:
         """A face read as strongly sad: squeezed eyes and an open mouth are crying, not sleep or a yawn."""
-        if p is None or "sadness" not in self.labels:
-            return np.zeros(n, bool)
-        return p[:, list(self.labels).index("sadness")] > self.config.cry_sadness_above
+        sad = self._p(p, "sadness")
+        return np.zeros(n, bool) if sad is None else sad > self.config.cry_sadness_above
 
     def _step(self, tid: int, t: float, eye: float, mouth: float, yaw: float, pitch: float):
         cfg = self.config
