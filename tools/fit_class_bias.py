@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from affectlens.classify import get_model  # noqa: E402
 from affectlens.classify.card import card_path  # noqa: E402
 from affectlens.datasets import load_dataset  # noqa: E402
+from affectlens.errors import AffectlensError  # noqa: E402
 from affectlens.evaluate.calibration import fit_class_bias  # noqa: E402
 from affectlens.train.export import calibrate_card, measure_into_card  # noqa: E402
 
@@ -33,10 +34,20 @@ RARE = 0.05  # classes under this share of FER+ valid get an offset (disgust, fe
 
 
 def main() -> None:
+    try:
+        fit(_args())
+    except AffectlensError as exc:  # an unknown model, missing data: one line, exit 1
+        sys.exit(f"error: {exc}")
+
+
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+")
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="run from the repository root")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def fit(args: argparse.Namespace) -> None:
     specs = {
         "ferplus": f"ferplus:{args.data / 'ferplus'}",
         "rafdb": f"rafdb:{args.data / 'rafdb-basic'}",
