@@ -69,12 +69,15 @@ def test_hysteresis_keeps_a_jittering_eye_state_from_flickering():
     assert len(changes) == 2
 
 
-def test_a_yawn_needs_a_wide_mouth_held_one_second():
+def test_a_yawn_needs_a_wide_mouth_held_two_seconds():
     short = run([{}] * 10 + [{"mouth": 0.7}] * 20 + [{}] * 10)  # 0.67 s: talking, laughing
     assert not col(short, "yawning").any()
-    long = run([{}] * 10 + [{"mouth": 0.7}] * 60 + [{}] * 10)  # 2 s
+    # 1.5 s of a wide mouth: a shout or an excited laugh (the staged clips hold theirs 1-1.7 s), not a yawn
+    shout = run([{}] * 10 + [{"mouth": 0.7}] * 45 + [{}] * 10)
+    assert not col(shout, "yawning").any()
+    long = run([{}] * 10 + [{"mouth": 0.7}] * 90 + [{}] * 10)  # 3 s: a yawn's slow gape
     y = col(long, "yawning")
-    assert y.any() and int(np.argmax(y)) == 10 + 30
+    assert y.any() and int(np.argmax(y)) == 10 + 60
     assert set(col(long, "state_reason")[y]) == {"yawning"}
 
 
@@ -127,45 +130,45 @@ def test_config_from_toml_and_bad_keys(tmp_path):
 
 
 def test_a_laugh_narrows_the_eyes_without_closing_them_and_is_no_yawn():
-    out = run([{"eye": 0.1, "mouth": 0.35, "width": 0.7, "probs": HAPPY}] * 60)
+    out = run([{"eye": 0.1, "mouth": 0.35, "width": 0.7, "probs": HAPPY}] * 90)
     assert col(out, "laugh").all() and not col(out, "eyes_closed").any() and not col(out, "yawning").any()
     assert (col(out, "state") == "engaged").all()
     # the same narrowed eyes without the laugh (a neutral face) are closed eyes
-    assert col(run([{"eye": 0.1, "width": 0.45}] * 60), "eyes_closed")[-1]
+    assert col(run([{"eye": 0.1, "width": 0.45}] * 90), "eyes_closed")[-1]
 
 
 def test_a_gasp_is_no_yawn_but_a_gaping_mouth_with_narrowed_eyes_is():
-    gasp = run([{"eye": 0.98, "mouth": 0.4, "probs": SURPRISED}] * 60)
+    gasp = run([{"eye": 0.98, "mouth": 0.4, "probs": SURPRISED}] * 90)
     assert col(gasp, "gasp").all() and not col(gasp, "yawning").any()
-    yawn = run([{"eye": 0.6, "mouth": 0.4, "probs": SURPRISED}] * 60)  # eyes narrowing: the gasp rule does not apply
+    yawn = run([{"eye": 0.6, "mouth": 0.4, "probs": SURPRISED}] * 90)  # eyes narrowing: the gasp rule does not apply
     assert not col(yawn, "gasp").any() and col(yawn, "yawning")[-1]
 
 
 def test_eyes_narrowed_by_a_frown_are_not_closed():
     angry = np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("anger")]
     scowl = 0.75 * NEUTRAL + 0.25 * angry  # a squint the classifier reads as mostly neutral
-    out = run([{"eye": 0.05, "probs": scowl}] * 60)
+    out = run([{"eye": 0.05, "probs": scowl}] * 90)
     assert col(out, "frown").all() and not col(out, "eyes_closed").any()
     assert (col(out, "state") == "engaged").all()
     # drowsy closed eyes (no frown) stay closed, and the rule has a threshold of its own
-    assert col(run([{"eye": 0.05}] * 60), "eyes_closed")[-1]
+    assert col(run([{"eye": 0.05}] * 90), "eyes_closed")[-1]
     strict = EngagementConfig(alpha=1.0, frown_above=0.3)
     assert col(run([{"eye": 0.05, "probs": scowl}] * 60, cfg=strict), "eyes_closed")[-1]
 
 
 def test_crying_squeezes_the_eyes_and_opens_the_mouth_without_sleep_or_a_yawn():
     sad = np.eye(len(EMOTIONS), dtype=np.float32)[EMOTIONS.index("sadness")]
-    out = run([{"eye": 0.05, "mouth": 0.4, "probs": sad}] * 60)
+    out = run([{"eye": 0.05, "mouth": 0.4, "probs": sad}] * 90)
     assert col(out, "cry").all() and not col(out, "eyes_closed").any() and not col(out, "yawning").any()
     # a faintly sad face with closed eyes (closed eyes at rest often read sad) is still closed eyes
-    faint = run([{"eye": 0.05, "probs": 0.4 * sad + 0.6 * NEUTRAL}] * 60)
+    faint = run([{"eye": 0.05, "probs": 0.4 * sad + 0.6 * NEUTRAL}] * 90)
     assert not col(faint, "cry").any() and col(faint, "eyes_closed")[-1]
 
 
 def test_a_smile_with_parted_lips_is_no_yawn():
-    out = run([{"mouth": 0.25, "width": 0.56, "probs": HAPPY}] * 60)
+    out = run([{"mouth": 0.25, "width": 0.56, "probs": HAPPY}] * 90)
     assert col(out, "smile").all() and not col(out, "yawning").any()
-    assert col(run([{"mouth": 0.25, "width": 0.56}] * 60), "yawning")[-1]  # the same mouth on a neutral face
+    assert col(run([{"mouth": 0.25, "width": 0.56}] * 90), "yawning")[-1]  # the same mouth on a neutral face
 
 
 def test_staged_laugh_and_gasp_read_engaged(media):
@@ -184,7 +187,18 @@ def test_staged_laugh_and_gasp_read_engaged(media):
     for start, end in ((1.5, 3.0), (3.0, 4.0)):
         part = [r["state"] == "engaged" for r in rows if start <= r["time_s"] < end]
         assert len(part) > 20 and np.mean(part) >= 0.7, (start, np.mean(part))
+    assert not any(r["yawning"] for r in rows)  # the angry shout (3.8-4.4 s) holds its mouth wide ~1 s: no yawn
     surprised = an.analyze_image(load_image(media / "expressions" / "surprised.jpg")).rows()[0]
     assert surprised["gasp"] and not surprised["yawning"]
     disgusted = an.analyze_image(load_image(media / "expressions" / "disgusted.jpg")).rows()[0]
     assert disgusted["eye_openness"] < 0.5 and disgusted["frown"] and disgusted["state"] == "engaged", disgusted
+
+
+def test_an_excited_open_mouth_held_a_second_is_no_yawn(media):
+    """The boy of tv_family_dinner.mp4 (9.5-10.3 s): P(happiness) 0.99, eyes wide, mouth wide about 1 s."""
+    from affectlens.pipeline import Analyzer
+
+    rows = [r for res in Analyzer().analyze(media / "videos" / "tv_family_dinner.mp4") for r in res.rows()]
+    boy = [r for r in rows if 9.5 <= r["time_s"] <= 10.3 and r["p_happiness"] > 0.9 and r["mouth_open"] > 0.25]
+    assert len(boy) >= 5
+    assert not any(r["yawning"] for r in boy) and all(r["state"] == "engaged" for r in boy)

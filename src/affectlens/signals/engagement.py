@@ -12,7 +12,9 @@ Every number is a documented formula of exported columns (README, "Engagement"):
 On a still image the booleans come from that image alone. On video the raw measurements are
 smoothed per track (EMA), each condition has hysteresis (a lower threshold to leave it than to
 enter it), eyes closed for less than ``blink_max_s`` count as a blink instead of closed eyes, a
-yawn is a wide mouth held ``yawn_min_s``, and looking away must last ``look_away_min_s``.
+yawn is a wide mouth held ``yawn_min_s`` (2 s: a yawn is a slow gape of about 6 s, while a laugh,
+a shout or an excited word keeps the mouth wide for a second or so), and looking away must last
+``look_away_min_s``.
 
 The states are decided from everything known about the face, not from one geometric cue; the
 expression inputs are exported as columns of their own:
@@ -80,7 +82,7 @@ class EngagementConfig:
     pitch_away: float = 25.0  # |pitch| degrees over this: looking away
     away_release: float = 5.0  # degrees under the thresholds to count as looking back
     blink_max_s: float = 0.4  # eyes closed up to this long: a blink, not closed eyes
-    yawn_min_s: float = 1.0  # a wide mouth held this long: a yawn
+    yawn_min_s: float = 2.0  # a wide mouth held this long: a yawn (a yawn lasts ~6 s; talk, laughs, shouts are shorter)
     look_away_min_s: float = 1.0  # turned away this long: looking away
     face_presence_below: float = 0.5  # landmark model's face presence under this: face lost
     alpha: float = 0.6  # EMA weight of the newest frame for eye_openness, mouth_open, yaw, pitch
