@@ -233,6 +233,51 @@ def export_cmd(
     typer.echo(f"wrote {path} ({size:.1f} MB) and {card_path(path)}; ONNX/PyTorch max |Δp| = {parity:.1e}")
 
 
+@app.command("compose")
+def compose_cmd(
+    member: Annotated[
+        list[str], typer.Argument(help="MODEL[=WEIGHT]: a shipped model name or .onnx file with its card")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="the .onnx file to write (its .json card goes beside it)")],
+    name: Annotated[str | None, typer.Option("--name", help="model name in the card")] = None,
+    evaluate_on: EvalOn = [],  # noqa: B006
+    calibrate: Annotated[
+        str | None,
+        typer.Option("--calibrate", help="KIND:PATH[@SPLIT] held-out data to fit the softmax temperature on"),
+    ] = None,
+) -> None:
+    """Compose exported models into one weighted ensemble graph (members may differ in input size).
+
+    The first member's preprocessing is the ensemble's; the others' crops are made from it inside
+    the graph. Each member's probabilities use its own card's temperature and class offsets.
+    """
+    import shlex
+    import sys
+
+    from affectlens.classify import get_model
+    from affectlens.classify.card import card_path
+    from affectlens.datasets import load_dataset
+    from affectlens.train.compose import compose_ensemble, parse_member
+    from affectlens.train.export import calibrate_card, measure_into_card
+
+    path = compose_ensemble([parse_member(m) for m in member], out, name=name)
+    clf = get_model(path)
+    clf.card.training["command"] = "affectlens " + shlex.join(sys.argv[1:])
+    if calibrate:
+        spec, _, split = calibrate.partition("@")
+        calibrate_card(clf, load_dataset(spec, split or "valid"))
+        typer.echo(f"temperature {clf.card.temperature:.3f}: {clf.card.calibration}")
+    for spec in evaluate_on:
+        spec, _, split = spec.partition("@")
+        ds = load_dataset(spec, split or "test")
+        rep = measure_into_card(clf, ds, spec)
+        typer.echo(
+            f"{ds.name}_{ds.split}: accuracy {rep['accuracy']:.4f} macro-F1 {rep['macro_f1']:.4f} (n={rep['n']})"
+        )
+    clf.card.save(card_path(path))
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card_path(path)}")
+
+
 @app.command("quantize")
 def quantize_cmd(
     model: Annotated[str, typer.Argument(help="shipped model name or .onnx file (with its card)")],

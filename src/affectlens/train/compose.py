@@ -1,0 +1,171 @@
+"""Weighted ensembles of exported expression models, composed as one ONNX graph.
+
+Members may differ in input size and normalisation (a 96 px face backbone beside 48 px CNNs): the
+ensemble reads the crops of its first member (the "host" preprocessing) and adapts them for each
+other member inside the graph: the affine change of normalisation, then an average pool by the
+integer size ratio (a 96 px crop pooled 2x2 is a 48 px crop resized by area) or a bilinear
+enlargement (a 48 px crop enlarged 2x as the crop maker enlarges small faces). Each member's logits
+get its card's ``class_bias`` and temperature, become probabilities, are weighted and summed; the
+graph outputs the log of that mixture, so the card's own temperature (fitted by ``--calibrate``)
+applies on top as for any model.
+
+A build step (needs the ``onnx`` package of the ``[train]`` extra); the result runs anywhere ONNX
+Runtime does and is a model like any other (``eval``, ``quantize``, ``analyze --model``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.classify.card import ModelCard, card_path
+from affectlens.errors import AffectlensError
+
+
+def parse_member(spec: str) -> tuple[str, float]:
+    """``MODEL[=WEIGHT]`` → (model, weight); the weight defaults to 1 (normalised over members)."""
+    if "=" not in spec:
+        return spec, 1.0
+    model, _, weight = spec.rpartition("=")
+    try:
+        w = float(weight)
+    except ValueError:
+        raise AffectlensError(f"member {spec!r}: the weight after '=' must be a number") from None
+    if w <= 0:
+        raise AffectlensError(f"member {spec!r}: the weight must be > 0")
+    return model, w
+
+
+def _adapter(onnx, helper, i: int, host, pre, x: str, out: str) -> tuple[list, list]:
+    """Nodes (and initialisers) turning the host's normalised crops ``x`` into member ``i``'s input ``out``."""
+    if pre.color != host.color:
+        raise AffectlensError(f"ensemble members need the same colour mode: {host.color} vs {pre.color}")
+    big, small = max(host.size, pre.size), min(host.size, pre.size)
+    if big % small:
+        raise AffectlensError(f"member input {pre.size} px and the host's {host.size} px: one must divide the other")
+    scale = host.std / pre.std
+    shift = (host.mean - pre.mean) / pre.std
+    inits = [
+        helper.make_tensor(f"m{i}_scale", onnx.TensorProto.FLOAT, [], [scale]),
+        helper.make_tensor(f"m{i}_shift", onnx.TensorProto.FLOAT, [], [shift]),
+    ]
+    nodes = [
+        helper.make_node("Mul", [x, f"m{i}_scale"], [f"m{i}_scaled"]),
+        helper.make_node("Add", [f"m{i}_scaled", f"m{i}_shift"], [out if host.size == pre.size else f"m{i}_norm"]),
+    ]
+    if host.size > pre.size:  # a larger crop pooled by area
+        k = host.size // pre.size
+        nodes.append(helper.make_node("AveragePool", [f"m{i}_norm"], [out], kernel_shape=[k, k], strides=[k, k]))
+    elif host.size < pre.size:  # a smaller crop enlarged as the crop maker does (bilinear, pixel centres)
+        k = float(pre.size // host.size)
+        inits.append(helper.make_tensor(f"m{i}_scales", onnx.TensorProto.FLOAT, [4], [1.0, 1.0, k, k]))
+        nodes.append(
+            helper.make_node(
+                "Resize",
+                [f"m{i}_norm", "", f"m{i}_scales"],
+                [out],
+                mode="linear",
+                coordinate_transformation_mode="half_pixel",
+            )
+        )
+    return nodes, inits
+
+
+def _head(onnx, helper, i: int, card: ModelCard, logits: str, weight: float) -> tuple[list, list]:
+    """Nodes turning member ``i``'s logits into ``weight · softmax((logits + bias) / T)``."""
+    bias = np.asarray(card.class_bias or np.zeros(len(card.labels)), np.float32)
+    inits = [
+        helper.make_tensor(f"m{i}_bias", onnx.TensorProto.FLOAT, [len(bias)], bias.tolist()),
+        helper.make_tensor(f"m{i}_temp", onnx.TensorProto.FLOAT, [], [card.temperature]),
+        helper.make_tensor(f"m{i}_weight", onnx.TensorProto.FLOAT, [], [weight]),
+    ]
+    nodes = [
+        helper.make_node("Add", [logits, f"m{i}_bias"], [f"m{i}_biased"]),
+        helper.make_node("Div", [f"m{i}_biased", f"m{i}_temp"], [f"m{i}_tempered"]),
+        helper.make_node("Softmax", [f"m{i}_tempered"], [f"m{i}_probs"], axis=1),
+        helper.make_node("Mul", [f"m{i}_probs", f"m{i}_weight"], [f"m{i}_weighted"]),
+    ]
+    return nodes, inits
+
+
+def compose_ensemble(members: list[tuple[str, float]], out: str | Path, name: str | None = None) -> Path:
+    """Write ``out`` (.onnx) and its card: the weighted mixture of ``members`` ((model, weight) pairs)."""
+    import onnx
+    from onnx import compose, helper
+
+    from affectlens.classify import get_model
+
+    if len(members) < 2:
+        raise AffectlensError("an ensemble needs at least two members")
+    clfs = [get_model(m) for m, _ in members]
+    total = sum(w for _, w in members)
+    weights = [w / total for _, w in members]
+    host = clfs[0].card.preprocess
+    for c in clfs[1:]:
+        if c.labels != clfs[0].labels:
+            raise AffectlensError(f"ensemble members need the same classes: {c.path} has {c.labels}")
+    nodes, inits, mixture = [], [], []
+    opsets: dict[str, int] = {"": 13}
+    ir = onnx.IR_VERSION
+    x = "input"
+    for i, (clf, w) in enumerate(zip(clfs, weights, strict=True)):
+        card = clf.card
+        if card.output != "logits":
+            raise AffectlensError(f"{clf.path}: only members that output logits can be composed")
+        m = compose.add_prefix(onnx.load(str(clf.path)), f"m{i}_")
+        ir = min(ir, m.ir_version)
+        for o in m.opset_import:
+            domain = "" if o.domain == "ai.onnx" else o.domain
+            opsets[domain] = max(opsets.get(domain, 0), o.version)
+        g = m.graph
+        n, ini = _adapter(onnx, helper, i, host, card.preprocess, x, g.input[0].name)
+        nodes += n + list(g.node)
+        inits += ini + list(g.initializer)
+        n, ini = _head(onnx, helper, i, card, g.output[0].name, w)
+        nodes += n
+        inits += ini
+        mixture.append(f"m{i}_weighted")
+    nodes += [helper.make_node("Sum", mixture, ["mixture"]), helper.make_node("Log", ["mixture"], ["logits"])]
+    shape = ["batch", host.channels, host.size, host.size]
+    graph = helper.make_graph(
+        nodes,
+        "ensemble",
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", len(clfs[0].labels)])],
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()], producer_name="affectlens"
+    )
+    model.ir_version = ir
+    onnx.checker.check_model(model)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    card = _card(clfs, weights, host, name or out.stem)
+    card.save(card_path(out))
+    return out
+
+
+def _card(clfs, weights: list[float], host, name: str) -> ModelCard:
+    parts = [
+        f"{w:.2f} x {c.card.name} ({c.card.architecture}, {c.card.preprocess.size} px)"
+        for c, w in zip(clfs, weights, strict=True)
+    ]
+    licences = sorted({lic for c in clfs for lic in c.card.licence.split("; ") if lic})
+    return ModelCard(
+        name=name,
+        labels=list(clfs[0].labels),
+        preprocess=replace(host),
+        architecture="weighted ensemble: " + " + ".join(parts),
+        licence="; ".join(licences),
+        training={
+            "members": [
+                {"model": c.card.name, "weight": round(w, 4), "temperature": c.card.temperature}
+                | {"training": c.card.training}
+                for c, w in zip(clfs, weights, strict=True)
+            ]
+        },
+    )

@@ -1,0 +1,104 @@
+"""Weighted ensembles composed at the ONNX level, members of different input sizes, on real FER+ faces."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the training extra is not installed: pip install -e '.[train]'")
+
+from affectlens.classify import get_model  # noqa: E402
+from affectlens.classify.card import ModelCard, card_path  # noqa: E402
+from affectlens.datasets import load_dataset  # noqa: E402
+from affectlens.errors import AffectlensError  # noqa: E402
+from affectlens.faces.preprocess import Preprocess  # noqa: E402
+from affectlens.labels import EMOTIONS  # noqa: E402
+from affectlens.train.compose import compose_ensemble, parse_member  # noqa: E402
+from tests.conftest import cli  # noqa: E402
+
+FLOAT = "affect-cnn-x2-v1"
+
+
+@pytest.fixture(scope="module")
+def faces(ferplus):
+    return load_dataset(f"ferplus:{ferplus}", "valid").images[:96]
+
+
+@pytest.fixture(scope="module")
+def large_faces(rafdb):
+    """RAF-DB's 100 px faces: their 96 px crops pooled 2x2 are their 48 px crops (resized by area)."""
+    return load_dataset(f"rafdb:{rafdb}", "valid").images[:96]
+
+
+@pytest.fixture(scope="module")
+def model96(tmp_path_factory):
+    """A small random CNN on 96 px crops of 0-255 pixels (the faceres convention), exported with a card."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 5, 4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, len(EMOTIONS)),
+    ).eval()
+    with torch.no_grad():
+        net[0].weight.mul_(1 / 255)
+    path = tmp_path_factory.mktemp("m96") / "m96.onnx"
+    torch.onnx.export(
+        net,
+        (torch.zeros(2, 1, 96, 96),),
+        str(path),
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    pre = Preprocess(size=96, color="gray", mean=0.0, std=1 / 255)
+    ModelCard(name="m96", labels=list(EMOTIONS), preprocess=pre, temperature=0.5, licence="test").save(card_path(path))
+    return path
+
+
+def probs(model, images):
+    clf = get_model(str(model))
+    return clf.predict(clf.preprocess.crop_images(images))
+
+
+def test_an_ensemble_of_one_model_twice_is_that_model(tmp_path, faces):
+    out = compose_ensemble([(FLOAT, 1.0), (FLOAT, 3.0)], tmp_path / "twice.onnx")
+    np.testing.assert_allclose(probs(out, faces), probs(FLOAT, faces), atol=1e-5)
+
+
+def test_members_of_different_sizes_read_their_own_crops(tmp_path, faces, large_faces, model96):
+    # a 96 px host pools the 48 px member's crop from its own: exact for faces larger than 96 px
+    out = compose_ensemble([(str(model96), 0.6), (FLOAT, 0.4)], tmp_path / "host96.onnx")
+    card = json.loads(card_path(out).read_text())
+    assert card["preprocess"]["size"] == 96 and "0.60 x m96" in card["architecture"]
+    want = 0.6 * probs(model96, large_faces) + 0.4 * probs(FLOAT, large_faces)  # each member on its own crops
+    got = probs(out, large_faces)
+    assert np.abs(got - want).max() < 0.03 and (got.argmax(1) == want.argmax(1)).mean() > 0.97
+    # a 48 px host enlarges the 96 px member's crop bilinearly, as the crop maker enlarges FER+'s 48 px faces
+    out = compose_ensemble([(FLOAT, 0.4), (str(model96), 0.6)], tmp_path / "host48.onnx")
+    want = 0.6 * probs(model96, faces) + 0.4 * probs(FLOAT, faces)
+    got = probs(out, faces)
+    assert np.abs(got - want).max() < 0.03 and (got.argmax(1) == want.argmax(1)).mean() > 0.97
+
+
+def test_the_cli_composes_calibrates_and_measures(tmp_path, ferplus, model96):
+    out = tmp_path / "cli.onnx"
+    r = cli("compose", f"{model96}=1", f"{FLOAT}=3", "--out", str(out), "--calibrate", f"ferplus:{ferplus}@valid")
+    assert r.returncode == 0, r.stderr
+    card = json.loads(card_path(out).read_text())
+    assert card["calibration"]["fitted_on"] == "ferplus_valid" and "affectlens compose" in card["training"]["command"]
+    assert [m["weight"] for m in card["training"]["members"]] == [0.25, 0.75]
+
+
+def test_bad_members_are_clear_errors(tmp_path, model96):
+    assert parse_member("a.onnx=0.3") == ("a.onnx", 0.3) and parse_member(FLOAT) == (FLOAT, 1.0)
+    for bad in ("a.onnx=x", "a.onnx=0"):
+        with pytest.raises(AffectlensError):
+            parse_member(bad)
+    with pytest.raises(AffectlensError, match="at least two"):
+        compose_ensemble([(FLOAT, 1.0)], tmp_path / "one.onnx")
+    r = cli("compose", FLOAT, "no-such-model", "--out", str(tmp_path / "x.onnx"))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
