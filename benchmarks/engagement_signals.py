@@ -1,6 +1,6 @@
 """Measure the engagement signals on the labelled sets in ../shared/data/engagement (README figures).
 
-    python benchmarks/engagement_signals.py [--data ../shared/data] [--json out.json]
+    python benchmarks/engagement_signals.py [--data ../shared/data] [--json out.json] [--model NAME_OR_ONNX]
 
 Protocol (the same as the acceptance check): every image goes through the default Analyzer as
 `affectlens analyze` runs it; per file the most confident face is kept; a file with no face counts
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from affectlens.pipeline import Analyzer
+from affectlens.pipeline import Analyzer, AnalyzerConfig
 
 
 def best_face(analyzer: Analyzer, path: str) -> dict | None:
@@ -77,10 +77,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--model", default=None, help="expression model (shipped name or .onnx); default: the default")
     args = ap.parse_args()
     d = Path(args.data)
     e = d / "engagement"
-    an = Analyzer()
+    an = Analyzer(AnalyzerConfig(model=args.model) if args.model else None)
     cfg = an.config.engagement
     t0 = time.perf_counter()
     out: dict = {}

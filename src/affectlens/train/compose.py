@@ -145,8 +145,35 @@ def compose_ensemble(members: list[tuple[str, float]], out: str | Path, name: st
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
     card = _card(clfs, weights, host, name or out.stem)
+    card.metrics["onnx_parity_max_abs_diff"] = _parity(out, clfs, weights, host)
     card.save(card_path(out))
     return out
+
+
+def _parity(path: Path, clfs, weights: list[float], host, n: int = 32) -> float:
+    """Largest |probability difference| between the composed graph and its members run one by one.
+
+    Random host-size crops; each member reads them resized to its own size by area (exactly the 2x2
+    pool of the graph for a smaller member) or bilinearly (a larger one), in float.
+    """
+    import cv2
+    import onnxruntime as ort
+
+    from affectlens.classify.onnx import softmax
+
+    crops = np.random.default_rng(0).integers(0, 256, (n, host.size, host.size), dtype=np.uint8)
+    x01 = crops.astype(np.float32) / 255
+    want = 0
+    for clf, w in zip(clfs, weights, strict=True):
+        pre, card = clf.card.preprocess, clf.card
+        interp = cv2.INTER_AREA if pre.size < host.size else cv2.INTER_LINEAR
+        xm = np.stack([cv2.resize(c, (pre.size, pre.size), interpolation=interp) for c in x01])
+        sess = ort.InferenceSession(str(clf.path), providers=["CPUExecutionProvider"])
+        z = sess.run(None, {card.input_name: ((xm - pre.mean) / pre.std)[:, None]})[0]
+        want = want + w * softmax(z + np.asarray(card.class_bias or 0, np.float32), card.temperature)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = np.exp(sess.run(None, {"input": ((x01 - host.mean) / host.std)[:, None]})[0])
+    return float(np.abs(got - want).max())
 
 
 def _card(clfs, weights: list[float], host, name: str) -> ModelCard:

@@ -50,8 +50,9 @@ class ConvBNReLU6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride != 1:
-            top, bottom = same_pad(x.shape[-2], self.kernel, self.stride)
-            left, right = same_pad(x.shape[-1], self.kernel, self.stride)
+            h, w = (int(s) for s in x.shape[-2:])  # constants in an exported graph (its input size is fixed):
+            top, bottom = same_pad(h, self.kernel, self.stride)  # ONNX Runtime then fuses each pad into its conv
+            left, right = same_pad(w, self.kernel, self.stride)
             x = F.pad(x, (left, right, top, bottom))
         return F.relu6(self.bn(self.conv(x)))
 
