@@ -176,6 +176,11 @@ def _print_report(report: dict) -> None:
 
 
 EvalOn = Annotated[list[str], typer.Option("--eval", help="KIND:PATH[@SPLIT] to measure into the card; repeatable")]
+OnnxOut = Annotated[Path, typer.Option("--out", help="the .onnx file to write (its .json card goes beside it)")]
+CardName = Annotated[str | None, typer.Option("--name", help="model name in the card")]
+CalibrateOn = Annotated[
+    str | None, typer.Option("--calibrate", help="KIND:PATH[@SPLIT] held-out data to fit the softmax temperature on")
+]
 
 
 @app.command("export")
@@ -183,16 +188,13 @@ def export_cmd(
     checkpoint: Annotated[
         list[Path], typer.Argument(help="a .pt checkpoint written by `affectlens train`; several: one ensemble")
     ],
-    out: Annotated[Path, typer.Option("--out", help="the .onnx file to write (its .json card goes beside it)")],
-    name: Annotated[str | None, typer.Option("--name", help="model name in the card")] = None,
+    out: OnnxOut,
+    name: CardName = None,
     crop_scale: Annotated[
         float | None, typer.Option("--crop-scale", help="detector box → crop scale for the card")
     ] = None,
     evaluate_on: EvalOn = [],  # noqa: B006
-    calibrate: Annotated[
-        str | None,
-        typer.Option("--calibrate", help="KIND:PATH[@SPLIT] held-out data to fit the softmax temperature on"),
-    ] = None,
+    calibrate: CalibrateOn = None,
     tta: Annotated[
         str, typer.Option("--tta", help="none | flip: average each face with its mirror image (2x compute)")
     ] = "none",
@@ -204,9 +206,8 @@ def export_cmd(
     """
     from affectlens.classify import get_model
     from affectlens.classify.card import card_path
-    from affectlens.datasets import load_dataset
     from affectlens.errors import AffectlensError
-    from affectlens.train.export import calibrate_card, export_onnx, measure_into_card
+    from affectlens.train.export import export_onnx
 
     for c in checkpoint:
         if not c.is_file():
@@ -216,6 +217,48 @@ def export_cmd(
     parity = clf.card.metrics["onnx_parity_max_abs_diff"]
     if parity > 1e-4:
         raise AffectlensError(f"ONNX and PyTorch disagree by {parity:.2e} (> 1e-4)")
+    _calibrate_and_measure(clf, calibrate, evaluate_on)
+    clf.card.save(card_path(path))
+    size = path.stat().st_size / 1e6
+    typer.echo(f"wrote {path} ({size:.1f} MB) and {card_path(path)}; ONNX/PyTorch max |Δp| = {parity:.1e}")
+
+
+@app.command("compose")
+def compose_cmd(
+    member: Annotated[
+        list[str], typer.Argument(help="MODEL[=WEIGHT]: a shipped model name or .onnx file with its card")
+    ],
+    out: OnnxOut,
+    name: CardName = None,
+    evaluate_on: EvalOn = [],  # noqa: B006
+    calibrate: CalibrateOn = None,
+) -> None:
+    """Compose exported models into one weighted ensemble graph (members may differ in input size).
+
+    The first member's preprocessing is the ensemble's; the others' crops are made from it inside
+    the graph. Each member's probabilities use its own card's temperature and class offsets.
+    """
+    import shlex
+    import sys
+
+    from affectlens.classify import get_model
+    from affectlens.classify.card import card_path
+    from affectlens.train.compose import compose_ensemble, parse_member
+
+    path = compose_ensemble([parse_member(m) for m in member], out, name=name)
+    clf = get_model(path)
+    clf.card.training["command"] = "affectlens " + shlex.join(sys.argv[1:])
+    _calibrate_and_measure(clf, calibrate, evaluate_on)
+    clf.card.save(card_path(path))
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card_path(path)}")
+
+
+def _calibrate_and_measure(clf, calibrate: str | None, evaluate_on: list[str]) -> None:
+    """Fit the card's temperature on ``calibrate`` (KIND:PATH[@SPLIT], valid by default), then measure
+    each of ``evaluate_on`` (test by default) into the card, echoing the figures."""
+    from affectlens.datasets import load_dataset
+    from affectlens.train.export import calibrate_card, measure_into_card
+
     if calibrate:
         spec, _, split = calibrate.partition("@")
         ds = load_dataset(spec, split or "valid")
@@ -228,54 +271,6 @@ def export_cmd(
         typer.echo(
             f"{ds.name}_{ds.split}: accuracy {rep['accuracy']:.4f} macro-F1 {rep['macro_f1']:.4f} (n={rep['n']})"
         )
-    clf.card.save(card_path(path))
-    size = path.stat().st_size / 1e6
-    typer.echo(f"wrote {path} ({size:.1f} MB) and {card_path(path)}; ONNX/PyTorch max |Δp| = {parity:.1e}")
-
-
-@app.command("compose")
-def compose_cmd(
-    member: Annotated[
-        list[str], typer.Argument(help="MODEL[=WEIGHT]: a shipped model name or .onnx file with its card")
-    ],
-    out: Annotated[Path, typer.Option("--out", help="the .onnx file to write (its .json card goes beside it)")],
-    name: Annotated[str | None, typer.Option("--name", help="model name in the card")] = None,
-    evaluate_on: EvalOn = [],  # noqa: B006
-    calibrate: Annotated[
-        str | None,
-        typer.Option("--calibrate", help="KIND:PATH[@SPLIT] held-out data to fit the softmax temperature on"),
-    ] = None,
-) -> None:
-    """Compose exported models into one weighted ensemble graph (members may differ in input size).
-
-    The first member's preprocessing is the ensemble's; the others' crops are made from it inside
-    the graph. Each member's probabilities use its own card's temperature and class offsets.
-    """
-    import shlex
-    import sys
-
-    from affectlens.classify import get_model
-    from affectlens.classify.card import card_path
-    from affectlens.datasets import load_dataset
-    from affectlens.train.compose import compose_ensemble, parse_member
-    from affectlens.train.export import calibrate_card, measure_into_card
-
-    path = compose_ensemble([parse_member(m) for m in member], out, name=name)
-    clf = get_model(path)
-    clf.card.training["command"] = "affectlens " + shlex.join(sys.argv[1:])
-    if calibrate:
-        spec, _, split = calibrate.partition("@")
-        calibrate_card(clf, load_dataset(spec, split or "valid"))
-        typer.echo(f"temperature {clf.card.temperature:.3f}: {clf.card.calibration}")
-    for spec in evaluate_on:
-        spec, _, split = spec.partition("@")
-        ds = load_dataset(spec, split or "test")
-        rep = measure_into_card(clf, ds, spec)
-        typer.echo(
-            f"{ds.name}_{ds.split}: accuracy {rep['accuracy']:.4f} macro-F1 {rep['macro_f1']:.4f} (n={rep['n']})"
-        )
-    clf.card.save(card_path(path))
-    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card_path(path)}")
 
 
 @app.command("quantize")
