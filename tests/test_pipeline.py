@@ -97,8 +97,8 @@ def test_keyframe_detection_runs_the_detector_on_every_nth_frame_and_keeps_ids(m
     full = to_dataframe(Analyzer().analyze(clip))
     an = Analyzer(AnalyzerConfig(detect_every=3))
     calls = []
-    detect = an.detect
-    an.detect = lambda image, video=False: calls.append(1) or detect(image, video)
+    detect_frames = an.detect_frames
+    an.detect_frames = lambda images: calls.extend(images) or detect_frames(images)
     results = list(an.analyze(clip))
     key = to_dataframe(results)
     assert len(results) == 135 and len(calls) == 45  # every frame answered; the detector on 1 in 3

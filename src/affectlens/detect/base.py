@@ -23,6 +23,8 @@ def no_faces(k: int = 6) -> Faces:
 class FaceDetector(Protocol):
     def detect(self, image_rgb: np.ndarray, tile: bool | str | None = None) -> Faces: ...
 
+    def detect_batch(self, images: list[np.ndarray], tile: bool | str | None = None) -> list[Faces]: ...
+
 
 def box_iou(box: np.ndarray | tuple, boxes: np.ndarray) -> np.ndarray:
     """Intersection over union of one (x1, y1, x2, y2) box with each row of ``boxes``."""

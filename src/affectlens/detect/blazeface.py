@@ -208,22 +208,45 @@ class BlazeFaceDetector:
     # -- detection -----------------------------------------------------------------------------
     def detect(self, image_rgb: np.ndarray, tile: bool | str | None = None) -> Faces:
         """Faces in an image (RGB, gray, RGBA or 16-bit); ``tile`` overrides the detector's setting."""
-        img = as_rgb8(image_rgb)
+        return self.detect_batch([image_rgb], tile)[0]
+
+    def detect_batch(self, images: list[np.ndarray], tile: bool | str | None = None) -> list[Faces]:
+        """:meth:`detect` on several images with one model run over all their views (video frames:
+        one run per few frames costs a third less per frame than one run each)."""
+        plans = [self._plan(as_rgb8(im), self.tile if tile is None else tile) for im in images]
+        canvases = [c for p in plans if p is not None for c in p.canvases]
+        if not canvases:
+            return [no_faces() for _ in images]
+        raw, logits = self._infer(np.stack(canvases))
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80, 80)))
+        out, at = [], 0
+        for p in plans:
+            if p is None:
+                out.append(no_faces())
+                continue
+            n = len(p.views)
+            out.append(self._faces(p, raw[at : at + n], scores[at : at + n]))
+            at += n
+        return out
+
+    def _plan(self, img: np.ndarray, tile: bool | str) -> _Plan | None:
+        """The views of one RGB8 image and their letterboxed canvases (None: an empty image)."""
         h, w = img.shape[:2]
         if h == 0 or w == 0:
-            return no_faces()
+            return None
         shrink = 1.0
         if self.max_side and max(h, w) > self.max_side:
             shrink = self.max_side / max(h, w)
             img = cv2.resize(img, (max(round(w * shrink), 1), max(round(h * shrink), 1)), interpolation=cv2.INTER_AREA)
         ih, iw = img.shape[:2]
-        views = self.views(ih, iw, self.tile if tile is None else tile)
+        views = self.views(ih, iw, tile)
         prepared = [self._canvas(img, *v) for v in views]
-        raw, logits = self._infer(np.stack([p[0] for p in prepared]))
-        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80, 80)))
+        return _Plan(h, w, ih, iw, shrink, views, [p[0] for p in prepared], [(p[1], p[2]) for p in prepared])
 
+    def _faces(self, p: _Plan, raw: np.ndarray, scores: np.ndarray) -> Faces:
+        """One image's faces from its views' raw outputs: decoded, mapped back, merged."""
         all_b, all_k, all_s = [], [], []
-        for v, ((x0, y0, side), (_, off, scale)) in enumerate(zip(views, prepared, strict=True)):
+        for v, ((x0, y0, side), (off, scale)) in enumerate(zip(p.views, p.maps, strict=True)):
             keep = np.flatnonzero(scores[v] > self.score_threshold)
             if not len(keep):
                 continue
@@ -236,20 +259,32 @@ class BlazeFaceDetector:
                 m = 0.02 * side
                 ok &= (x0 == 0) | (boxes[:, 0] > x0 + m)
                 ok &= (y0 == 0) | (boxes[:, 1] > y0 + m)
-                ok &= (x0 + side >= iw) | (boxes[:, 2] < x0 + side - m)
-                ok &= (y0 + side >= ih) | (boxes[:, 3] < y0 + side - m)
+                ok &= (x0 + side >= p.iw) | (boxes[:, 2] < x0 + side - m)
+                ok &= (y0 + side >= p.ih) | (boxes[:, 3] < y0 + side - m)
             all_b.append(boxes[ok])
             all_k.append(kps[ok])
             all_s.append(scores[v, keep][ok])
         if not all_s or not sum(len(s) for s in all_s):
             return no_faces()
-        boxes, kps, scores = weighted_nms(
-            np.concatenate(all_b), np.concatenate(all_k), np.concatenate(all_s), self.nms_iou
-        )
-        boxes /= shrink
-        kps /= shrink
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        boxes, kps, sc = weighted_nms(np.concatenate(all_b), np.concatenate(all_k), np.concatenate(all_s), self.nms_iou)
+        boxes /= p.shrink
+        kps /= p.shrink
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, p.w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, p.h)
         side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         ok = side > max(self.min_face, 1.0)
-        return Faces(boxes[ok], scores[ok], landmarks=kps[ok].astype(np.float32))
+        return Faces(boxes[ok], sc[ok], landmarks=kps[ok].astype(np.float32))
+
+
+@dataclass
+class _Plan:
+    """One image's views: sizes (original, after shrinking), the views, their canvases and maps back."""
+
+    h: int
+    w: int
+    ih: int
+    iw: int
+    shrink: float
+    views: list[tuple[int, int, int]]
+    canvases: list[np.ndarray]
+    maps: list[tuple[np.ndarray, np.ndarray]]
