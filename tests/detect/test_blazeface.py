@@ -169,3 +169,20 @@ def test_weighted_nms_blends_overlaps() -> None:
     b, _, s = weighted_nms(boxes, kps, np.array([0.9, 0.9, 0.6], np.float32), 0.3)
     np.testing.assert_allclose(b[0], [0.5, 0.5, 10.5, 10.5])
     assert s.tolist() == pytest.approx([0.9, 0.6])
+
+
+def test_a_batch_of_frames_finds_what_each_frame_finds_alone(det: FaceDetector, media: Path) -> None:
+    import av
+
+    with av.open(str(media / "videos" / "tv_family_dinner.mp4")) as box:
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(90), box.decode(video=0), strict=False)][::15]
+    frames.insert(2, np.zeros((0, 0, 3), np.uint8))  # an empty frame inside the batch keeps its place
+    alone = [det.detect(f, tile=False) for f in frames]
+    together = det.detect_batch(frames, tile=False)
+    assert len(together) == len(frames) and len(together[2]) == 0
+    assert sum(len(a) for a in alone) >= 8  # the family: the comparison has faces in it
+    for a, b in zip(alone, together, strict=True):
+        assert len(a) == len(b)
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+        np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-2)
