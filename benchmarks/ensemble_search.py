@@ -1,6 +1,7 @@
 """Choose ensemble weights for exported expression models by the issue's rule, then report test figures.
 
     python benchmarks/ensemble_search.py MODEL.onnx MODEL2.onnx [...] [--data ../shared/data] [--step 0.1]
+        [--max-members 2]
 
 Each model's calibrated probabilities (its card's temperature) are computed once on FER+ valid, FER+
 test and our RAF-DB validation split; every weight vector on a simplex grid (``--step``) averages
@@ -55,6 +56,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--step", type=float, default=0.1)
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--max-members", type=int, default=0, help="only ensembles of at most this many models (the speed budget)"
+    )
     args = ap.parse_args()
     probs = probabilities(args.models, args.data)
 
@@ -65,6 +69,7 @@ def main() -> None:
     scored = [
         ((acc(w, ("ferplus", "valid")) + acc(w, ("rafdb", "valid"))) / 2, w)
         for w in weight_grid(len(args.models), args.step)
+        if not args.max_members or np.count_nonzero(w) <= args.max_members
     ]
     scored.sort(key=lambda t: -t[0])
     rows = []
