@@ -34,3 +34,15 @@ def test_a_new_face_far_away_gets_a_new_id():
     for k in range(5, 10):
         both = tr.update(_faces([10, 10, 60, 60], [300, 300, 350, 350]), k / 30).track_ids.tolist()
     assert both[0] == first[0] and both[1] >= 0 and both[1] != first[0]
+
+
+def test_importing_the_pipeline_leaves_the_tracker_library_for_the_first_update() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, affectlens.pipeline, affectlens.cli.app; "
+        "print('supervision' in sys.modules, 'trackers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]  # ~0.5 s of imports a still image or `eval` never needs
