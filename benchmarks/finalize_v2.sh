@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped expression model affect-ens-v2-int8 (selectable; the default stays affect-cnn-x2-v1-int8) from its finished training run and the
+# Reproduce affect-ens-v2-int8 (superseded by affect-ens-v3-int8, benchmarks/finalize_v3.sh, and no longer shipped) from its finished training run and the
 # previous shipped pair (issue "Expression model v2"; ledger rows faceres96-a and "affect-ens-v2" in
 # benchmarks/model-runs.md):
 #   bash benchmarks/finalize_v2.sh

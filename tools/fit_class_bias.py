@@ -44,6 +44,14 @@ def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+")
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="run from the repository root")
+    ap.add_argument(
+        "--max-offset", type=float, default=1.0, help="offsets tried: 0 to this, step 0.1 (a fit at the edge: raise it)"
+    )
+    ap.add_argument(
+        "--bias-from",
+        help="take the offsets from this model's card instead of fitting them (a float model beside its int8 "
+        "twin: the same decisions, so the two differ only by quantisation)",
+    )
     return ap.parse_args()
 
 
@@ -63,16 +71,23 @@ def fit(args: argparse.Namespace) -> None:
             sets.append((z, ds.labels, [clf.labels.index(c) for c in ds.classes]))
         share = np.bincount(fer_valid.labels, minlength=len(fer_valid.classes)) / len(fer_valid)
         rare = [clf.labels.index(c) for c, f in zip(fer_valid.classes, share, strict=True) if f < RARE]
-        bias = fit_class_bias(sets, len(clf.labels), rare, weight=WEIGHT)
+        values = np.round(np.arange(0.0, args.max_offset + 1e-9, 0.1), 3)
+        if args.bias_from:
+            bias = np.round(np.asarray(get_model(args.bias_from).card.class_bias, np.float64), 3)
+        else:
+            bias = fit_class_bias(sets, len(clf.labels), rare, weight=WEIGHT, values=values)
         before = {k: v for k, v in clf.card.metrics.items() if k in ("ferplus_test", "ferplus_valid", "rafdb_valid")}
         clf.card.class_bias = [float(x) for x in bias]
         calibrate_card(clf, fer_valid)
         clf.card.calibration |= {
             "class_bias": {
-                "fitted_on": ["ferplus_valid", "rafdb_valid"],
-                "objective": f"mean over the sets of accuracy + {WEIGHT} x macro-F1; offsets 0-1 (step 0.1) "
-                f"on the classes under {RARE:.0%} of FER+ valid, every combination",
-                "command": f"python tools/fit_class_bias.py {name}",
+                "fitted_on": [f"{args.bias_from} (copied)"] if args.bias_from else ["ferplus_valid", "rafdb_valid"],
+                "objective": f"mean over the sets of accuracy + {WEIGHT} x macro-F1; "
+                f"offsets 0-{args.max_offset:g} (step 0.1) on the classes under {RARE:.0%} of FER+ valid, "
+                "every combination",
+                "command": f"python tools/fit_class_bias.py {name}"
+                + (f" --max-offset {args.max_offset:g}" if args.max_offset != 1.0 else "")
+                + (f" --bias-from {args.bias_from}" if args.bias_from else ""),
             }
         }
         for ds, spec in ((fer_test, specs["ferplus"]), (fer_valid, specs["ferplus"]), (raf_valid, specs["rafdb"])):

@@ -30,9 +30,8 @@ def large_faces(rafdb):
     return load_dataset(f"rafdb:{rafdb}", "valid").images[:96]
 
 
-@pytest.fixture(scope="module")
-def model96(tmp_path_factory):
-    """A small random CNN on 96 px crops of 0-255 pixels (the faceres convention), exported with a card."""
+def random_model(folder, size: int):
+    """A small random CNN on ``size`` px crops of 0-255 pixels (the faceres convention), exported with a card."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(
         torch.nn.Conv2d(1, 8, 5, 4),
@@ -43,10 +42,10 @@ def model96(tmp_path_factory):
     ).eval()
     with torch.no_grad():
         net[0].weight.mul_(1 / 255)
-    path = tmp_path_factory.mktemp("m96") / "m96.onnx"
+    path = folder / f"m{size}.onnx"
     torch.onnx.export(
         net,
-        (torch.zeros(2, 1, 96, 96),),
+        (torch.zeros(2, 1, size, size),),
         str(path),
         input_names=["input"],
         output_names=["logits"],
@@ -54,9 +53,15 @@ def model96(tmp_path_factory):
         opset_version=17,
         dynamo=False,
     )
-    pre = Preprocess(size=96, color="gray", mean=0.0, std=1 / 255)
-    ModelCard(name="m96", labels=list(EMOTIONS), preprocess=pre, temperature=0.5, licence="test").save(card_path(path))
+    pre = Preprocess(size=size, color="gray", mean=0.0, std=1 / 255)
+    card = ModelCard(name=f"m{size}", labels=list(EMOTIONS), preprocess=pre, temperature=0.5, licence="test")
+    card.save(card_path(path))
     return path
+
+
+@pytest.fixture(scope="module")
+def model96(tmp_path_factory):
+    return random_model(tmp_path_factory.mktemp("m96"), 96)
 
 
 def probs(model, images):
@@ -82,6 +87,18 @@ def test_members_of_different_sizes_read_their_own_crops(tmp_path, faces, large_
     want = 0.6 * probs(model96, faces) + 0.4 * probs(FLOAT, faces)
     got = probs(out, faces)
     assert np.abs(got - want).max() < 0.03 and (got.argmax(1) == want.argmax(1)).mean() > 0.97
+
+
+def test_sizes_that_do_not_divide_resample_as_opencv_does(tmp_path, large_faces):
+    # the shipped default's case: a 112 px backbone host, a 48 px member (ratio 2.33): OpenCV's area
+    # resampling as a matrix on each axis, checked against cv2.resize by the composer's parity
+    model112 = random_model(tmp_path, 112)
+    out = compose_ensemble([(str(model112), 0.6), (FLOAT, 0.4)], tmp_path / "host112.onnx")
+    card = json.loads(card_path(out).read_text())
+    assert card["preprocess"]["size"] == 112 and card["metrics"]["onnx_parity_max_abs_diff"] < 1e-5
+    want = 0.6 * probs(model112, large_faces) + 0.4 * probs(FLOAT, large_faces)  # each member on its own crops
+    got = probs(out, large_faces)  # (RAF-DB's 100 px faces: enlarged to 112, then shrunk: a little softer)
+    assert np.abs(got - want).mean() < 0.005 and (got.argmax(1) == want.argmax(1)).mean() > 0.9  # 0.0016, 0.95
 
 
 def test_the_cli_composes_calibrates_and_measures(tmp_path, ferplus, model96):

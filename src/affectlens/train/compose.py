@@ -3,8 +3,9 @@
 Members may differ in input size and normalisation (a 96 px face backbone beside 48 px CNNs): the
 ensemble reads the crops of its first member (the "host" preprocessing) and adapts them for each
 other member inside the graph: the affine change of normalisation, then an average pool by the
-integer size ratio (a 96 px crop pooled 2x2 is a 48 px crop resized by area) or a bilinear
-enlargement (a 48 px crop enlarged 2x as the crop maker enlarges small faces). Each member's logits
+integer size ratio (a 96 px crop pooled 2x2 is a 48 px crop resized by area), a bilinear
+enlargement (a 48 px crop enlarged 2x as the crop maker enlarges small faces), or, for any other
+ratio (112 px and 48 px), OpenCV's area or bilinear resampling written as a matrix on each axis. Each member's logits
 get its card's ``class_bias`` and temperature, become probabilities, are weighted and summed; the
 graph outputs the log of that mixture, so the card's own temperature (fitted by ``--calibrate``)
 applies on top as for any model.
@@ -43,8 +44,6 @@ def _adapter(onnx, helper, i: int, host, pre, x: str, out: str) -> tuple[list, l
     if pre.color != host.color:
         raise AffectlensError(f"ensemble members need the same colour mode: {host.color} vs {pre.color}")
     big, small = max(host.size, pre.size), min(host.size, pre.size)
-    if big % small:
-        raise AffectlensError(f"member input {pre.size} px and the host's {host.size} px: one must divide the other")
     scale = host.std / pre.std
     shift = (host.mean - pre.mean) / pre.std
     inits = [
@@ -55,7 +54,17 @@ def _adapter(onnx, helper, i: int, host, pre, x: str, out: str) -> tuple[list, l
         helper.make_node("Mul", [x, f"m{i}_scale"], [f"m{i}_scaled"]),
         helper.make_node("Add", [f"m{i}_scaled", f"m{i}_shift"], [out if host.size == pre.size else f"m{i}_norm"]),
     ]
-    if host.size > pre.size:  # a larger crop pooled by area
+    if big % small:  # any other ratio: OpenCV's resampling as a matrix on each axis
+        a = _resampling_matrix(host.size, pre.size)
+        inits += [
+            helper.make_tensor(f"m{i}_rows", onnx.TensorProto.FLOAT, list(a.shape), a.ravel().tolist()),
+            helper.make_tensor(f"m{i}_cols", onnx.TensorProto.FLOAT, list(a.T.shape), a.T.ravel().tolist()),
+        ]
+        nodes += [
+            helper.make_node("MatMul", [f"m{i}_rows", f"m{i}_norm"], [f"m{i}_rowwise"]),
+            helper.make_node("MatMul", [f"m{i}_rowwise", f"m{i}_cols"], [out]),
+        ]
+    elif host.size > pre.size:  # a larger crop pooled by area
         k = host.size // pre.size
         nodes.append(helper.make_node("AveragePool", [f"m{i}_norm"], [out], kernel_shape=[k, k], strides=[k, k]))
     elif host.size < pre.size:  # a smaller crop enlarged as the crop maker does (bilinear, pixel centres)
@@ -71,6 +80,16 @@ def _adapter(onnx, helper, i: int, host, pre, x: str, out: str) -> tuple[list, l
             )
         )
     return nodes, inits
+
+
+def _resampling_matrix(src: int, dst: int) -> np.ndarray:
+    """(dst, src) matrix ``A`` with ``A @ X @ A.T`` = ``cv2.resize(X, (dst, dst))`` for a (src, src) image:
+    by area when shrinking (``INTER_AREA``), bilinear when enlarging, as the crop maker does. Both are
+    separable and linear, so resizing the identity along one axis gives the matrix."""
+    import cv2
+
+    interp = cv2.INTER_AREA if dst < src else cv2.INTER_LINEAR
+    return cv2.resize(np.eye(src, dtype=np.float32), (src, dst), interpolation=interp)
 
 
 def _head(onnx, helper, i: int, card: ModelCard, logits: str, weight: float) -> tuple[list, list]:
