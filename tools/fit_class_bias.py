@@ -55,6 +55,31 @@ def _args() -> argparse.Namespace:
     return ap.parse_args()
 
 
+def _offsets(clf, name: str, args: argparse.Namespace, fer_valid, raf_valid) -> tuple[np.ndarray, dict]:
+    """The model's offsets and how they were chosen: copied from ``--bias-from``, or fitted on valid."""
+    if args.bias_from:
+        bias = np.round(np.asarray(get_model(args.bias_from).card.class_bias, np.float64), 3)
+        return bias, {
+            "copied_from": args.bias_from,
+            "command": f"python tools/fit_class_bias.py {name} --bias-from {args.bias_from}",
+        }
+    sets = []
+    for ds in (fer_valid, raf_valid):
+        z = clf.logits(clf.preprocess.crop_images(ds.images), bias=False)
+        sets.append((z, ds.labels, [clf.labels.index(c) for c in ds.classes]))
+    share = np.bincount(fer_valid.labels, minlength=len(fer_valid.classes)) / len(fer_valid)
+    rare = [clf.labels.index(c) for c, f in zip(fer_valid.classes, share, strict=True) if f < RARE]
+    values = np.round(np.arange(0.0, args.max_offset + 1e-9, 0.1), 3)
+    bias = fit_class_bias(sets, len(clf.labels), rare, weight=WEIGHT, values=values)
+    return bias, {
+        "fitted_on": ["ferplus_valid", "rafdb_valid"],
+        "objective": f"mean over the sets of accuracy + {WEIGHT} x macro-F1; offsets 0-{args.max_offset:g} "
+        f"(step 0.1) on the classes under {RARE:.0%} of FER+ valid, every combination",
+        "command": f"python tools/fit_class_bias.py {name}"
+        + (f" --max-offset {args.max_offset:g}" if args.max_offset != 1.0 else ""),
+    }
+
+
 def fit(args: argparse.Namespace) -> None:
     specs = {
         "ferplus": f"ferplus:{args.data / 'ferplus'}",
@@ -65,31 +90,11 @@ def fit(args: argparse.Namespace) -> None:
     fer_test = load_dataset(specs["ferplus"], "test")
     for name in args.models:
         clf = get_model(name).prepare(threads=2)
-        sets = []
-        for ds in (fer_valid, raf_valid):
-            z = clf.logits(clf.preprocess.crop_images(ds.images), bias=False)
-            sets.append((z, ds.labels, [clf.labels.index(c) for c in ds.classes]))
-        share = np.bincount(fer_valid.labels, minlength=len(fer_valid.classes)) / len(fer_valid)
-        rare = [clf.labels.index(c) for c, f in zip(fer_valid.classes, share, strict=True) if f < RARE]
-        values = np.round(np.arange(0.0, args.max_offset + 1e-9, 0.1), 3)
-        if args.bias_from:
-            bias = np.round(np.asarray(get_model(args.bias_from).card.class_bias, np.float64), 3)
-        else:
-            bias = fit_class_bias(sets, len(clf.labels), rare, weight=WEIGHT, values=values)
+        bias, record = _offsets(clf, name, args, fer_valid, raf_valid)
         before = {k: v for k, v in clf.card.metrics.items() if k in ("ferplus_test", "ferplus_valid", "rafdb_valid")}
         clf.card.class_bias = [float(x) for x in bias]
         calibrate_card(clf, fer_valid)
-        clf.card.calibration |= {
-            "class_bias": {
-                "fitted_on": [f"{args.bias_from} (copied)"] if args.bias_from else ["ferplus_valid", "rafdb_valid"],
-                "objective": f"mean over the sets of accuracy + {WEIGHT} x macro-F1; "
-                f"offsets 0-{args.max_offset:g} (step 0.1) on the classes under {RARE:.0%} of FER+ valid, "
-                "every combination",
-                "command": f"python tools/fit_class_bias.py {name}"
-                + (f" --max-offset {args.max_offset:g}" if args.max_offset != 1.0 else "")
-                + (f" --bias-from {args.bias_from}" if args.bias_from else ""),
-            }
-        }
+        clf.card.calibration |= {"class_bias": record}
         for ds, spec in ((fer_test, specs["ferplus"]), (fer_valid, specs["ferplus"]), (raf_valid, specs["rafdb"])):
             rep = measure_into_card(clf, ds, spec)
             clf.card.metrics[f"{ds.name}_{ds.split}"]["command"] = (

@@ -219,10 +219,7 @@ def detect_ahead(
         """Detect a group of frames in one run, then queue them in order (False: stopped)."""
         t = time.perf_counter()
         todo = [frame.image for frame, due in group if due]
-        if not video:
-            found = iter([analyzer.detect(image) for image in todo])
-        else:
-            found = iter(analyzer.detect_frames(todo) if todo else [])
+        found = iter(analyzer.detect_frames(todo) if video else [analyzer.detect(image) for image in todo])
         tm.detect += time.perf_counter() - t
         for frame, due in group:
             if not wait_for_room(frame):

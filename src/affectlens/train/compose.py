@@ -5,10 +5,10 @@ ensemble reads the crops of its first member (the "host" preprocessing) and adap
 other member inside the graph: the affine change of normalisation, then an average pool by the
 integer size ratio (a 96 px crop pooled 2x2 is a 48 px crop resized by area), a bilinear
 enlargement (a 48 px crop enlarged 2x as the crop maker enlarges small faces), or, for any other
-ratio (112 px and 48 px), OpenCV's area or bilinear resampling written as a matrix on each axis. Each member's logits
-get its card's ``class_bias`` and temperature, become probabilities, are weighted and summed; the
-graph outputs the log of that mixture, so the card's own temperature (fitted by ``--calibrate``)
-applies on top as for any model.
+ratio (112 px and 48 px), OpenCV's area or bilinear resampling written as a matrix on each axis.
+Each member's logits get its card's ``class_bias`` and temperature, become probabilities, are
+weighted and summed; the graph outputs the log of that mixture, so the card's own temperature
+(fitted by ``--calibrate``) applies on top as for any model.
 
 A build step (needs the ``onnx`` package of the ``[train]`` extra); the result runs anywhere ONNX
 Runtime does and is a model like any other (``eval``, ``quantize``, ``analyze --model``).
