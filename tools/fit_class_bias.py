@@ -59,6 +59,8 @@ def _offsets(clf, name: str, args: argparse.Namespace, fer_valid, raf_valid) -> 
     """The model's offsets and how they were chosen: copied from ``--bias-from``, or fitted on valid."""
     if args.bias_from:
         bias = np.round(np.asarray(get_model(args.bias_from).card.class_bias, np.float64), 3)
+        if len(bias) != len(clf.labels):
+            raise AffectlensError(f"{args.bias_from} has no offsets for {name}'s {len(clf.labels)} classes to copy")
         return bias, {
             "copied_from": args.bias_from,
             "command": f"python tools/fit_class_bias.py {name} --bias-from {args.bias_from}",
