@@ -62,3 +62,17 @@ def test_a_teacher_file_for_other_faces_is_refused(tmp_path, faces, ferplus):
         "train", "--out", tmp_path / "s", "--dataset", faces, "--epochs", "1", "--valid", "none", "--distill", targets
     )
     assert r.returncode == 1 and "other training faces" in r.stderr
+
+
+def test_teach_takes_the_students_input_size(tmp_path, faces):
+    """Targets made for 48 px crops do not fit a 40 px student; `teach --input-size 40` does."""
+    _train(tmp_path / "t", faces, 0)
+    common = ("--teacher", tmp_path / "t" / "last.pt", "--dataset", faces)
+    student = ("--dataset", faces, "--epochs", "1", "--batch-size", "32", "--valid", "none", "--input-size", "40")
+    default = tmp_path / "default.npz"
+    cli("teach", "--out", default, *common, check=True)
+    r = cli("train", "--out", tmp_path / "s1", *student, "--distill", default)
+    assert r.returncode == 1 and "other training faces" in r.stderr
+    sized = tmp_path / "sized.npz"
+    cli("teach", "--out", sized, *common, "--input-size", "40", check=True)
+    cli("train", "--out", tmp_path / "s2", *student, "--no-progress", "--distill", sized, check=True)

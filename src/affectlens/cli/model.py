@@ -89,13 +89,16 @@ def teach_cmd(
         list[str], typer.Option("--dataset", help="KIND:PATH of the student's training sets, in the same order")
     ] = ["ferplus:../shared/data/ferplus"],  # noqa: B006
     student: Annotated[str, typer.Option("--student", help="the student's architecture (its crop)")] = "affect_cnn",
+    input_size: Annotated[
+        int, typer.Option("--input-size", help="the student's --input-size (0: the architecture's default)")
+    ] = 0,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="average each face with its mirror image")] = True,
 ) -> None:
     """Soft targets for distillation: the teachers' mean probabilities on the training faces."""
     from affectlens.train.distill import teach
     from affectlens.train.loop import TrainConfig
 
-    pre = TrainConfig(model=student).preprocess()
+    pre = TrainConfig(model=student, input_size=input_size).preprocess()
     meta = teach(teacher, list(dataset), out, student=pre, flip=flip)
     per = ", ".join(f"{a:.3f}" for a in meta["train_accuracy_per_teacher"])
     typer.echo(
