@@ -21,7 +21,7 @@ import numpy as np
 from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
 from affectlens.detect import get_detector
 from affectlens.detect.base import detect_padded, whole_image_face
-from affectlens.runtime import frames_outside_the_heap
+from affectlens.runtime import TRIM_EVERY_FRAMES, one_malloc_arena, release_free_memory
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
 from affectlens.smoothing import EmaSmoother
 from affectlens.sources import Frame, Source, open_sources
@@ -86,7 +86,7 @@ class Analyzer:
     def __init__(self, config: AnalyzerConfig | None = None, **overrides):
         self.config = replace(config or AnalyzerConfig(), **overrides)
         c = self.config
-        frames_outside_the_heap()
+        one_malloc_arena()
         self.classifier: ExpressionClassifier = get_model(c.model).prepare(device=c.device, threads=c.threads)
         self.detector = get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=c.threads)
         self.labels = self.classifier.labels
@@ -175,11 +175,15 @@ class Analyzer:
         else:
             pairs = ((f, None) for f in _timed(frames, self.timings))
         try:
-            for frame, faces in pairs:
+            for n, (frame, faces) in enumerate(pairs, 1):
                 yield from stream.add(frame, faces)
+                if video and n % TRIM_EVERY_FRAMES == 0:
+                    release_free_memory()
             yield from stream.flush()
         finally:  # an error or a stop in any stage ends the worker now (a traceback may keep this frame alive)
             pairs.close()
+            if video:
+                release_free_memory()
 
 
 _END = object()
