@@ -73,7 +73,6 @@ def ssd_anchors(spec: BlazeFaceSpec) -> np.ndarray:
     return np.concatenate(anchors).astype(np.float32)
 
 
-
 def decode(raw: np.ndarray, anchors: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Raw (A, 16) regressors → boxes (A, 4) x1 y1 x2 y2 and keypoints (A, 6, 2), in [0, 1] of the input."""
     r = raw.reshape(len(anchors), -1, 2) / size
