@@ -190,9 +190,9 @@ class BlazeFaceDetector:
         crop = img[y0 : y0 + side, x0 : x0 + side]
         ch, cw = crop.shape[:2]
         nh, nw = max(round(ch * self.size / side), 1), max(round(cw * self.size / side), 1)
+        interp = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
         canvas = np.zeros((self.size, self.size, 3), np.uint8)
         py, px = (self.size - nh) // 2, (self.size - nw) // 2
-        interp = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
         canvas[py : py + nh, px : px + nw] = cv2.resize(crop, (nw, nh), interpolation=interp)
         return canvas, np.array([px, py], np.float32), np.array([cw / nw, ch / nh], np.float32)
 
