@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import re
 import sys
@@ -39,6 +41,11 @@ def ray_flag_args(argv: list[str]) -> list[str]:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # registered before any library's exit handler, so it runs after them all: the objects left at exit
+    # (~1,300 modules with the tracker's SciPy and supervision) leave the cyclic collector's sight and the
+    # interpreter's last collections have nothing to walk. Sinks and logs are closed explicitly before this;
+    # process exit after a video run 0.21-0.24 s -> 0.05 s (README, "Speed of the analysis pipeline")
+    atexit.register(gc.freeze)
     try:
         app(args=ray_flag_args(sys.argv[1:]))
     except AffectlensError as exc:
