@@ -21,7 +21,7 @@ import numpy as np
 from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
 from affectlens.detect import get_detector
 from affectlens.detect.base import detect_padded, whole_image_face
-from affectlens.runtime import TRIM_EVERY_FRAMES, one_malloc_arena, release_free_memory
+from affectlens.runtime import one_malloc_arena, release_free_memory
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
 from affectlens.smoothing import EmaSmoother
 from affectlens.sources import Frame, Source, open_sources
@@ -190,6 +190,7 @@ _END = object()
 AHEAD_BYTES = 256 * 2**20  # frames decoded and detected ahead hold at most this many bytes of pixels
 DETECT_GROUP = 4  # video frames detected in one model run (a third cheaper per frame than one run each)
 GROUP_MAX_BYTES = 8 * 2**20  # larger frames (4K) are detected one by one
+TRIM_EVERY_FRAMES = 2048  # the heap's free pages go back to the OS this often in a long video (~68 s at 30 fps)
 
 
 def detect_ahead(

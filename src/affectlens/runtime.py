@@ -72,14 +72,14 @@ def one_malloc_arena() -> bool:
 
     A video run decodes and detects frames in a worker thread and frees them in the main thread. With
     glibc's default of one arena per thread, those frames fragmented the worker's arena and RSS crept up
-    (hamilton clip looped in one process: 442 → 483 MB over 8 passes). One arena keeps RSS flat
-    (457.0 → 457.5 MB over a 600 s loop, `benchmarks/bench_pipeline.py CLIP --loop-seconds 600`) while
-    glibc keeps its adaptive mmap threshold, so large buffers that come back every frame (frames, the
-    detector's and mesh's input batches) are reused from the heap instead of being mapped, faulted in
-    and unmapped each time. The fix this replaces, a fixed 512 KB mmap threshold, was equally flat but
-    paid 175,000 extra page faults per clip: in-process 3.17× → 4.02× real time over the same loop,
-    whole process 4.26-4.47 s → 3.44-4.03 s (2-core Zen 4). Glibc only; an explicit
-    ``MALLOC_ARENA_MAX`` in the environment wins.
+    (hamilton clip looped in one process: 442 → 483 MB over 8 passes). With one arena glibc keeps its
+    adaptive mmap threshold, so large buffers that come back every frame (frames, the detector's and
+    mesh's input batches) are reused from the heap instead of being mapped, faulted in and unmapped each
+    time, and with :func:`release_free_memory` after each video RSS stays flat (4 passes in one process
+    374.4 → 375.1 MB; a 600 s loop 380.8 → 392.9 MB). The fix this replaces, a fixed 512 KB mmap
+    threshold, was as flat but paid 290,000 minor page faults per hamilton run against 100,000 now:
+    in-process loop 2.89-3.60× → 3.83-4.10× real time, whole process 4.11-4.51 s → 3.72-4.44 s (2-core
+    AMD EPYC Zen 4, AVX-512, no AMX). Glibc only; an explicit ``MALLOC_ARENA_MAX`` in the environment wins.
     """
     libc = _glibc()
     if libc is None or "MALLOC_ARENA_MAX" in os.environ:
@@ -94,14 +94,11 @@ def release_free_memory() -> None:
     With one arena and glibc's adaptive thresholds the heap keeps the pages of freed frames for reuse,
     so RSS after a pass showed the heap's high-water mark (425-457 MB over passes of the hamilton clip)
     rather than what was live. The analyser trims after each video and every
-    :data:`TRIM_EVERY_FRAMES` frames of a long one; a trim costs well under a millisecond here.
+    :data:`affectlens.pipeline.TRIM_EVERY_FRAMES` frames of a long one; a trim costs 2.4-3.7 ms (same Zen 4).
     """
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
-
-
-TRIM_EVERY_FRAMES = 2048  # ~68 s of 30 fps video between trims inside one long video
 
 
 def machine() -> dict:
