@@ -76,3 +76,11 @@ def test_teach_takes_the_students_input_size(tmp_path, faces):
     sized = tmp_path / "sized.npz"
     cli("teach", "--out", sized, *common, "--input-size", "40", check=True)
     cli("train", "--out", tmp_path / "s2", *student, "--no-progress", "--distill", sized, check=True)
+
+
+def test_a_negative_input_size_is_one_clear_error(tmp_path, faces):
+    for verb in (("teach", "--teacher", tmp_path / "none.pt"), ("train",)):
+        r = cli(*verb, "--out", tmp_path / "x", "--dataset", faces, "--input-size", "-3")
+        assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+            "error: --input-size -3: a crop size in pixels, or 0 for the architecture's"
+        ], r.stderr[-500:]

@@ -68,6 +68,8 @@ class TrainConfig:
     std: float | None = None
 
     def preprocess(self) -> Preprocess:
+        if self.input_size < 0:
+            raise AffectlensError(f"--input-size {self.input_size}: a crop size in pixels, or 0 for the architecture's")
         spec = get_spec(self.model)
         return Preprocess(
             size=self.input_size or spec.input_size,
