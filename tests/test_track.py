@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from affectlens.track import FaceTracker
+from affectlens.track import FaceTracker, assign, iou_matrix
 from affectlens.types import Faces
 
 
@@ -36,13 +36,60 @@ def test_a_new_face_far_away_gets_a_new_id():
     assert both[0] == first[0] and both[1] >= 0 and both[1] != first[0]
 
 
-def test_importing_the_pipeline_leaves_the_tracker_library_for_the_first_update() -> None:
+def test_a_face_gets_its_id_on_its_second_detection_and_a_one_frame_blip_never_gets_one():
+    tr = FaceTracker(fps=30.0)
+    assert tr.update(_faces([10, 10, 60, 60]), 0.0).track_ids.tolist() == [-1]  # tentative
+    assert tr.update(_faces([11, 10, 61, 60]), 1 / 30).track_ids.tolist() == [0]
+    blip = tr.update(_faces([11, 10, 61, 60], [300, 300, 340, 340]), 2 / 30).track_ids.tolist()
+    assert blip == [0, -1]
+    for k in range(3, 6):  # the blip is not seen again: its tentative track is dropped
+        assert tr.update(_faces([11, 10, 61, 60]), k / 30).track_ids.tolist() == [0]
+    late = tr.update(_faces([11, 10, 61, 60], [300, 300, 340, 340]), 6 / 30).track_ids.tolist()
+    assert late == [0, -1]  # a fresh tentative track, not the old blip's
+
+
+def test_weak_detections_continue_tracks_but_never_start_them():
+    tr = FaceTracker(fps=30.0, activation_threshold=0.6)
+    weak = Faces(np.array([[10, 10, 60, 60]], np.float32), np.array([0.4], np.float32))
+    for k in range(3):
+        assert tr.update(weak[np.arange(1)], k / 30).track_ids.tolist() == [-1]
+    for k in range(3, 5):
+        tr.update(_faces([10, 10, 60, 60]), k / 30)
+    assert tr.update(weak[np.arange(1)], 5 / 30).track_ids.tolist() == [0]
+
+
+def test_the_lost_budget_is_seconds_of_video_at_any_frame_rate():
+    for fps in (24.0, 60.0):
+        tr = FaceTracker(fps=fps, lost_track_buffer_s=1.0)
+        for k in range(3):
+            tr.update(_faces([10, 10, 60, 60]), k / fps)
+        assert tr.update(_faces([10, 10, 60, 60]), 2 / fps + 0.95).track_ids.tolist() == [0]
+        assert tr.update(_faces(), 2 / fps + 0.95 + 1 / fps).track_ids.tolist() == []
+        back = tr.update(_faces([10, 10, 60, 60]), 2 / fps + 0.95 + 1.05).track_ids.tolist()
+        assert back == [-1], fps  # unseen for 1.05 s > 1.0 s: a new face, tentative again
+
+
+def test_iou_matrix_and_an_assignment_that_greedy_matching_gets_wrong():
+    a = np.array([[0, 0, 10, 10], [0, 0, 10, 20]], np.float64)
+    b = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float64)
+    np.testing.assert_allclose(iou_matrix(a, b), [[1.0, 0.0], [0.5, 0.0]])
+    # greedy takes (0, 0) at 0.9 and leaves row 1 with 0.05; the optimum pairs (0, 1) and (1, 0)
+    iou = np.array([[0.9, 0.8], [0.8, 0.05]])
+    assert sorted(assign(iou, 0.1)) == [(0, 1), (1, 0)]
+    assert assign(np.array([[0.05, 0.0]]), 0.1) == []  # under min_iou: refused
+    assert assign(np.zeros((0, 3)), 0.1) == []
+
+
+def test_importing_the_pipeline_and_tracking_stay_clear_of_heavy_libraries() -> None:
     import subprocess
     import sys
 
     code = (
-        "import sys, affectlens.pipeline, affectlens.cli.app; "
-        "print('supervision' in sys.modules, 'trackers' in sys.modules)"
+        "import sys, numpy as np, affectlens.pipeline, affectlens.cli.app\n"
+        "from affectlens.track import FaceTracker, assign, iou_matrix\n"
+        "from affectlens.types import Faces\n"
+        "FaceTracker(fps=30).update(Faces(np.array([[0, 0, 9, 9.]], np.float32), np.ones(1, np.float32)), 0.0)\n"
+        "print(*(m in sys.modules for m in ('supervision', 'trackers', 'scipy')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"]  # ~0.5 s of imports a still image or `eval` never needs
+    assert out.split() == ["False", "False", "False"]  # supervision + SciPy cost ~0.5 s per run
