@@ -80,6 +80,50 @@ def test_iou_matrix_and_an_assignment_that_greedy_matching_gets_wrong():
     assert assign(np.zeros((0, 3)), 0.1) == []
 
 
+def test_the_filter_carries_a_fast_face_across_a_gap_its_boxes_do_not_bridge():
+    tr = FaceTracker(fps=30.0)
+    for k in range(12):  # 20 px per frame, boxes 50 px wide
+        ids = tr.update(_faces([20 * k, 10, 20 * k + 50, 60]), k / 30).track_ids.tolist()
+    for k in range(12, 15):  # 3 frames unseen: the face moves 80 px, more than its width
+        tr.update(_faces(), k / 30)
+    assert tr.update(_faces([300, 10, 350, 60]), 15 / 30).track_ids.tolist() == ids == [0]
+
+
+def test_a_tentative_track_waits_one_missed_frame_for_its_second_detection():
+    tr = FaceTracker(fps=30.0)
+    tr.update(_faces([10, 10, 60, 60]), 0.0)
+    tr.update(_faces(), 1 / 30)  # missed once: still waiting
+    assert tr.update(_faces([10, 10, 60, 60]), 2 / 30).track_ids.tolist() == [0]
+    tr = FaceTracker(fps=30.0)
+    tr.update(_faces([10, 10, 60, 60]), 0.0)
+    tr.update(_faces(), 1 / 30)
+    tr.update(_faces(), 2 / 30)  # missed twice: dropped, the face starts over
+    assert tr.update(_faces([10, 10, 60, 60]), 3 / 30).track_ids.tolist() == [-1]
+
+
+def test_one_track_takes_one_detection_the_confident_one():
+    tr = FaceTracker(fps=30.0)
+    for k in range(3):
+        tr.update(_faces([10, 10, 60, 60]), k / 30)
+    both = Faces(np.array([[11, 10, 61, 60], [12, 11, 62, 61]], np.float32), np.array([0.4, 0.9], np.float32))
+    assert tr.update(both, 3 / 30).track_ids.tolist() == [-1, 0]
+
+
+def test_frames_without_timestamps_and_clock_jumps_count_as_one_frame():
+    tr = FaceTracker(fps=30.0, lost_track_buffer_s=0.08)  # under three frames
+    for k in range(3):
+        tr.update(_faces([10, 10, 60, 60]), k / 30)
+    tr.update(_faces(), None)  # one frame, and later timestamps count from it: not twice
+    assert tr.update(_faces([10, 10, 60, 60]), 4 / 30).track_ids.tolist() == [0]
+    tr.update(_faces(), 100.0)  # a jump forward: the track is long gone
+    assert tr.update(_faces([10, 10, 60, 60]), 100.0 + 1 / 30).track_ids.tolist() == [-1]
+    tr.update(_faces([10, 10, 60, 60]), 100.0 + 2 / 30)
+    for t in (0.0, 1 / 30, 2 / 30, 3 / 30):  # a jump back (a seek): time still passes, one frame each
+        tr.update(_faces(), t)
+    assert tr.update(_faces([10, 10, 60, 60]), 4 / 30).track_ids.tolist() == [-1]
+    assert FaceTracker(fps=float("nan")).frame_rate == FaceTracker(fps=-5).frame_rate == 30.0
+
+
 def test_importing_the_pipeline_and_tracking_stay_clear_of_heavy_libraries() -> None:
     import subprocess
     import sys

@@ -25,8 +25,9 @@ import numpy as np
 
 from affectlens.types import Faces
 
-# Kalman noise for one nominal frame (pixels²), ByteTrack's tuning for a corner-box filter: detections
-# are trusted (measurement 0.1), motion changes slowly (process 0.01 per frame, scaled by the gap).
+# Kalman noise for one nominal frame, in pixels², fixed (the values Roboflow's ByteTrack used for its
+# corner-box filter; the original ByteTrack scales them by the box height): detections are trusted
+# (measurement 0.1), motion changes slowly (process 0.01 per frame, growing linearly with the gap).
 _MEASUREMENT_VAR = 0.1
 _PROCESS_VAR = 0.01
 _TENTATIVE_PATIENCE = 1  # missed updates a tentative track survives while waiting for its second detection
@@ -76,7 +77,11 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def assign(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    """The (row, column) pairs of the assignment with the largest total IoU, pairs under ``min_iou`` refused."""
+    """The optimal (row, column) pairs, pairs under ``min_iou`` refused.
+
+    Each pair gains its IoU over ``min_iou`` and leaving a row or column unmatched gains nothing, so
+    the solver maximises Σ (IoU − ``min_iou``) over the pairs taken, as ByteTrack's lap-based matching
+    does (one strong pair can win over two weaker ones)."""
     if iou.size == 0:
         return []
     _, rows, _ = lap.lapjv(1.0 - iou, extend_cost=True, cost_limit=1.0 - min_iou + 1e-9)
@@ -93,7 +98,7 @@ class FaceTracker:
         activation_threshold: float = 0.6,
         min_iou: float = 0.1,
     ):
-        self.frame_rate = fps or 30.0
+        self.frame_rate = fps if fps is not None and math.isfinite(fps) and fps > 0 else 30.0
         self.lost_track_buffer_s = lost_track_buffer_s
         self.activation_threshold = activation_threshold  # confident detections: matched first, start tracks
         self.min_iou = min_iou
@@ -102,14 +107,17 @@ class FaceTracker:
         self._last_time: float | None = None
 
     def _elapsed(self, time_s: float | None) -> float:
-        """Seconds since the previous update: one frame without timestamps, 0 for a repeated or earlier one."""
-        if time_s is None or not math.isfinite(time_s) or self._last_time is None:
-            if time_s is not None and math.isfinite(time_s):
-                self._last_time = time_s
-            return 1.0 / self.frame_rate
-        elapsed = max(time_s - self._last_time, 0.0)
-        self._last_time = max(time_s, self._last_time)
-        return elapsed
+        """Seconds since the previous update: one frame for the first, for a frame without a timestamp
+        and for a jump back in time (a seek, a restarted clock); 0 for a repeated timestamp."""
+        frame = 1.0 / self.frame_rate
+        last = self._last_time
+        if time_s is None or not math.isfinite(time_s):
+            self._last_time = None if last is None else last + frame  # later timestamps count from here
+            return frame
+        self._last_time = time_s
+        if last is None or time_s < last:
+            return frame
+        return time_s - last
 
     def update(self, faces: Faces, time_s: float | None = None) -> Faces:
         """Assign ``faces.track_ids`` in place (−1 for faces the tracker did not confirm)."""
