@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from affectlens.track import FaceTracker, assign, iou_matrix
+from affectlens.detect.base import iou_matrix
+from affectlens.track import FaceTracker, assign
 from affectlens.types import Faces
 
 
@@ -130,7 +131,7 @@ def test_importing_the_pipeline_and_tracking_stay_clear_of_heavy_libraries() -> 
 
     code = (
         "import sys, numpy as np, affectlens.pipeline, affectlens.cli.app\n"
-        "from affectlens.track import FaceTracker, assign, iou_matrix\n"
+        "from affectlens.track import FaceTracker\n"
         "from affectlens.types import Faces\n"
         "FaceTracker(fps=30).update(Faces(np.array([[0, 0, 9, 9.]], np.float32), np.ones(1, np.float32)), 0.0)\n"
         "print(*(m in sys.modules for m in ('supervision', 'trackers', 'scipy')))"

@@ -23,6 +23,7 @@ import math
 import lap
 import numpy as np
 
+from affectlens.detect.base import iou_matrix
 from affectlens.types import Faces
 
 # Kalman noise for one nominal frame, in pixels², fixed (the values Roboflow's ByteTrack used for its
@@ -63,17 +64,6 @@ class _Track:
     @property
     def box(self) -> np.ndarray:
         return self.x[:4]
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes ``a`` (N, 4) and ``b`` (M, 4), corners x1, y1, x2, y2."""
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def assign(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:

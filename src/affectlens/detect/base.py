@@ -26,17 +26,22 @@ class FaceDetector(Protocol):
     def detect_batch(self, images: list[np.ndarray], tile: bool | str | None = None) -> list[Faces]: ...
 
 
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection over union of boxes ``a`` (N, 4) and ``b`` (M, 4), corners x1, y1, x2, y2."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
 def box_iou(box: np.ndarray | tuple, boxes: np.ndarray) -> np.ndarray:
     """Intersection over union of one (x1, y1, x2, y2) box with each row of ``boxes``."""
-    box = np.asarray(box, np.float64)
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area - inter, 1e-9)
+    return iou_matrix(box, boxes)[0]
 
 
 def as_rgb8(image: np.ndarray) -> np.ndarray:
