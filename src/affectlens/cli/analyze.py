@@ -63,7 +63,8 @@ def analyze_cmd(
         typer.Option(
             "--detect-every",
             min=1,
-            help="video: detect faces on every N-th frame and hold them in between (faster; for still cameras)",
+            help="video: detect faces on every N-th frame and after scene cuts; the face mesh follows them in "
+            "between (faster: README, Speed)",
         ),
     ] = 1,
     model: Annotated[str | None, typer.Option("--model", help="expression model name or .onnx")] = None,

@@ -85,15 +85,31 @@ class SignalExtractor:
         self.measure_many([(image_rgb, faces)])
         return faces
 
-    def measure_many(self, items: list[tuple[np.ndarray, Faces]]) -> None:
-        """Measure the faces of several frames with one mesh call and one eye-state call for all."""
+    def mesh_many(self, items: list[tuple[np.ndarray, Faces]]) -> None:
+        """Run the face mesh on the faces of several frames in one call: sets each ``faces.points`` and
+        ``faces.signals["face_presence"]`` (faces that already have points are left as they are)."""
+        todo = [(image, faces) for image, faces in items if faces.points is None or len(faces.points) != len(faces)]
         rois, crops, owner = [], [], []
-        for k, (image, faces) in enumerate(items):
+        for k, (image, faces) in enumerate(todo):
             r = self.mesh.rois(faces.boxes, faces.landmarks) if len(faces) else []
             rois += r
             crops.append(self.mesh.crops(image, r))
             owner += [k] * len(r)
-        pts, presence = self.mesh.run(np.concatenate(crops) if crops else np.zeros((0, 1, 1, 3), np.uint8), rois)
+        if not todo:
+            return
+        pts, presence = self.mesh.run(np.concatenate(crops), rois)
+        owner_arr = np.array(owner, np.int64)
+        for k, (_, faces) in enumerate(todo):
+            m = owner_arr == k
+            faces.points = pts[m]
+            faces.signals["face_presence"] = presence[m]
+
+    def measure_many(self, items: list[tuple[np.ndarray, Faces]]) -> None:
+        """Measure the faces of several frames with one mesh call (for faces not yet meshed) and one
+        eye-state call for all."""
+        self.mesh_many(items)
+        pts = [p for _, faces in items for p in faces.points]
+        owner = np.array([k for k, (_, faces) in enumerate(items) for _ in range(len(faces))], np.int64)
         patches = [self.eyes.patches(items[k][0], p) for k, p in zip(owner, pts, strict=True)]
         empty = np.zeros((0, self.eyes.size, self.eyes.size), np.uint8)
         p_open = self.eyes.p_open(np.concatenate(patches) if patches else empty)
@@ -101,9 +117,10 @@ class SignalExtractor:
         p_open = combine_eyes(p_open, pose[:, 0])
         mouth = np.array([min(geometry.mouth_open_ratio(p), 1.0) for p in pts], np.float32)
         width = np.array([geometry.mouth_width_ratio(p) for p in pts], np.float32)
-        owner_arr = np.array(owner, np.int64)
         for k, (_, faces) in enumerate(items):
-            m = owner_arr == k
+            m = owner == k
+            presence = faces.signals.pop("face_presence")  # written last, as the columns are documented
+            faces.points = None  # 5.6 kB a face: results kept in memory (a long video's) must not carry them
             faces.signals |= {
                 "yaw": np.round(pose[m, 0], 1),
                 "pitch": np.round(pose[m, 1], 1),
@@ -111,5 +128,5 @@ class SignalExtractor:
                 "eye_openness": np.round(p_open[m], 3),
                 "mouth_open": np.round(mouth[m], 3),
                 "mouth_width": np.round(width[m], 3),
-                "face_presence": np.round(presence[m], 3),
+                "face_presence": np.round(presence, 3),
             }
