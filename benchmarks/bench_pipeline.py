@@ -2,6 +2,7 @@
 
     python benchmarks/bench_pipeline.py ../shared/data/media/videos/short_hamilton_clip.mp4
     python benchmarks/bench_pipeline.py CLIP --loop-seconds 600     # memory over a long video
+    python benchmarks/bench_pipeline.py CLIP --detect-every 3       # keyframes, faces followed between
 
 Reports: decode-only fps (the baseline: no pipeline can beat it), pipeline fps, the ratio,
 × real time, the per-stage breakdown (decode wait / detect+track+crop / classify / write) and
@@ -45,6 +46,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="expression model (default: the shipped default)")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     ap.add_argument("--fps", type=float, default=0.0, help="analysis rate (affectlens analyze --fps); 0: every frame")
+    ap.add_argument("--detect-every", type=int, default=1, help="keyframe interval (affectlens analyze --detect-every)")
     ap.add_argument(
         "--detect-ahead",
         action=argparse.BooleanOptionalAction,
@@ -60,7 +62,13 @@ def main() -> None:
     duration = min(duration, n_dec / (src.fps or 30)) if duration else n_dec / (src.fps or 30)
 
     extra = {"model": args.model} if args.model else {}
-    analyzer = Analyzer(device=args.device, analysis_fps=args.fps or None, detect_ahead=args.detect_ahead, **extra)
+    analyzer = Analyzer(
+        device=args.device,
+        analysis_fps=args.fps or None,
+        detect_every=args.detect_every,
+        detect_ahead=args.detect_ahead,
+        **extra,
+    )
     rss_start = rss_mb()
     frames = faces = 0
     video_s = 0.0
@@ -88,6 +96,7 @@ def main() -> None:
         "clip": args.clip,
         "model": analyzer.classifier.card.name,
         "analysis_fps": args.fps or "every frame",
+        "detect_every": args.detect_every,
         "detect_ahead": args.detect_ahead,
         "video_seconds": round(video_s, 2),
         "frames": frames,
