@@ -39,12 +39,16 @@ def test_a_new_face_far_away_gets_a_new_id():
 
 def test_a_face_gets_its_id_on_its_second_detection_and_a_one_frame_blip_never_gets_one():
     tr = FaceTracker(fps=30.0)
+    assert not tr.tentative
     assert tr.update(_faces([10, 10, 60, 60]), 0.0).track_ids.tolist() == [-1]  # tentative
+    assert tr.tentative  # (keyframe detection detects the next frame too)
     assert tr.update(_faces([11, 10, 61, 60]), 1 / 30).track_ids.tolist() == [0]
+    assert not tr.tentative
     blip = tr.update(_faces([11, 10, 61, 60], [300, 300, 340, 340]), 2 / 30).track_ids.tolist()
     assert blip == [0, -1]
     for k in range(3, 6):  # the blip is not seen again: its tentative track is dropped
         assert tr.update(_faces([11, 10, 61, 60]), k / 30).track_ids.tolist() == [0]
+    assert not tr.tentative
     late = tr.update(_faces([11, 10, 61, 60], [300, 300, 340, 340]), 6 / 30).track_ids.tolist()
     assert late == [0, -1]  # a fresh tentative track, not the old blip's
 

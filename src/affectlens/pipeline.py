@@ -345,14 +345,17 @@ class Stream:
         """A video frame's faces with track ids: detected and tracked on keyframes, followed in between.
 
         ByteTrack confirms a new face on its second detection; until then (and for weak detections
-        matching no track) it answers -1: such faces are left out. Between keyframes (``detect_every``,
-        :class:`~affectlens.follow.Keyframes`) the last frame's faces are moved by the face mesh
+        matching no track) it answers -1: such faces are left out, and the next frame is detected too.
+        Between keyframes (``detect_every``, :class:`~affectlens.follow.Keyframes`) the last frame's
+        faces are moved by the face mesh
         (:class:`~affectlens.follow.MeshFollower`), or held where signals are off: a face moves a few
         pixels in 1/15 s and the classifier's crops are trained with ±10 % shifts.
         """
         if key is None:
             key = self.keyframes.due(frame.image)
-        if not key and self._last is not None:
+        # a face seen once on the last keyframe is detected again now, not a keyframe later: it gets its id
+        # on the frame after its first detection, as with every-frame detection
+        if not key and self._last is not None and not self.tracker.tentative:
             faces = self._last if self.follower is None else self.follower.follow(frame.image, self._last)
         else:
             faces = detected if detected is not None else self.analyzer.detect(frame.image, self.video)

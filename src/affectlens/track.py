@@ -96,6 +96,11 @@ class FaceTracker:
         self._next_id = 0
         self._last_time: float | None = None
 
+    @property
+    def tentative(self) -> bool:
+        """Whether a face detected once waits for its second detection to get an id."""
+        return any(t.track_id < 0 for t in self.tracks)
+
     def _elapsed(self, time_s: float | None) -> float:
         """Seconds since the previous update: one frame for the first, for a frame without a timestamp
         and for a jump back in time (a seek, a restarted clock); 0 for a repeated timestamp."""
