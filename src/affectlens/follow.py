@@ -14,9 +14,12 @@ comes from the last one, and the detector runs again only when a face is lost. H
   dropped until a keyframe finds it again; a detection the mesh never saw is held. The mesh points
   it computes are the frame's engagement measurements
   (:meth:`affectlens.signals.measure.SignalExtractor.measure_many` reuses them), so following costs
-  no model run beyond what the signals already needed.
+  no model run beyond what the signals already needed (at a reduced analysis rate, ``--fps``, the
+  mesh still runs on every frame to follow the faces).
 
-Tracks (ids) are updated on keyframes only; a followed face keeps its keyframe's id.
+Tracks (ids) are updated where the detector ran: keyframes, and the frame after a face's first
+detection (:class:`affectlens.pipeline.Stream` detects that one too, so the face gets its id as
+with every-frame detection); a followed face keeps its id.
 """
 
 from __future__ import annotations

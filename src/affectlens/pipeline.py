@@ -305,7 +305,7 @@ class Stream:
         self._pending: list[tuple[Frame, Faces, np.ndarray]] = []
         self.keyframes = Keyframes(c.detect_every if video else 1)
         # between keyframes faces are followed by the face mesh when it runs anyway (signals on), else held
-        self.follower = MeshFollower(analyzer.signals) if self.keyframes.every > 1 and analyzer.signals else None
+        self.follow = self.keyframes.every > 1 and analyzer.signals is not None
         self._last: Faces | None = None  # the tracked faces of the last frame, kept between keyframes
 
     def due(self, frame: Frame) -> bool:
@@ -345,7 +345,8 @@ class Stream:
         """A video frame's faces with track ids: detected and tracked on keyframes, followed in between.
 
         ByteTrack confirms a new face on its second detection; until then (and for weak detections
-        matching no track) it answers -1: such faces are left out, and the next frame is detected too.
+        matching no track) it answers -1: such faces are left out, and the next frame is detected too
+        (in this thread: a keyframe later the face would have lost frames every-frame detection keeps).
         Between keyframes (``detect_every``, :class:`~affectlens.follow.Keyframes`) the last frame's
         faces are moved by the face mesh
         (:class:`~affectlens.follow.MeshFollower`), or held where signals are off: a face moves a few
@@ -355,14 +356,20 @@ class Stream:
             key = self.keyframes.due(frame.image)
         # a face seen once on the last keyframe is detected again now, not a keyframe later: it gets its id
         # on the frame after its first detection, as with every-frame detection
+        # (the analyser's signal extractor is looked up now: a live session's analyser is lent per frame)
+        follower = MeshFollower(self.analyzer.signals) if self.follow else None
         if not key and self._last is not None and not self.tracker.tentative:
-            faces = self._last if self.follower is None else self.follower.follow(frame.image, self._last)
+            faces = self._last if follower is None else follower.follow(frame.image, self._last)
         else:
             faces = detected if detected is not None else self.analyzer.detect(frame.image, self.video)
-            self.tracker.update(faces, frame.time_s)
+            # without timestamps the frame index is the clock: the tracker sees only some of the frames
+            t = frame.time_s
+            if t is None and self.keyframes.every > 1:
+                t = frame.index / self.tracker.frame_rate
+            self.tracker.update(faces, t)
             faces = faces[faces.track_ids >= 0]
-            if self.follower is not None:
-                self.follower.measure(frame.image, faces)
+            if follower is not None:
+                follower.measure(frame.image, faces)
         if self.keyframes.every > 1:  # keep a clean copy for the next frame (later stages write into ``faces``)
             self._last = faces[np.arange(len(faces))]
             faces = self._last[np.arange(len(faces))]

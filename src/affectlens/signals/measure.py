@@ -66,6 +66,11 @@ class EyeState:
         return (1.0 / (1.0 + np.exp(-np.clip(logit, -60, 60)))).astype(np.float32)
 
 
+def _meshed(faces: Faces) -> bool:
+    """Whether the face mesh already ran on these faces (points and presence for each)."""
+    return faces.points is not None and len(faces.points) == len(faces) and "face_presence" in faces.signals
+
+
 class SignalExtractor:
     """Fill ``faces.signals`` with the measured columns :data:`MEASURED` (see README, "Engagement").
 
@@ -88,7 +93,7 @@ class SignalExtractor:
     def mesh_many(self, items: list[tuple[np.ndarray, Faces]]) -> None:
         """Run the face mesh on the faces of several frames in one call: sets each ``faces.points`` and
         ``faces.signals["face_presence"]`` (faces that already have points are left as they are)."""
-        todo = [(image, faces) for image, faces in items if faces.points is None or len(faces.points) != len(faces)]
+        todo = [(image, faces) for image, faces in items if not _meshed(faces)]
         rois, crops, owner = [], [], []
         for k, (image, faces) in enumerate(todo):
             r = self.mesh.rois(faces.boxes, faces.landmarks) if len(faces) else []
