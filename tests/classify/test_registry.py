@@ -96,11 +96,11 @@ def test_a_cards_class_bias_offsets_the_logits_before_the_temperature(ferplus):
 
 
 def test_the_face_backbone_default_reads_raf_db_better_than_the_previous_default(rafdb):
-    """affect-ens-v3-int8 (faceres at 112 px + a 48 px CNN, benchmarks/finalize_v3.sh) against
-    affect-cnn-x2-v1-int8, which stays selectable by name."""
+    """affect-ens-v4-int8 (faceres at 112 px, its head re-balanced, + a 48 px CNN, benchmarks/finalize_v4.sh)
+    against affect-cnn-x2-v1-int8, which stays selectable by name."""
     v3, v1 = get_model(), get_model("affect-cnn-x2-v1-int8")
     assert v3.card.preprocess.size == 112 and "VGGFace2" in v3.card.licence and "non-commercial" in v3.card.licence
     raf = load_dataset(f"rafdb:{rafdb}", "valid")
     cols = [v3.labels.index(c) for c in raf.classes]  # as `eval` scores it: RAF-DB's 7 classes (no contempt)
     acc = {m.card.name: (m.predict_images(raf.images)[:, cols].argmax(1) == raf.labels).mean() for m in (v1, v3)}
-    assert acc[v3.card.name] >= acc[v1.card.name] + 0.01, acc  # measured 0.856 vs 0.843
+    assert acc[v3.card.name] >= acc[v1.card.name] + 0.01, acc  # measured 0.868 vs 0.843

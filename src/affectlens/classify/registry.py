@@ -14,7 +14,7 @@ from affectlens.classify.onnx import ExpressionClassifier
 from affectlens.errors import AffectlensError
 
 WEIGHTS = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "affect-ens-v3-int8"
+DEFAULT_MODEL = "affect-ens-v4-int8"
 
 
 def builtin_models() -> list[str]:
