@@ -144,6 +144,13 @@ def write_member(member: Path, out: Path, w: np.ndarray, b: np.ndarray, t: float
     card["name"] = out.stem
     card["temperature"] = t
     card["metrics"] = {}
+    card.setdefault("training", {})["head_refit"] = {
+        "method": f"classifier re-training (cRT): the last layer refitted on frozen pooled features of FER+ train + "
+        f"RAF-DB train, vote distributions, class weights proportional to n_c^-{row['beta']}, L2 {row['l2']} toward "
+        "the trained layer, L-BFGS; temperature refitted on FER+ valid",
+        "command": f"python benchmarks/rebalance_head.py {member.name} --betas {row['beta']} --l2 {row['l2']} "
+        f"--write {out.name}",
+    }
     card["description"] = (
         card.get("description", "") + f" Head refitted class-balanced on frozen features (cRT, beta {row['beta']}, "
         f"L2 {row['l2']} toward the trained head; benchmarks/rebalance_head.py)."
