@@ -25,8 +25,9 @@ import onnxruntime as ort
 import torch
 
 from affectlens.classify import get_model
+from affectlens.classify.onnx import softmax
 from affectlens.datasets import load_dataset
-from affectlens.evaluate.calibration import fit_class_bias
+from affectlens.evaluate.calibration import fit_class_bias, nll
 from affectlens.evaluate.metrics import classification_report
 from affectlens.evaluate.runner import restrict
 from affectlens.labels import EMOTIONS
@@ -34,32 +35,28 @@ from affectlens.labels import EMOTIONS
 SPLITS = (("ferplus", "train"), ("rafdb", "train"), ("ferplus", "valid"), ("ferplus", "test"), ("rafdb", "valid"))
 
 
-def with_features(path: Path) -> tuple[ort.InferenceSession, str]:
-    """A session on the member whose outputs are (logits, the head's input)."""
+def with_features(path: Path) -> tuple[ort.InferenceSession, tuple[np.ndarray, np.ndarray]]:
+    """A session on the member whose outputs are (logits, the head's input), and the head's weight (K, D)
+    and bias (K,), from one read of the graph."""
     m = onnx.load(str(path))
     head = m.graph.node[-1]
     if head.op_type != "Gemm":
         raise SystemExit(f"{path}: the last node is {head.op_type}, not the Gemm head this script refits")
+    init = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
+    w, b = init[head.input[1]], init[head.input[2]]
+    trans_b = next((a.i for a in head.attribute if a.name == "transB"), 0)
     m.graph.output.append(onnx.helper.make_tensor_value_info(head.input[0], onnx.TensorProto.FLOAT, None))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
-    return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"]), head.input[1]
-
-
-def head_weights(path: Path, weight_name: str) -> tuple[np.ndarray, np.ndarray]:
-    m = onnx.load(str(path))
-    init = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
-    head = m.graph.node[-1]
-    w, b = init[weight_name], init[head.input[2]]
-    trans_b = next((a.i for a in head.attribute if a.name == "transB"), 0)
-    return (w if trans_b else w.T).astype(np.float32), b.astype(np.float32)  # (K, D), (K,)
+    sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return sess, ((w if trans_b else w.T).astype(np.float32), b.astype(np.float32))
 
 
 def features(member: Path, partner: Path, data: Path) -> dict:
     clf, part = get_model(str(member)).prepare(threads=2), get_model(str(partner)).prepare(threads=2)
-    sess, weight_name = with_features(member)
+    sess, head = with_features(member)
     paths = {"ferplus": data / "ferplus", "rafdb": data / "rafdb-basic"}
-    out = {"head": head_weights(member, weight_name), "temperature": clf.card.temperature}
+    out = {"head": head, "temperature": clf.card.temperature}
     for kind, split in SPLITS:
         ds = load_dataset(f"{kind}:{paths[kind]}", split)
         crops = clf.preprocess.crop_images(ds.images)
@@ -95,17 +92,9 @@ def fit_head(f, targets, mask, w0, b0, class_w, l2: float) -> tuple[np.ndarray, 
     return w.detach().numpy(), b.detach().numpy()
 
 
-def softmax(z: np.ndarray, t: float = 1.0) -> np.ndarray:
-    z = z / t
-    e = np.exp(z - z.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
-
-
 def temperature(z: np.ndarray, ds) -> float:
     """The temperature minimising FER+ valid NLL (a grid: enough for a comparison)."""
-    y = ds.labels
-    best = min(np.arange(0.5, 2.51, 0.05), key=lambda t: -np.log(softmax(z, t)[np.arange(len(y)), y] + 1e-12).mean())
-    return float(best)
+    return float(min(np.arange(0.5, 2.51, 0.05), key=lambda t: nll(z, ds.labels, t)))
 
 
 def scores(p: np.ndarray, ds) -> dict:
