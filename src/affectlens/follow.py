@@ -35,46 +35,12 @@ THUMB = (32, 18)
 MIN_PRESENCE = 0.5
 # mesh points that move with the head but not with the mouth or jaw: eye corners and lids, brows,
 # nose bridge and tip, forehead, cheeks at ear level (MediaPipe face-mesh indices)
-RIGID = np.array(
-    [
-        33,
-        133,
-        160,
-        158,
-        144,
-        153,
-        362,
-        263,
-        385,
-        387,
-        373,
-        380,
-        70,
-        63,
-        105,
-        66,
-        107,
-        336,
-        296,
-        334,
-        293,
-        300,
-        168,
-        6,
-        197,
-        195,
-        5,
-        4,
-        1,
-        10,
-        151,
-        9,
-        234,
-        454,
-        127,
-        356,
-    ]
-)
+# fmt: off
+RIGID = np.array([
+    33, 133, 160, 158, 144, 153, 362, 263, 385, 387, 373, 380, 70, 63, 105, 66, 107, 336, 296, 334, 293, 300,
+    168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 234, 454, 127, 356,
+])
+# fmt: on
 
 
 class Keyframes:
@@ -146,8 +112,8 @@ class MeshFollower:
         is held where it was, as the detector reported it, until the next keyframe.
         """
         if not len(last) or last.points is None:
-            return Faces.empty() if not len(last) else last[np.arange(len(last))]
-        moved = last[np.arange(len(last))]
+            return last.copy()
+        moved = last.copy()
         moved.points, moved.signals = None, {}
         self.signals.mesh_many([(image, moved)])
         seen = last.signals["face_presence"] >= self.min_presence

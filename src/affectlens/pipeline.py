@@ -371,8 +371,7 @@ class Stream:
             if follower is not None:
                 follower.measure(frame.image, faces)
         if self.keyframes.every > 1:  # keep a clean copy for the next frame (later stages write into ``faces``)
-            self._last = faces[np.arange(len(faces))]
-            faces = self._last[np.arange(len(faces))]
+            self._last = faces.copy()
         return faces
 
     def step(self, frame: Frame) -> FrameResult:

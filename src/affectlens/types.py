@@ -59,6 +59,10 @@ class Faces:
             points=pick(self.points),
         )
 
+    def copy(self) -> Faces:
+        """A copy whose arrays later stages may write into without touching this one."""
+        return self[np.arange(len(self))]
+
     @property
     def best_probs(self) -> np.ndarray | None:
         """The smoothed probabilities where there are, else the raw ones (None before classification)."""

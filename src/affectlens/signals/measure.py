@@ -94,14 +94,14 @@ class SignalExtractor:
         """Run the face mesh on the faces of several frames in one call: sets each ``faces.points`` and
         ``faces.signals["face_presence"]`` (faces that already have points are left as they are)."""
         todo = [(image, faces) for image, faces in items if not _meshed(faces)]
+        if not todo:
+            return
         rois, crops, owner = [], [], []
         for k, (image, faces) in enumerate(todo):
             r = self.mesh.rois(faces.boxes, faces.landmarks) if len(faces) else []
             rois += r
             crops.append(self.mesh.crops(image, r))
             owner += [k] * len(r)
-        if not todo:
-            return
         pts, presence = self.mesh.run(np.concatenate(crops), rois)
         owner_arr = np.array(owner, np.int64)
         for k, (_, faces) in enumerate(todo):
