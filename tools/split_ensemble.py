@@ -1,8 +1,9 @@
-"""Split one member out of an exported ensemble graph (``affectlens export A.pt B.pt``) as a model of its own.
+"""Split one member out of an ensemble graph (``affectlens export A.pt B.pt`` or ``compose``) as a model.
 
     python tools/split_ensemble.py affect-cnn-x2-v1 --member 0 --out /tmp/m/t1ft.onnx [--data ../shared/data]
 
-The member's logits (the ``Gemm`` of ``/members.N/head``) become the new graph's output ``logits``;
+The member's logits (the ``Gemm`` of ``/members.N/head``, or ``mN_logits`` of a composed graph, whose
+members keep any in-graph resampling to their own input size) become the new graph's output ``logits``;
 its card is the ensemble's (preprocessing, labels, licence) with that member's training record, and
 its softmax temperature is fitted on FER+ valid. Used to weigh the shipped pair's members one by one
 in ``benchmarks/ensemble_search.py`` and ``affectlens compose`` when their checkpoints are gone.
@@ -28,9 +29,12 @@ from affectlens.train.export import calibrate_card
 def split(model: str, member: int, out: Path, data: Path) -> Path:
     clf = get_model(model)
     graph = onnx.shape_inference.infer_shapes(onnx.load(str(clf.path)))  # the extractor needs value infos
-    logits = f"/members.{member}/head/head.3/Gemm_output_0"
-    if logits not in {o for n in graph.graph.node for o in n.output}:
-        raise AffectlensError(f"{clf.path.name} has no member {member} (no {logits})")
+    outputs = {o for n in graph.graph.node for o in n.output}
+    # an exported ensemble names its members' logits by module path, a composed one by prefix
+    names = (f"/members.{member}/head/head.3/Gemm_output_0", f"m{member}_logits")
+    logits = next((n for n in names if n in outputs), None)
+    if logits is None:
+        raise AffectlensError(f"{clf.path.name} has no member {member} (none of {', '.join(names)})")
     part = Extractor(graph).extract_model([graph.graph.input[0].name], [logits])
     for n in part.graph.node:
         n.output[:] = ["logits" if o == logits else o for o in n.output]

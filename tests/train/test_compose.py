@@ -30,11 +30,12 @@ def large_faces(rafdb):
     return load_dataset(f"rafdb:{rafdb}", "valid").images[:96]
 
 
-def random_model(folder, size: int):
+def random_model(folder, size: int, color: str = "gray"):
     """A small random CNN on ``size`` px crops of 0-255 pixels (the faceres convention), exported with a card."""
     torch.manual_seed(0)
+    chans = 3 if color == "rgb" else 1
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 5, 4),
+        torch.nn.Conv2d(chans, 8, 5, 4),
         torch.nn.ReLU(),
         torch.nn.AdaptiveAvgPool2d(1),
         torch.nn.Flatten(),
@@ -42,10 +43,10 @@ def random_model(folder, size: int):
     ).eval()
     with torch.no_grad():
         net[0].weight.mul_(1 / 255)
-    path = folder / f"m{size}.onnx"
+    path = folder / f"m{size}{color}.onnx"
     torch.onnx.export(
         net,
-        (torch.zeros(2, 1, size, size),),
+        (torch.zeros(2, chans, size, size),),
         str(path),
         input_names=["input"],
         output_names=["logits"],
@@ -53,8 +54,8 @@ def random_model(folder, size: int):
         opset_version=17,
         dynamo=False,
     )
-    pre = Preprocess(size=size, color="gray", mean=0.0, std=1 / 255)
-    card = ModelCard(name=f"m{size}", labels=list(EMOTIONS), preprocess=pre, temperature=0.5, licence="test")
+    pre = Preprocess(size=size, color=color, mean=0.0, std=1 / 255)
+    card = ModelCard(name=f"m{size}{color}", labels=list(EMOTIONS), preprocess=pre, temperature=0.5, licence="test")
     card.save(card_path(path))
     return path
 
@@ -99,6 +100,19 @@ def test_sizes_that_do_not_divide_resample_as_opencv_does(tmp_path, large_faces)
     want = 0.6 * probs(model112, large_faces) + 0.4 * probs(FLOAT, large_faces)  # each member on its own crops
     got = probs(out, large_faces)  # (RAF-DB's 100 px faces: enlarged to 112, then shrunk: a little softer)
     assert np.abs(got - want).mean() < 0.005 and (got.argmax(1) == want.argmax(1)).mean() > 0.9  # 0.0016, 0.95
+
+
+def test_an_rgb_host_gives_gray_members_gray_crops(tmp_path, large_faces):
+    # an RGB backbone beside the gray 48 px members: the graph turns the host's colour crops gray
+    rgb112 = random_model(tmp_path, 112, "rgb")
+    out = compose_ensemble([(str(rgb112), 0.6), (FLOAT, 0.4)], tmp_path / "rgb.onnx")
+    card = json.loads(card_path(out).read_text())
+    assert card["preprocess"]["color"] == "rgb" and card["metrics"]["onnx_parity_max_abs_diff"] < 1e-5
+    want = 0.6 * probs(rgb112, large_faces) + 0.4 * probs(FLOAT, large_faces)  # each member on its own crops
+    got = probs(out, large_faces)
+    assert np.abs(got - want).mean() < 0.005 and (got.argmax(1) == want.argmax(1)).mean() > 0.9
+    with pytest.raises(AffectlensError, match="put it first"):  # a gray host has no colour to give
+        compose_ensemble([(FLOAT, 0.4), (str(rgb112), 0.6)], tmp_path / "gray-host.onnx")
 
 
 def test_the_cli_composes_calibrates_and_measures(tmp_path, ferplus, model96):

@@ -174,3 +174,22 @@ def test_timm_architectures_need_their_extra():
         import torch
 
         assert create_model("mobilenetv3").eval()(torch.zeros(1, 3, 96, 96)).shape == (1, 8)
+
+
+def test_color_overrides_the_architectures_colour_mode(tmp_path, ferplus, rafdb):
+    # a gray architecture trained on RGB crops (FER+'s gray faces as three equal channels, RAF-DB in
+    # colour): three input channels from training through the exported graph and its card
+    from affectlens.train.loop import TrainConfig, load_checkpoint
+
+    with pytest.raises(Exception, match="gray or rgb"):
+        TrainConfig(model="affect_cnn", color="hsv").preprocess()
+    out = tmp_path / "rgb"
+    cli("train", "--out", out, "--model", "affect_cnn", "--color", "rgb", "--dataset", f"ferplus:{ferplus}",
+        "--dataset", f"rafdb:{rafdb}", "--valid", f"rafdb:{rafdb}", "--epochs", "1", "--limit", "256",
+        "--batch-size", "64", check=True)  # fmt: skip
+    model, cfg, pre, _ = load_checkpoint(out / "best.pt")
+    assert cfg.color == "rgb" and pre.color == "rgb" and model.features[0].in_channels == 3
+    onnx = tmp_path / "rgb.onnx"
+    cli("export", out / "best.pt", "--out", onnx, check=True)
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    assert card["preprocess"]["color"] == "rgb" and card["metrics"]["onnx_parity_max_abs_diff"] < 1e-4

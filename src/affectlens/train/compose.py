@@ -1,8 +1,9 @@
 """Weighted ensembles of exported expression models, composed as one ONNX graph.
 
-Members may differ in input size and normalisation (a 96 px face backbone beside 48 px CNNs): the
-ensemble reads the crops of its first member (the "host" preprocessing) and adapts them for each
-other member inside the graph: the affine change of normalisation, then an average pool by the
+Members may differ in input size, normalisation and colour (a 96 px face backbone beside 48 px CNNs,
+an RGB host beside gray members): the ensemble reads the crops of its first member (the "host"
+preprocessing) and adapts them for each other member inside the graph: gray from an RGB host's
+crops, the affine change of normalisation, then an average pool by the
 integer size ratio (a 96 px crop pooled 2x2 is a 48 px crop resized by area), a bilinear
 enlargement (a 48 px crop enlarged 2x as the crop maker enlarges small faces), or, for any other
 ratio (112 px and 48 px), OpenCV's area or bilinear resampling written as a matrix on each axis.
@@ -24,6 +25,8 @@ import numpy as np
 from affectlens.classify.card import ModelCard, card_path
 from affectlens.errors import AffectlensError
 
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # RGB → gray, as cv2.COLOR_RGB2GRAY
+
 
 def parse_member(spec: str) -> tuple[str, float]:
     """``MODEL[=WEIGHT]`` → (model, weight); the weight defaults to 1 (normalised over members)."""
@@ -41,16 +44,23 @@ def parse_member(spec: str) -> tuple[str, float]:
 
 def _adapter(onnx, helper, i: int, host, pre, x: str, out: str) -> tuple[list, list]:
     """Nodes (and initialisers) turning the host's normalised crops ``x`` into member ``i``'s input ``out``."""
+    inits, nodes = [], []
     if pre.color != host.color:
-        raise AffectlensError(f"ensemble members need the same colour mode: {host.color} vs {pre.color}")
+        if (host.color, pre.color) != ("rgb", "gray"):
+            raise AffectlensError(f"a {pre.color} member cannot read a {host.color} host's crops: put it first")
+        # gray = 0.299 R + 0.587 G + 0.114 B (OpenCV's weights); they sum to 1, so the gray of normalised
+        # pixels is the normalised gray and the affine change below applies unchanged
+        inits.append(helper.make_tensor(f"m{i}_gray_w", onnx.TensorProto.FLOAT, [1, 3, 1, 1], list(GRAY_WEIGHTS)))
+        nodes.append(helper.make_node("Conv", [x, f"m{i}_gray_w"], [f"m{i}_gray"]))
+        x = f"m{i}_gray"
     big, small = max(host.size, pre.size), min(host.size, pre.size)
     scale = host.std / pre.std
     shift = (host.mean - pre.mean) / pre.std
-    inits = [
+    inits += [
         helper.make_tensor(f"m{i}_scale", onnx.TensorProto.FLOAT, [], [scale]),
         helper.make_tensor(f"m{i}_shift", onnx.TensorProto.FLOAT, [], [shift]),
     ]
-    nodes = [
+    nodes += [
         helper.make_node("Mul", [x, f"m{i}_scale"], [f"m{i}_scaled"]),
         helper.make_node("Add", [f"m{i}_scaled", f"m{i}_shift"], [out if host.size == pre.size else f"m{i}_norm"]),
     ]
@@ -180,18 +190,23 @@ def _parity(path: Path, clfs, weights: list[float], host, n: int = 32) -> float:
 
     from affectlens.classify.onnx import softmax
 
-    crops = np.random.default_rng(0).integers(0, 256, (n, host.size, host.size), dtype=np.uint8)
-    x01 = crops.astype(np.float32) / 255
+    shape = (n, host.size, host.size) + ((3,) if host.color == "rgb" else ())
+    x01 = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8).astype(np.float32) / 255
+
+    def nchw(x: np.ndarray) -> np.ndarray:
+        return x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+
     want = 0
     for clf, w in zip(clfs, weights, strict=True):
         pre, card = clf.card.preprocess, clf.card
+        xm = x01 if pre.color == host.color else x01 @ np.asarray(GRAY_WEIGHTS, np.float32)
         interp = cv2.INTER_AREA if pre.size < host.size else cv2.INTER_LINEAR
-        xm = np.stack([cv2.resize(c, (pre.size, pre.size), interpolation=interp) for c in x01])
+        xm = np.stack([cv2.resize(c, (pre.size, pre.size), interpolation=interp) for c in xm])
         sess = ort.InferenceSession(str(clf.path), providers=["CPUExecutionProvider"])
-        z = sess.run(None, {card.input_name: ((xm - pre.mean) / pre.std)[:, None]})[0]
+        z = sess.run(None, {card.input_name: nchw((xm - pre.mean) / pre.std)})[0]
         want = want + w * softmax(z + np.asarray(card.class_bias or 0, np.float32), card.temperature)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = np.exp(sess.run(None, {"input": ((x01 - host.mean) / host.std)[:, None]})[0])
+    got = np.exp(sess.run(None, {"input": nchw((x01 - host.mean) / host.std)})[0])
     return float(np.abs(got - want).max())
 
 

@@ -66,17 +66,25 @@ class TrainConfig:
     input_size: int = 0  # 0: the architecture's default
     mean: float | None = None  # None: the architecture's default normalisation
     std: float | None = None
+    color: str | None = None  # "gray" | "rgb"; None: the architecture's (an RGB backbone may train on gray faces)
 
     def preprocess(self) -> Preprocess:
         if self.input_size < 0:
             raise AffectlensError(f"--input-size {self.input_size}: a crop size in pixels, or 0 for the architecture's")
         spec = get_spec(self.model)
+        if self.color not in (None, "gray", "rgb"):
+            raise AffectlensError(f"--color {self.color!r}: gray or rgb")
         return Preprocess(
             size=self.input_size or spec.input_size,
-            color=spec.color,
+            color=self.color or spec.color,
             mean=spec.mean if self.mean is None else self.mean,
             std=spec.std if self.std is None else self.std,
         )
+
+    @property
+    def in_chans(self) -> int | None:
+        """Input channels when ``color`` overrides the architecture's colour mode (None: its default)."""
+        return None if self.color is None else (1 if self.color == "gray" else 3)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -267,7 +275,7 @@ def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
 
 
 def _build_model(cfg: TrainConfig, dev: torch.device) -> torch.nn.Module:
-    model = create_model(cfg.model)
+    model = create_model(cfg.model, in_chans=cfg.in_chans)
     if cfg.init:
         init = torch.load(cfg.init, map_location="cpu", weights_only=False)
         if init["config"]["model"] != cfg.model:
@@ -472,7 +480,7 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, Pre
     """A trained model (the EMA weights where used) with its config, preprocessing and history."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
     cfg = TrainConfig.from_dict(ck["config"])
-    model = create_model(cfg.model)
+    model = create_model(cfg.model, in_chans=cfg.in_chans)
     model.load_state_dict(ck["weights"])
     model.eval()
     return model, cfg, Preprocess.from_dict(ck["preprocess"]), ck
