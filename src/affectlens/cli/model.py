@@ -29,9 +29,7 @@ def train_cmd(
     input_size: Annotated[
         int, typer.Option("--input-size", help="face crop size in pixels (0: the architecture's default)")
     ] = 0,
-    color: Annotated[
-        str | None, typer.Option("--color", help="gray | rgb crops (default: the architecture's)")
-    ] = None,
+    color: Annotated[str | None, typer.Option("--color", help="gray | rgb crops (default: the architecture's)")] = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd | adamw")] = "sgd",
     schedule: Annotated[str, typer.Option("--schedule", help="onecycle | cosine")] = "onecycle",
     class_weights: Annotated[str, typer.Option("--class-weights", help="none | balanced | sqrt")] = "none",
