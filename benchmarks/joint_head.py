@@ -1,0 +1,108 @@
+"""One softmax layer over both members' pooled features (a joint cRT head), against the pair's weighted average.
+
+    python benchmarks/joint_head.py fr112c-crt.onnx t1ft.onnx [--weights 0.6 0.4] [--betas 0 0.5 1] [--l2 1e-3 1e-2]
+
+Where ``benchmarks/stack_members.py`` fits a combiner on the members' *probabilities*, this refits one
+linear head on the concatenation of their frozen pooled features (each an exported model whose last node
+is its Gemm head, as ``rebalance_head.py`` needs), on FER+ train + RAF-DB train (vote distributions,
+RAF-DB rows over their own 7 classes), class weights ∝ n_c^-beta, pulled by ``l2`` toward the pair's
+log-linear pool (the members' heads scaled by weight / temperature, in standardised feature units).
+Temperature and rare-class offsets are fitted on valid as for the shipped model; choice by the mean of
+FER+ valid and RAF-DB valid, FER+ test printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from rebalance_head import SPLITS, offsets, scores, temperature, with_features
+
+from affectlens.classify import get_model
+from affectlens.classify.onnx import softmax
+from affectlens.datasets import load_dataset
+from affectlens.labels import EMOTIONS
+
+SCORED = (("ferplus", "valid"), ("ferplus", "test"), ("rafdb", "valid"))
+
+
+def member_features(path: Path, data: Path) -> tuple[dict, tuple[np.ndarray, np.ndarray], float]:
+    """Pooled features of every split, the member's head (K, D), (K,) and its temperature."""
+    clf = get_model(str(path)).prepare(threads=2)
+    sess, head = with_features(path)
+    paths = {"ferplus": data / "ferplus", "rafdb": data / "rafdb-basic"}
+    feats = {}
+    for kind, split in SPLITS:
+        ds = load_dataset(f"{kind}:{paths[kind]}", split)
+        crops = clf.preprocess.crop_images(ds.images)
+        parts = [
+            sess.run(None, {clf.card.input_name: clf.preprocess.normalize(crops[i : i + 256])})[1]
+            for i in range(0, len(crops), 256)
+        ]
+        feats[(kind, split)] = (np.concatenate(parts).reshape(len(crops), -1), ds)
+    print(f"{path.name}: features of {', '.join(f'{k} {s}' for k, s in SPLITS)}", flush=True)
+    return feats, head, clf.card.temperature
+
+
+def fit(x, y, mask, row_w, w0, b0, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted softmax regression over each row's own classes, L2 toward (w0, b0), full-batch L-BFGS."""
+    xs, yt, m, rw = (torch.from_numpy(a) for a in (x, y, mask, row_w))
+    w, b = torch.tensor(w0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    w0t = torch.from_numpy(w0)
+    opt = torch.optim.LBFGS([w, b], lr=0.5, max_iter=150, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        z = (xs @ w.T + b).masked_fill(~m, -1e9)
+        loss = -(rw * (yt * torch.log_softmax(z, 1)).sum(1)).sum() / rw.sum() + l2 * ((w - w0t) ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy(), b.detach().numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("members", type=Path, nargs=2)
+    ap.add_argument("--weights", type=float, nargs=2, default=[0.6, 0.4])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.5, 1.0])
+    ap.add_argument("--l2", type=float, nargs="+", default=[1e-3, 1e-2])
+    args = ap.parse_args()
+    parts = [member_features(p, args.data) for p in args.members]
+    cat = {key: (np.concatenate([p[0][key][0] for p in parts], 1), parts[0][0][key][1]) for key in parts[0][0]}
+    train = [cat[("ferplus", "train")], cat[("rafdb", "train")]]
+    x = np.concatenate([t[0] for t in train]).astype(np.float32)
+    mu, sd = x.mean(0), x.std(0) + 1e-3
+    y = np.concatenate([t[1].soft_targets() for t in train]).astype(np.float32)
+    mask = np.concatenate([np.tile([c in t[1].classes for c in EMOTIONS], (len(t[1]), 1)) for t in train])
+    counts = y.sum(0)
+    # the start (and the L2 anchor): the pair's log-linear pool, in standardised units
+    scaled = [(a * w / t, a * b / t) for a, (_, (w, b), t) in zip(args.weights, parts, strict=True)]
+    w0 = (np.concatenate([w for w, _ in scaled], 1) * sd).astype(np.float32)
+    b0 = (sum(b for _, b in scaled) + np.concatenate([w for w, _ in scaled], 1) @ mu).astype(np.float32)
+    xs = ((x - mu) / sd).astype(np.float32)
+    for beta in args.betas:
+        cw = (counts / counts.sum()) ** -beta
+        cw = (cw / (cw * counts).sum() * counts.sum()).astype(np.float32)
+        for l2 in args.l2:
+            w, b = fit(xs, y, mask, (y * cw).sum(1).astype(np.float32), w0, b0, l2)
+            w, b = w / sd, b - (w / sd) @ mu
+            t = temperature(cat[("ferplus", "valid")][0] @ w.T + b, cat[("ferplus", "valid")][1])
+            pair = {k: (softmax(cat[k][0] @ w.T + b, t), cat[k][1]) for k in SCORED}
+            bias = offsets(pair)
+            r = {k: scores(softmax(np.log(p + 1e-12) + bias), ds) for k, (p, ds) in pair.items()}
+            v, te, raf = r[SCORED[0]], r[SCORED[1]], r[SCORED[2]]
+            print(
+                f"beta {beta} l2 {l2} T {t:.2f} offsets {bias[5:].round(2).tolist()} | valid {v['acc']} F1 "
+                f"{v['macro_f1']} | RAF-DB {raf['acc']} | mean {(v['acc'] + raf['acc']) / 2:.4f} | test {te['acc']} "
+                f"F1 {te['macro_f1']} min {te['min_recall']} contempt {te['recall']['contempt']}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
