@@ -6,7 +6,8 @@ Where ``benchmarks/stack_members.py`` fits a combiner on the members' *probabili
 linear head on the concatenation of their frozen pooled features (each an exported model whose last node
 is its Gemm head, as ``rebalance_head.py`` needs), on FER+ train + RAF-DB train (vote distributions,
 RAF-DB rows over their own 7 classes), class weights ∝ n_c^-beta, pulled by ``l2`` toward the pair's
-log-linear pool (the members' heads scaled by weight / temperature, in standardised feature units).
+log-linear pool (the members' heads scaled by weight / temperature, in standardised feature units), by
+``rebalance_head.fit_head``.
 Temperature and rare-class offsets are fitted on valid as for the shipped model; choice by the mean of
 FER+ valid and RAF-DB valid, FER+ test printed beside it.
 """
@@ -17,8 +18,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
-from rebalance_head import SPLITS, offsets, scores, temperature, with_features
+from rebalance_head import SPLITS, fit_head, offsets, scores, temperature, with_features
 
 from affectlens.classify import get_model
 from affectlens.classify.onnx import softmax
@@ -46,24 +46,6 @@ def member_features(path: Path, data: Path) -> tuple[dict, tuple[np.ndarray, np.
     return feats, head, clf.card.temperature
 
 
-def fit(x, y, mask, row_w, w0, b0, l2: float) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted softmax regression over each row's own classes, L2 toward (w0, b0), full-batch L-BFGS."""
-    xs, yt, m, rw = (torch.from_numpy(a) for a in (x, y, mask, row_w))
-    w, b = torch.tensor(w0, requires_grad=True), torch.tensor(b0, requires_grad=True)
-    w0t = torch.from_numpy(w0)
-    opt = torch.optim.LBFGS([w, b], lr=0.5, max_iter=150, history_size=20, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        z = (xs @ w.T + b).masked_fill(~m, -1e9)
-        loss = -(rw * (yt * torch.log_softmax(z, 1)).sum(1)).sum() / rw.sum() + l2 * ((w - w0t) ** 2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return w.detach().numpy(), b.detach().numpy()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("members", type=Path, nargs=2)
@@ -89,7 +71,7 @@ def main() -> None:
         cw = (counts / counts.sum()) ** -beta
         cw = (cw / (cw * counts).sum() * counts.sum()).astype(np.float32)
         for l2 in args.l2:
-            w, b = fit(xs, y, mask, (y * cw).sum(1).astype(np.float32), w0, b0, l2)
+            w, b = fit_head(xs, y, mask, w0, b0, cw, l2)
             w, b = w / sd, b - (w / sd) @ mu
             t = temperature(cat[("ferplus", "valid")][0] @ w.T + b, cat[("ferplus", "valid")][1])
             pair = {k: (softmax(cat[k][0] @ w.T + b, t), cat[k][1]) for k in SCORED}
