@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from rebalance_head import SPLITS, fit_head, offsets, scores, temperature, with_features
+from rebalance_head import SPLITS, fit_head, offsets, pooled, scores, temperature, with_features
 
 from affectlens.classify import get_model
 from affectlens.classify.onnx import softmax
@@ -36,12 +36,7 @@ def member_features(path: Path, data: Path) -> tuple[dict, tuple[np.ndarray, np.
     feats = {}
     for kind, split in SPLITS:
         ds = load_dataset(f"{kind}:{paths[kind]}", split)
-        crops = clf.preprocess.crop_images(ds.images)
-        parts = [
-            sess.run(None, {clf.card.input_name: clf.preprocess.normalize(crops[i : i + 256])})[1]
-            for i in range(0, len(crops), 256)
-        ]
-        feats[(kind, split)] = (np.concatenate(parts).reshape(len(crops), -1), ds)
+        feats[(kind, split)] = (pooled(sess, clf, ds.images), ds)
     print(f"{path.name}: features of {', '.join(f'{k} {s}' for k, s in SPLITS)}", flush=True)
     return feats, head, clf.card.temperature
 

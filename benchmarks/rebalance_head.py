@@ -52,6 +52,16 @@ def with_features(path: Path) -> tuple[ort.InferenceSession, tuple[np.ndarray, n
     return sess, ((w if trans_b else w.T).astype(np.float32), b.astype(np.float32))
 
 
+def pooled(sess: ort.InferenceSession, clf, images) -> np.ndarray:
+    """(N, D) pooled features of face images on the member's own crops, 256 at a time."""
+    crops = clf.preprocess.crop_images(images)
+    parts = [
+        sess.run(None, {clf.card.input_name: clf.preprocess.normalize(crops[i : i + 256])})[1]
+        for i in range(0, len(crops), 256)
+    ]
+    return np.concatenate(parts).reshape(len(crops), -1)
+
+
 def features(member: Path, partner: Path, data: Path) -> dict:
     clf, part = get_model(str(member)).prepare(threads=2), get_model(str(partner)).prepare(threads=2)
     sess, head = with_features(member)
@@ -59,13 +69,8 @@ def features(member: Path, partner: Path, data: Path) -> dict:
     out = {"head": head, "temperature": clf.card.temperature}
     for kind, split in SPLITS:
         ds = load_dataset(f"{kind}:{paths[kind]}", split)
-        crops = clf.preprocess.crop_images(ds.images)
-        feats = []
-        for i in range(0, len(crops), 256):
-            x = clf.preprocess.normalize(crops[i : i + 256])
-            feats.append(sess.run(None, {clf.card.input_name: x})[1].reshape(len(x), -1))
         partner_p = part.predict(part.preprocess.crop_images(ds.images)) if split != "train" else None
-        out[(kind, split)] = (np.concatenate(feats), ds, partner_p)
+        out[(kind, split)] = (pooled(sess, clf, ds.images), ds, partner_p)
         print(f"{kind} {split}: {len(ds)} faces", flush=True)
     return out
 

@@ -31,6 +31,9 @@ def resize(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # RGB → gray luma, the weights of cv2.COLOR_RGB2GRAY
+
+
 def to_color(img: np.ndarray, color: str) -> np.ndarray:
     """Convert a uint8 gray (H, W) or RGB (H, W, 3) image to ``color`` ('gray' or 'rgb')."""
     if color == "gray":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectlens.errors import NotFound
+from affectlens.faces.preprocess import GRAY_WEIGHTS
 from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.live import LiveSession
 from affectlens.studies.invites import INVALID, InviteBook, token_hash
@@ -92,7 +93,7 @@ def camera_check(pool: AnalyzerPool, image: np.ndarray) -> dict:
     i = int(np.argmax(faces.area))
     x1, y1, x2, y2 = (float(v) for v in faces.boxes[i])
     face = image[max(0, int(y1)) : max(1, int(y2)), max(0, int(x1)) : max(1, int(x2))]
-    light = float(np.dot(face.reshape(-1, 3).mean(axis=0), [0.299, 0.587, 0.114])) if face.size else 0.0
+    light = float(np.dot(face.reshape(-1, 3).mean(axis=0), GRAY_WEIGHTS)) if face.size else 0.0
     cx, cy = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h
     checks = {
         "face": True,

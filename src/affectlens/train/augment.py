@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from affectlens.faces.preprocess import GRAY_WEIGHTS
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -137,7 +139,7 @@ def photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> to
         x = x * _uniform(b * 3, 1 - cfg.color_jitter, 1 + cfg.color_jitter, gen).view(b, 3, 1, 1).to(x)
     if c == 3 and cfg.gray_p > 0:
         idx = _subset(b, cfg.gray_p, gen)
-        gray = (x[idx] * torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        gray = (x[idx] * torch.tensor(GRAY_WEIGHTS, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
         x[idx] = gray.expand(-1, 3, -1, -1)
     if cfg.contrast > 0:
         mean = x.mean((1, 2, 3), keepdim=True)

@@ -24,8 +24,7 @@ import numpy as np
 
 from affectlens.classify.card import ModelCard, card_path
 from affectlens.errors import AffectlensError
-
-GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # RGB → gray, as cv2.COLOR_RGB2GRAY
+from affectlens.faces.preprocess import GRAY_WEIGHTS
 
 
 def parse_member(spec: str) -> tuple[str, float]:

@@ -81,11 +81,6 @@ class TrainConfig:
             std=spec.std if self.std is None else self.std,
         )
 
-    @property
-    def in_chans(self) -> int | None:
-        """Input channels when ``color`` overrides the architecture's colour mode (None: its default)."""
-        return None if self.color is None else (1 if self.color == "gray" else 3)
-
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -274,8 +269,8 @@ def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
     )
 
 
-def _build_model(cfg: TrainConfig, dev: torch.device) -> torch.nn.Module:
-    model = create_model(cfg.model, in_chans=cfg.in_chans)
+def _build_model(cfg: TrainConfig, pre: Preprocess, dev: torch.device) -> torch.nn.Module:
+    model = create_model(cfg.model, in_chans=pre.channels)
     if cfg.init:
         init = torch.load(cfg.init, map_location="cpu", weights_only=False)
         if init["config"]["model"] != cfg.model:
@@ -315,7 +310,7 @@ class _Trainer:
         self.dev = _device()
         self.pre = cfg.preprocess()
         self.data = _load_data(cfg, self.pre)
-        self.model = _build_model(cfg, self.dev)
+        self.model = _build_model(cfg, self.pre, self.dev)
         self.ema = AveragedModel(self.model, avg_fn=_ema_fn(cfg.ema), use_buffers=True) if cfg.ema > 0 else None
         self.steps_per_epoch = max(len(self.data.x) // cfg.batch_size, 1)
         self.opt, self.sched = _optimizer(cfg, self.model, self.steps_per_epoch)
@@ -479,8 +474,8 @@ def _write_metrics(path: Path, history: list[dict]) -> None:
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, Preprocess, dict]:
     """A trained model (the EMA weights where used) with its config, preprocessing and history."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = TrainConfig.from_dict(ck["config"])
-    model = create_model(cfg.model, in_chans=cfg.in_chans)
+    cfg, pre = TrainConfig.from_dict(ck["config"]), Preprocess.from_dict(ck["preprocess"])
+    model = create_model(cfg.model, in_chans=pre.channels)
     model.load_state_dict(ck["weights"])
     model.eval()
-    return model, cfg, Preprocess.from_dict(ck["preprocess"]), ck
+    return model, cfg, pre, ck
