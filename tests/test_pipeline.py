@@ -126,6 +126,25 @@ def test_detecting_ahead_in_a_worker_gives_the_rows_of_one_thread(media):
     pd.testing.assert_frame_equal(ahead, inline)
 
 
+def _intra_op_threads(detector) -> int:
+    return detector.session.get_session_options().intra_op_num_threads
+
+
+def test_video_frames_are_detected_with_one_thread_stills_with_every_core():
+    an = Analyzer()
+    # the worker thread that detects video frames runs beside the mesh and classifier: one thread there
+    assert _intra_op_threads(an.frame_detector) == 1
+    assert _intra_op_threads(an.detector) >= 1 and an.detector is not an.frame_detector
+    assert _intra_op_threads(Analyzer(threads=2).frame_detector) == 2  # an explicit budget is kept
+    inline = Analyzer(detect_ahead=False)
+    assert inline.frame_detector is inline.detector
+
+
+def test_an_unknown_detector_is_refused_when_the_analyzer_is_made():
+    with pytest.raises(AffectlensError, match="unknown detector"):
+        Analyzer(detector="yolo")
+
+
 class _FailingClip(Source):
     """A real clip whose reading fails at frame 20 (a disk gone, a stream cut)."""
 

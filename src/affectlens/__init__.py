@@ -7,19 +7,21 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from affectlens.errors import AffectlensError
 from affectlens.labels import EMOTIONS, NEGATIVE, POSITIVE, valence
 from affectlens.types import Faces, FrameResult, to_dataframe
 
-try:
-    __version__ = version("affectlens")
-except PackageNotFoundError:  # pragma: no cover - source tree without install
-    __version__ = "0.0.0"
-
 
 def __getattr__(name: str):
+    # the version comes from the installed package's metadata: importlib.metadata costs ~40 ms of every
+    # command's start-up, so it is read when asked for
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("affectlens")
+        except PackageNotFoundError:  # pragma: no cover - source tree without install
+            return "0.0.0"
     # the pipeline pulls in ONNX Runtime and the detector: import it only when asked for
     if name in ("Analyzer", "AnalyzerConfig", "analyze"):
         from affectlens import pipeline
