@@ -135,7 +135,9 @@ def test_video_frames_are_detected_with_one_thread_stills_with_every_core():
     # the worker thread that detects video frames runs beside the mesh and classifier: one thread there
     assert _intra_op_threads(an.frame_detector) == 1
     assert _intra_op_threads(an.detector) >= 1 and an.detector is not an.frame_detector
-    assert _intra_op_threads(Analyzer(threads=2).frame_detector) == 2  # an explicit budget is kept
+    assert an.detect_group == 1  # one thread runs best one frame at a time
+    two = Analyzer(threads=2)
+    assert _intra_op_threads(two.frame_detector) == 2 and two.detect_group == 4  # an explicit budget is kept
     inline = Analyzer(detect_ahead=False)
     assert inline.frame_detector is inline.detector
 
