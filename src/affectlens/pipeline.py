@@ -108,7 +108,7 @@ class Analyzer:
 
     @cached_property
     def detector(self) -> FaceDetector:
-        """The detector for stills (tiled views of large images) and live frames: every core."""
+        """The detector for still images (several tiled views of a large one): every core."""
         c = self.config
         return get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=c.threads)
 
