@@ -136,10 +136,10 @@ def test_video_frames_are_detected_with_one_thread_stills_with_every_core():
     assert _intra_op_threads(an.frame_detector) == 1
     assert _intra_op_threads(an.detector) >= 1 and an.detector is not an.frame_detector
     assert an.detect_group == 1  # one thread runs best one frame at a time
-    two = Analyzer(threads=2)
-    assert _intra_op_threads(two.frame_detector) == 2 and two.detect_group == 4  # an explicit budget is kept
-    inline = Analyzer(detect_ahead=False)
-    assert inline.frame_detector is inline.detector
+    two = Analyzer(threads=2)  # an explicit budget is kept, in one session
+    assert two.frame_detector is two.detector and _intra_op_threads(two.detector) == 2 and two.detect_group == 4
+    for inline in (Analyzer(detect_ahead=False), Analyzer(batch_frames=1)):  # nothing runs beside the detector
+        assert inline.frame_detector is inline.detector
 
 
 def test_an_unknown_detector_is_refused_when_the_analyzer_is_made():

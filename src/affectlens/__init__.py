@@ -19,9 +19,11 @@ def __getattr__(name: str):
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return version("affectlens")
+            found = version("affectlens")
         except PackageNotFoundError:  # pragma: no cover - source tree without install
-            return "0.0.0"
+            found = "0.0.0"
+        globals()["__version__"] = found  # read once
+        return found
     # the pipeline pulls in ONNX Runtime and the detector: import it only when asked for
     if name in ("Analyzer", "AnalyzerConfig", "analyze"):
         from affectlens import pipeline

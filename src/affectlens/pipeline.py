@@ -114,19 +114,23 @@ class Analyzer:
 
     @cached_property
     def frame_detector(self) -> FaceDetector:
-        """The detector for video frames (files, streams, live sessions): one intra-op thread unless
-        ``threads`` says otherwise.
+        """The detector for video files and streams read ahead in the worker thread: one intra-op thread.
 
-        A video's frames are detected in the worker thread (:func:`detect_ahead`) beside the face mesh
-        and the classifier, which keep the other core busy; a second intra-op thread there only added
-        synchronisation: hamilton clip in-process on 2 cores, 3.35 → 3.06 CPU-seconds a pass and
-        2.00 → 1.91 s. With ``detect_ahead`` off every stage takes its turn in one thread, and the
-        detector gets every core again (:attr:`detector`).
+        There the detector runs beside the face mesh and the classifier, which keep the other core busy;
+        a second intra-op thread only added synchronisation: hamilton clip in-process on 2 cores,
+        3.35 → 3.06 CPU-seconds a pass and 2.00 → 1.91 s. Where nothing runs beside it (``detect_ahead``
+        off, or frames taken one at a time: webcams, live sessions) or ``threads`` is set, this is
+        :attr:`detector` itself.
         """
         c = self.config
-        if not c.detect_ahead:
+        if not (c.detect_ahead and c.batch_frames > 1) or c.threads is not None:
             return self.detector
-        return get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=c.threads or 1)
+        return get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=1)
+
+    def load_detectors(self) -> Analyzer:
+        """Load the detectors now instead of on first use (a server loads every model at start-up)."""
+        _ = self.detector, self.frame_detector
+        return self
 
     @property
     def detect_group(self) -> int:

@@ -18,7 +18,7 @@ class AnalyzerPool:
     def __init__(self, size: int, factory: Callable[[], Analyzer]):
         self._free: queue.Queue[Analyzer] = queue.Queue()
         for _ in range(size):
-            self._free.put(factory())
+            self._free.put(factory().load_detectors())
         self.size = size
         first = self._free.queue[0]
         self.labels: tuple[str, ...] = tuple(first.labels)
