@@ -1,4 +1,4 @@
-"""Small pieces without a model: content sniffing, the one-frame mailbox, CORS when opened, settings."""
+"""Small pieces: content sniffing, the one-frame mailbox, CORS when opened, settings, the analyser pool."""
 
 from __future__ import annotations
 
@@ -118,3 +118,13 @@ def test_dashboard_assets_ship_in_the_wheel():
     files = [p.relative_to(static.parents[1]).as_posix() for p in static.iterdir()]
     missing = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]
     assert not missing, f"add 'serve/static/*' to [tool.setuptools.package-data] affectlens; missing: {missing}"
+
+
+def test_the_pool_loads_every_model_at_start_up():
+    from affectlens.pipeline import Analyzer
+    from affectlens.serve.inference import AnalyzerPool
+
+    pool = AnalyzerPool(1, lambda: Analyzer(batch_frames=16))
+    with pool.borrow() as an:
+        loaded = vars(an)  # cached properties live in the instance once computed
+        assert "detector" in loaded and "frame_detector" in loaded  # no request waits for a model to load
