@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
-from affectlens.detect import DETECTORS, FaceDetector, get_detector
+from affectlens.detect import FaceDetector, check_detector, get_detector
 from affectlens.detect.base import detect_padded, whole_image_face
-from affectlens.errors import AffectlensError
 from affectlens.follow import Keyframes, MeshFollower
 from affectlens.runtime import one_malloc_arena, release_free_memory
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
@@ -91,8 +90,7 @@ class Analyzer:
         c = self.config
         one_malloc_arena()
         self.classifier: ExpressionClassifier = get_model(c.model).prepare(device=c.device, threads=c.threads)
-        if c.detector not in DETECTORS:  # the detectors themselves load on first use (stills vs video frames)
-            raise AffectlensError(f"unknown detector {c.detector!r}; known: {', '.join(DETECTORS)}")
+        check_detector(c.detector)  # the detectors themselves load on first use (stills vs video frames)
         self.labels = self.classifier.labels
         self.signals = None
         if c.signals:
@@ -109,8 +107,7 @@ class Analyzer:
     @cached_property
     def detector(self) -> FaceDetector:
         """The detector for still images (several tiled views of a large one): every core."""
-        c = self.config
-        return get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=c.threads)
+        return self._new_detector(self.config.threads)
 
     @cached_property
     def frame_detector(self) -> FaceDetector:
@@ -125,7 +122,11 @@ class Analyzer:
         c = self.config
         if not (c.detect_ahead and c.batch_frames > 1) or c.threads is not None:
             return self.detector
-        return get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=1)
+        return self._new_detector(threads=1)
+
+    def _new_detector(self, threads: int | None) -> FaceDetector:
+        c = self.config
+        return get_detector(c.detector, score_threshold=c.min_score, device=c.device, threads=threads)
 
     def load_detectors(self) -> Analyzer:
         """Load the detectors now instead of on first use (a server loads every model at start-up)."""

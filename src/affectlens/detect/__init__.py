@@ -14,13 +14,18 @@ DETECTORS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def check_detector(name: str) -> None:
+    """Refuse a name that is not in :data:`DETECTORS` (before anything loads)."""
+    if name not in DETECTORS:
+        raise AffectlensError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+
+
 def get_detector(name: str = "blazeface", **kwargs: Any) -> FaceDetector:
     """A ready detector by name (see :data:`DETECTORS`); ``kwargs`` go to its constructor."""
     from affectlens.detect.blazeface import BlazeFaceDetector
 
-    if name not in DETECTORS:
-        raise AffectlensError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+    check_detector(name)
     return BlazeFaceDetector(**{**DETECTORS[name][1], **kwargs})
 
 
-__all__ = ["DETECTORS", "FaceDetector", "as_rgb8", "get_detector", "no_faces"]
+__all__ = ["DETECTORS", "FaceDetector", "as_rgb8", "check_detector", "get_detector", "no_faces"]

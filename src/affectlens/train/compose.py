@@ -47,8 +47,8 @@ def _adapter(onnx, helper, i: int, host, pre, x: str, out: str) -> tuple[list, l
     if pre.color != host.color:
         if (host.color, pre.color) != ("rgb", "gray"):
             raise AffectlensError(f"a {pre.color} member cannot read a {host.color} host's crops: put it first")
-        # gray = 0.299 R + 0.587 G + 0.114 B (OpenCV's weights); they sum to 1, so the gray of normalised
-        # pixels is the normalised gray and the affine change below applies unchanged
+        # gray = R, G, B weighted by GRAY_WEIGHTS (OpenCV's); they sum to 1, so the gray of normalised pixels
+        # is the normalised gray and the affine change below applies unchanged
         inits.append(helper.make_tensor(f"m{i}_gray_w", onnx.TensorProto.FLOAT, [1, 3, 1, 1], list(GRAY_WEIGHTS)))
         nodes.append(helper.make_node("Conv", [x, f"m{i}_gray_w"], [f"m{i}_gray"]))
         x = f"m{i}_gray"
