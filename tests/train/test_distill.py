@@ -1,8 +1,6 @@
 """The distillation path on CPU, tiny and real: teachers → committed soft targets → student."""
 
-import csv
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -11,20 +9,6 @@ pytest.importorskip("torch", reason="the training extra is not installed: pip in
 
 from affectlens.labels import EMOTIONS
 from tests.conftest import cli
-
-
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory, ferplus):
-    """240 real FER+ training faces as an ImageFolder (class-named folders)."""
-    root = tmp_path_factory.mktemp("faces")
-    with open(ferplus / "FER2013Train" / "label.csv") as fh:
-        for n, r in enumerate(csv.reader(fh)):
-            if n == 240:
-                break
-            label = EMOTIONS[int(np.argmax(list(map(int, r[2:10]))))]
-            (root / label).mkdir(exist_ok=True)
-            shutil.copy(ferplus / "FER2013Train" / r[0], root / label / r[0])
-    return f"imagefolder:{root}"
 
 
 def _train(out, faces, seed: int, *extra: str):

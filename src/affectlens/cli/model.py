@@ -51,6 +51,12 @@ def train_cmd(
     distill_weight: Annotated[
         float, typer.Option("--distill-weight", help="share of the teachers in the soft targets (rest: votes)")
     ] = 0.7,
+    shape: Annotated[
+        Path | None, typer.Option("--shape", help=".npz of face-shape targets (from `affectlens shape-targets`)")
+    ] = None,
+    shape_weight: Annotated[
+        float, typer.Option("--shape-weight", help="weight of the face-shape loss beside the expression loss")
+    ] = 0.5,
     init: Annotated[
         Path | None, typer.Option("--init", help="start from this checkpoint's weights (fine-tune; new schedule)")
     ] = None,
@@ -65,7 +71,7 @@ def train_cmd(
     from affectlens.train.augment import AugmentConfig
     from affectlens.train.loop import TrainConfig, train
 
-    derived = {"train", "valid", "soft_labels", "distill", "init", "augment"}  # set below from other options
+    derived = {"train", "valid", "soft_labels", "distill", "shape", "init", "augment"}  # set below from other options
     options = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__.keys() - derived}
     cfg = TrainConfig(
         **options,
@@ -73,6 +79,7 @@ def train_cmd(
         valid=None if valid == "none" else valid,
         soft_labels=not hard_labels,
         distill=str(distill) if distill else None,
+        shape=str(shape) if shape else None,
         init=str(init) if init else None,
         augment=AugmentConfig(mixup_alpha=mixup, cutmix_alpha=cutmix),
     )
@@ -105,6 +112,26 @@ def teach_cmd(
     typer.echo(
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {meta['n']} faces): ensemble train accuracy "
         f"{meta['train_accuracy_of_ensemble']:.4f} (teachers {per}); train with --distill {out}"
+    )
+
+
+@app.command("shape-targets")
+def shape_targets_cmd(
+    out: Annotated[Path, typer.Option("--out", help="the .npz file of shape coefficients to write")],
+    dataset: Annotated[
+        list[str], typer.Option("--dataset", help="KIND:PATH of the training sets, in `train`'s order")
+    ] = ["ferplus:../shared/data/ferplus"],  # noqa: B006
+    components: Annotated[int, typer.Option("--components", help="principal components of the face shape")] = 24,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Face-shape targets for `train --shape`: the face mesh's pose-free shape of every training face."""
+    from affectlens.train.shape import write_shape_file
+
+    meta = write_shape_file(list(dataset), out, components=components, progress=progress)
+    found = ", ".join(f"{d['dataset']} {d['mesh_found']:.1%}" for d in meta["per_dataset"])
+    typer.echo(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {meta['n']} faces, {components} components explaining "
+        f"{meta['explained_variance']:.1%} of the shape); mesh found: {found}; train with --shape {out}"
     )
 
 

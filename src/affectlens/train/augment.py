@@ -35,8 +35,9 @@ class AugmentConfig:
     gray_p: float = 0.1  # RGB input only: turn the face gray
 
 
-def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Flip, rotate, scale and shift every image of ``x`` (B, C, H, W) with its own parameters."""
+def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flip, rotate, scale and shift every image of ``x`` (B, C, H, W) with its own parameters;
+    returns the images and which of them were mirrored (B,) bool."""
     b = x.shape[0]
     dev = x.device
     angle = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(cfg.rotate_deg)
@@ -48,7 +49,7 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> 
         dev, x.dtype
     )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False), flip < 0
 
 
 def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -161,11 +162,21 @@ def photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> to
 
 
 def augment(
-    x: torch.Tensor, y: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: AugmentConfig,
+    gen: torch.Generator,
+    y_mirrored: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Geometric augmentation, erasing and mixing of a normalised batch (photometric comes first,
-    on the [0, 1] image: :func:`photometric`)."""
-    x = random_affine(x, cfg, gen)
+    on the [0, 1] image: :func:`photometric`).
+
+    ``y_mirrored`` (optional, like ``y``) holds the targets of the mirror images: a row the flip
+    mirrors takes those (a face's shape is not symmetric; its expression label is).
+    """
+    x, flipped = random_affine(x, cfg, gen)
+    if y_mirrored is not None:
+        y = torch.where(flipped[:, None].to(y.device), y_mirrored, y)
     if cfg.erase_p > 0:
         x = random_erase(x, cfg, gen)
     return mix(x, y, cfg, gen)

@@ -61,6 +61,8 @@ class TrainConfig:
     distill: str | None = None  # .npz of teacher probabilities for the training set
     distill_weight: float = 0.7
     distill_temperature: float = 1.0
+    shape: str | None = None  # .npz of face-shape targets (affectlens shape-targets): an auxiliary head regresses them
+    shape_weight: float = 0.5
     limit: int = 0  # use only the first N training faces (smoke tests)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     input_size: int = 0  # 0: the architecture's default
@@ -245,6 +247,8 @@ class _Data:
     labels: np.ndarray
     valid: FaceDataset | None
     x_valid: np.ndarray | None
+    shape: torch.Tensor | None = None  # face-shape coefficients and a 1/0 "holds" column (N, K + 1)
+    shape_mirrored: torch.Tensor | None = None  # the same for each face's mirror image
 
 
 def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
@@ -255,8 +259,14 @@ def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
 
         teacher = load_teacher_file(cfg.distill, x_tr)
         t_tr = (cfg.distill_weight * teacher + (1 - cfg.distill_weight) * t_tr).astype(np.float32)
-    if cfg.limit:
-        x_tr, t_tr, y_tr, m_tr = x_tr[: cfg.limit], t_tr[: cfg.limit], y_tr[: cfg.limit], m_tr[: cfg.limit]
+    shape = shape_m = None
+    if cfg.shape:
+        from affectlens.train.shape import load_shape_file
+
+        st = load_shape_file(cfg.shape, [ds.images for ds in train_sets])
+        shape, shape_m = st.columns(), st.columns(mirrored=True)
+    n = cfg.limit or len(x_tr)
+    x_tr, t_tr, y_tr, m_tr = x_tr[:n], t_tr[:n], y_tr[:n], m_tr[:n]
     if not cfg.soft_labels:
         t_tr = np.eye(len(EMOTIONS), dtype=np.float32)[y_tr]
     valid = load_dataset(cfg.valid, cfg.valid_split) if cfg.valid else None
@@ -266,6 +276,8 @@ def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
         labels=y_tr,
         valid=valid,
         x_valid=pre.crop_images(valid.images) if valid else None,
+        shape=None if shape is None else torch.from_numpy(shape[:n]),
+        shape_mirrored=None if shape_m is None else torch.from_numpy(shape_m[:n]),
     )
 
 
@@ -279,8 +291,8 @@ def _build_model(cfg: TrainConfig, pre: Preprocess, dev: torch.device) -> torch.
     return model.to(dev).to(memory_format=torch.channels_last)
 
 
-def _optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int):
-    params = [p for p in model.parameters() if p.requires_grad]
+def _optimizer(cfg: TrainConfig, modules: list[torch.nn.Module], steps_per_epoch: int):
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     else:
@@ -299,6 +311,27 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int):
     return opt, sched
 
 
+class _ShapeHead:
+    """The face-shape head of ``--shape``: a linear layer on the classifier's pooled features (the input
+    of its last linear layer, caught by a hook), trained beside it and never exported."""
+
+    def __init__(self, model: torch.nn.Module, components: int, dev: torch.device):
+        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        self.linear = torch.nn.Linear(last.in_features, components).to(dev)
+        self.features: torch.Tensor | None = None
+        last.register_forward_pre_hook(self._catch)
+
+    def _catch(self, _module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        self.features = args[0]
+
+    def loss(self, target: torch.Tensor) -> torch.Tensor:
+        """Mean squared error on the last forward pass's faces over the rows whose shape holds (last column)."""
+        assert self.features is not None, "loss() before a forward pass"
+        err = (self.linear(self.features.float()) - target[:, :-1]).pow(2).mean(1)
+        ok = (target[:, -1] > 0.999).to(err.dtype)
+        return (err * ok).sum() / ok.sum().clamp_min(1.0)
+
+
 class _Trainer:
     """One experiment's state: set up once, then :meth:`epoch`, :meth:`validate` and :meth:`checkpoint`."""
 
@@ -312,8 +345,12 @@ class _Trainer:
         self.data = _load_data(cfg, self.pre)
         self.model = _build_model(cfg, self.pre, self.dev)
         self.ema = AveragedModel(self.model, avg_fn=_ema_fn(cfg.ema), use_buffers=True) if cfg.ema > 0 else None
+        self.shape_head = None  # after the EMA copy: the averaged model needs no hook
+        if self.data.shape is not None:
+            self.shape_head = _ShapeHead(self.model, self.data.shape.shape[1] - 1, self.dev)
         self.steps_per_epoch = max(len(self.data.x) // cfg.batch_size, 1)
-        self.opt, self.sched = _optimizer(cfg, self.model, self.steps_per_epoch)
+        heads = [self.shape_head.linear] if self.shape_head else []
+        self.opt, self.sched = _optimizer(cfg, [self.model, *heads], self.steps_per_epoch)
         self.weights = _class_weights(self.data.labels, cfg.class_weights).to(self.dev)
         self.adjust = (cfg.logit_adjust * _log_prior(self.data.labels)).to(self.dev)
         self.start, self.best, self.history = 0, {"valid_accuracy": -1.0}, []
@@ -341,6 +378,8 @@ class _Trainer:
                     self.sched.step()
         if self.ema is not None and ck.get("ema"):
             self.ema.load_state_dict(ck["ema"])
+        if self.shape_head is not None and ck.get("shape_head"):
+            self.shape_head.linear.load_state_dict(ck["shape_head"])
         self.start, self.best, self.history = ck["epoch"] + 1, ck["best"], ck["history"]
         torch.set_rng_state(ck["rng"])
         log.info("resumed from %s at epoch %d", last, self.start)
@@ -358,25 +397,41 @@ class _Trainer:
         }
         (self.out / "run.json").write_text(json.dumps(run, indent=2))
 
+    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """The augmented faces ``idx`` on the device: inputs, soft targets, class masks, shape targets.
+
+        Shape targets ride with the soft targets through the flip (a mirrored face takes its mirror's
+        shape) and the mixing (which mixes masks too: 1 only where both rows had it).
+        """
+        d, k = self.data, len(EMOTIONS)
+        x = normalize(photometric(to_unit(d.x[idx]), self.cfg.augment, gen), self.pre)
+        y, y_mirrored = d.targets[idx], None
+        if d.shape is not None and d.shape_mirrored is not None:
+            y, y_mirrored = torch.cat([y, d.shape[idx]], 1), torch.cat([y, d.shape_mirrored[idx]], 1)
+        x, tm = augment(x, y, self.cfg.augment, gen, y_mirrored)
+        tm = tm.to(self.dev, non_blocking=True)
+        return x.to(self.dev, non_blocking=True), tm[:, :k], tm[:, k : 2 * k] > 0.999, tm[:, 2 * k :]
+
     def epoch(self, epoch: int, gen: torch.Generator) -> dict:
         """One pass over the training faces; the epoch's loss, accuracy and learning rate."""
         cfg, d = self.cfg, self.data
         self.model.train()
         perm = torch.randperm(len(d.x), generator=gen)
-        loss_sum = correct = seen = 0.0
+        loss_sum = shape_sum = correct = seen = 0.0
         bar = tqdm(
             range(self.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress, leave=False
         )
         for step in bar:
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            x = normalize(photometric(to_unit(d.x[idx]), cfg.augment, gen), self.pre)
-            x, tm = augment(x, d.targets[idx], cfg.augment, gen)  # mixing mixes masks: 1 only where both rows had it
-            t, mask = tm[:, : len(EMOTIONS)], tm[:, len(EMOTIONS) :] > 0.999
-            x, t, mask = x.to(self.dev, non_blocking=True), t.to(self.dev, non_blocking=True), mask.to(self.dev)
+            x, t, mask, shape = self.batch(idx, gen)
             with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.bf16):
                 logits = self.model(x)
             per_sample = masked_soft_ce(logits.float() + self.adjust, t, mask, cfg.label_smoothing)
             loss = (per_sample * self.weights[t.argmax(1)]).mean()
+            if self.shape_head is not None:
+                shape_loss = self.shape_head.loss(shape)
+                loss = loss + cfg.shape_weight * shape_loss
+                shape_sum += shape_loss.item() * len(idx)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -388,12 +443,13 @@ class _Trainer:
             seen += len(idx)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        return {
+        row = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / seen,
             "train_accuracy": correct / seen,
             "lr": self.opt.param_groups[0]["lr"],
         }
+        return row | ({"train_shape_loss": shape_sum / seen} if self.shape_head is not None else {})
 
     def validate(self) -> dict:
         """Loss, accuracy and macro-F1 of the scored (EMA) weights on the validation set, over its classes."""
@@ -418,6 +474,7 @@ class _Trainer:
             "model": self.model.state_dict(),
             "weights": copy.deepcopy(self.scored.state_dict()),
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "shape_head": self.shape_head.linear.state_dict() if self.shape_head is not None else None,
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
             "epoch": epoch,
