@@ -51,12 +51,8 @@ def train_cmd(
     distill_weight: Annotated[
         float, typer.Option("--distill-weight", help="share of the teachers in the soft targets (rest: votes)")
     ] = 0.7,
-    shape: Annotated[
-        Path | None, typer.Option("--shape", help=".npz of face-shape targets (from `affectlens shape-targets`)")
-    ] = None,
-    shape_weight: Annotated[
-        float, typer.Option("--shape-weight", help="weight of the face-shape loss beside the expression loss")
-    ] = 0.5,
+    shape: Annotated[Path | None, typer.Option("--shape", help="shape targets (`affectlens shape-targets`)")] = None,
+    shape_weight: Annotated[float, typer.Option("--shape-weight", help="weight of the face-shape loss")] = 0.5,
     init: Annotated[
         Path | None, typer.Option("--init", help="start from this checkpoint's weights (fine-tune; new schedule)")
     ] = None,

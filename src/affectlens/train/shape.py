@@ -35,12 +35,14 @@ def _to_rgb(images: np.ndarray) -> np.ndarray:
     return np.repeat(images[..., None], 3, axis=-1) if images.ndim == 3 else images
 
 
-def mesh_points(images: np.ndarray, batch: int = 256, progress: Callable[[int], None] | None = None):
+def mesh_points(
+    images: np.ndarray, batch: int = 256, progress: Callable[[int], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(N, 468, 3) mesh points and (N,) presence of face crops ``(N, H, W[, 3])`` uint8 (one face each).
 
     Each image is taken as the face's box, so the mesh sees it with MediaPipe's usual margin.
     """
-    from affectlens.signals.mesh import FaceMesh, face_roi
+    from affectlens.signals.mesh import MESH_SIZE, FaceMesh, crop_u8, face_roi
 
     mesh = FaceMesh(threads=None)
     h, w = images.shape[1:3]
@@ -48,9 +50,8 @@ def mesh_points(images: np.ndarray, batch: int = 256, progress: Callable[[int], 
     pts, presence = [], []
     for i in range(0, len(images), batch):
         rgb = _to_rgb(images[i : i + batch])
-        rois = [roi] * len(rgb)
-        crops = np.stack([mesh.crops(im, [roi])[0] for im in rgb])
-        p, s = mesh.run(crops, rois, batch=64)
+        crops = np.stack([crop_u8(im, roi, MESH_SIZE) for im in rgb])
+        p, s = mesh.run(crops, [roi] * len(rgb), batch=64)
         pts.append(p)
         presence.append(s)
         if progress:
