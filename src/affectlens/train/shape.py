@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,11 +72,15 @@ def pose_free(points: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass
 class ShapeTargets:
     """Per-face shape coefficients (and the mirror images'), with which faces the mesh found."""
 
-    def __init__(self, coeffs: np.ndarray, mirror: np.ndarray, ok: np.ndarray, ok_mirror: np.ndarray, meta: dict):
-        self.coeffs, self.mirror, self.ok, self.ok_mirror, self.meta = coeffs, mirror, ok, ok_mirror, meta
+    coeffs: np.ndarray  # (N, components) float16, unit variance
+    mirror: np.ndarray  # the same for each face's mirror image
+    ok: np.ndarray  # (N,) bool: the mesh found the face
+    ok_mirror: np.ndarray
+    meta: dict
 
     def __len__(self) -> int:
         return len(self.coeffs)
