@@ -32,8 +32,9 @@ __all__ = ["MIN_PRESENCE", "ShapeTargets", "fit_targets", "load_shape_file", "me
 MIN_PRESENCE = 0.5  # MediaPipe's own threshold for a face being there
 
 
-def _to_rgb(images: np.ndarray) -> np.ndarray:
-    return np.repeat(images[..., None], 3, axis=-1) if images.ndim == 3 else images
+def _check_components(components: int) -> None:
+    if not 1 <= components <= 128:
+        raise AffectlensError(f"--components {components}: between 1 and 128")
 
 
 def mesh_points(
@@ -43,6 +44,7 @@ def mesh_points(
 
     Each image is taken as the face's box, so the mesh sees it with MediaPipe's usual margin.
     """
+    from affectlens.detect import as_rgb8
     from affectlens.signals.mesh import MESH_SIZE, FaceMesh, crop_u8, face_roi
 
     mesh = FaceMesh(threads=None)
@@ -50,13 +52,12 @@ def mesh_points(
     roi = face_roi(np.array([0.0, 0.0, w, h]), None)
     pts, presence = [], []
     for i in range(0, len(images), batch):
-        rgb = _to_rgb(images[i : i + batch])
-        crops = np.stack([crop_u8(im, roi, MESH_SIZE) for im in rgb])
-        p, s = mesh.run(crops, [roi] * len(rgb), batch=64)
+        crops = np.stack([crop_u8(as_rgb8(im), roi, MESH_SIZE) for im in images[i : i + batch]])
+        p, s = mesh.run(crops, [roi] * len(crops), batch=64)
         pts.append(p)
         presence.append(s)
         if progress:
-            progress(len(rgb))
+            progress(len(crops))
     return np.concatenate(pts), np.concatenate(presence)
 
 
@@ -85,10 +86,6 @@ class ShapeTargets:
     def __len__(self) -> int:
         return len(self.coeffs)
 
-    @property
-    def components(self) -> int:
-        return self.coeffs.shape[1]
-
     def columns(self, mirrored: bool = False) -> np.ndarray:
         """(N, components + 1) float32: the coefficients and a 1/0 column saying whether they hold."""
         c, ok = (self.mirror, self.ok_mirror) if mirrored else (self.coeffs, self.ok)
@@ -100,8 +97,7 @@ def fit_targets(
 ) -> ShapeTargets:
     """Shape coefficients of faces and their mirrors (``points`` and ``presence`` for each) by one PCA,
     fitted on both where the mesh found a face."""
-    if not 1 <= components <= 128:
-        raise AffectlensError(f"--components {components}: between 1 and 128")
+    _check_components(components)
     shapes, shapes_m = pose_free(points[0]), pose_free(points[1])
     ok, ok_m = presence[0] >= MIN_PRESENCE, presence[1] >= MIN_PRESENCE
     fit = np.concatenate([shapes[ok], shapes_m[ok_m]]).astype(np.float64)
@@ -129,6 +125,7 @@ def write_shape_file(
     """Make the shape targets of the training sets ``specs`` (in ``train``'s order) and save them to ``out``."""
     from tqdm import tqdm
 
+    _check_components(components)  # before minutes of meshing
     sets = [load_dataset(s, split) for s in specs]
     meshed: list[list[tuple[np.ndarray, np.ndarray]]] = [[], []]  # [plain, mirrored] per set
     with tqdm(total=2 * sum(len(ds) for ds in sets), desc="face mesh", unit="face", disable=not progress) as bar:
@@ -143,18 +140,13 @@ def write_shape_file(
         for ds, m in zip(sets, meshed[0], strict=True)
     ]
     meta = st.meta | {"datasets": list(specs), "split": split, "n": len(st), "per_dataset": per_set}
-    meta["images_sha256"] = images_fingerprint([ds.images for ds in sets])
+    meta["images_sha256"] = fingerprint(*(ds.images for ds in sets))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         out, coeffs=st.coeffs, mirror=st.mirror, ok=st.ok, ok_mirror=st.ok_mirror, meta=np.array(json.dumps(meta))
     )
     return meta
-
-
-def images_fingerprint(images: list[np.ndarray]) -> str:
-    """A short hash of the training sets' raw images, in order (independent of the model's crop)."""
-    return fingerprint(np.concatenate([im.ravel() for im in images]))
 
 
 def load_shape_file(path: str | Path, images: list[np.ndarray]) -> ShapeTargets:
@@ -164,7 +156,7 @@ def load_shape_file(path: str | Path, images: list[np.ndarray]) -> ShapeTargets:
         raise AffectlensError(f"shape file {path} not found (make it with `affectlens shape-targets`)")
     data = np.load(path)
     meta = json.loads(str(data["meta"]))
-    if meta.get("images_sha256") != images_fingerprint(images):
+    if meta.get("images_sha256") != fingerprint(*images):  # the raw images: any crop size trains on it
         raise AffectlensError(
             f"shape file {path} was made for other training faces (datasets {meta.get('datasets')}): "
             "pass the same --dataset options, in the same order"

@@ -13,9 +13,13 @@ from affectlens.errors import AffectlensError
 __all__ = ["fingerprint", "load_teacher_file"]
 
 
-def fingerprint(crops: np.ndarray) -> str:
-    """A short hash of the training crops: teacher file and training set must match exactly."""
-    return hashlib.sha256(np.ascontiguousarray(crops).tobytes()).hexdigest()[:16]
+def fingerprint(*arrays: np.ndarray) -> str:
+    """A short hash of the training crops (or of several arrays, in order, as if joined end to end):
+    targets file and training set must match exactly."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()[:16]
 
 
 def load_teacher_file(path: str | Path, crops: np.ndarray) -> np.ndarray:
