@@ -60,3 +60,25 @@ def test_efficientnet_lite0_starts_from_its_imagenet_weights():
     assert not torch.equal(a.head[-1].weight, b.head[-1].weight)
     assert a._conv_stem.in_channels == 1
     assert a.eval()(torch.zeros(2, 1, 64, 64)).shape == (2, len(EMOTIONS))
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_backbone_learns_at_its_share_of_the_rate(schedule):
+    from affectlens.errors import AffectlensError
+    from affectlens.train.loop import TrainConfig, _optimizer
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 8))
+    aux = torch.nn.Linear(4, 2)  # an auxiliary head learns at the full rate, like the classifier's last layer
+    cfg = TrainConfig(lr=1e-3, backbone_lr=0.25, optimizer="adamw", schedule=schedule, epochs=2)
+    opt, sched = _optimizer(cfg, [model, aux], steps_per_epoch=10)
+    top, rest = opt.param_groups
+    assert {id(p) for p in top["params"]} == {id(p) for m in (model[2], aux) for p in m.parameters()}
+    assert {id(p) for p in rest["params"]} == {id(p) for p in model[0].parameters()}
+    for _ in range(7):
+        opt.step()
+        sched.step()
+    assert rest["lr"] == pytest.approx(0.25 * top["lr"]) and top["lr"] > 0
+    # the default keeps one group (checkpoints of earlier runs resume), and a share outside (0, 1] is refused
+    assert len(_optimizer(TrainConfig(), [model], 10)[0].param_groups) == 1
+    with pytest.raises(AffectlensError, match="--backbone-lr"):
+        _optimizer(TrainConfig(backbone_lr=0), [model], 10)

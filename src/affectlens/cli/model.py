@@ -53,6 +53,10 @@ def train_cmd(
     ] = 0.7,
     shape: Annotated[Path | None, typer.Option("--shape", help="shape targets (`affectlens shape-targets`)")] = None,
     shape_weight: Annotated[float, typer.Option("--shape-weight", help="weight of the face-shape loss")] = 0.5,
+    backbone_lr: Annotated[
+        float,
+        typer.Option("--backbone-lr", help="learning rate of all but the last layer, as a share of --lr (fine-tuning)"),
+    ] = 1.0,
     init: Annotated[
         Path | None, typer.Option("--init", help="start from this checkpoint's weights (fine-tune; new schedule)")
     ] = None,

@@ -63,6 +63,7 @@ class TrainConfig:
     distill_temperature: float = 1.0
     shape: str | None = None  # .npz of face-shape targets (affectlens shape-targets): an auxiliary head regresses them
     shape_weight: float = 0.5
+    backbone_lr: float = 1.0  # the learning rate of every layer but the last linear one, as a share of lr (fine-tuning)
     limit: int = 0  # use only the first N training faces (smoke tests)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     input_size: int = 0  # 0: the architecture's default
@@ -292,7 +293,19 @@ def _build_model(cfg: TrainConfig, pre: Preprocess, dev: torch.device) -> torch.
 
 
 def _optimizer(cfg: TrainConfig, modules: list[torch.nn.Module], steps_per_epoch: int):
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    """The optimiser and its schedule over ``modules`` (the model first, then any auxiliary heads): the
+    model's last linear layer and the heads learn at ``lr``, the rest at ``lr * backbone_lr``."""
+    if not 0 < cfg.backbone_lr <= 1:
+        raise AffectlensError(f"--backbone-lr {cfg.backbone_lr}: a share of --lr in (0, 1]")
+    last = [m for m in modules[0].modules() if isinstance(m, torch.nn.Linear)][-1:]
+    top = {id(p) for m in [*last, *modules[1:]] for p in m.parameters()}
+    trainable = [p for m in modules for p in m.parameters() if p.requires_grad]
+    params: list = [{"params": trainable, "lr": cfg.lr}]  # one group when every layer learns alike (old checkpoints)
+    if cfg.backbone_lr < 1:
+        params = [
+            {"params": [p for p in trainable if id(p) in top], "lr": cfg.lr},
+            {"params": [p for p in trainable if id(p) not in top], "lr": cfg.lr * cfg.backbone_lr},
+        ]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     else:
@@ -300,7 +313,10 @@ def _optimizer(cfg: TrainConfig, modules: list[torch.nn.Module], steps_per_epoch
     total = steps_per_epoch * cfg.epochs
     if cfg.schedule == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=total, pct_start=min(0.3, max(cfg.warmup_epochs, 0.1) / cfg.epochs * 3)
+            opt,
+            max_lr=[g["lr"] for g in params],
+            total_steps=total,
+            pct_start=min(0.3, max(cfg.warmup_epochs, 0.1) / cfg.epochs * 3),
         )
     else:
         warm = max(int(cfg.warmup_epochs * steps_per_epoch), 1)
