@@ -71,6 +71,10 @@ class TrainConfig:
     std: float | None = None
     color: str | None = None  # "gray" | "rgb"; None: the architecture's (an RGB backbone may train on gray faces)
 
+    def __post_init__(self) -> None:
+        if not 0 < self.backbone_lr <= 1:  # refused before any data is loaded
+            raise AffectlensError(f"--backbone-lr {self.backbone_lr}: a share of --lr in (0, 1]")
+
     def preprocess(self) -> Preprocess:
         if self.input_size < 0:
             raise AffectlensError(f"--input-size {self.input_size}: a crop size in pixels, or 0 for the architecture's")
@@ -292,13 +296,15 @@ def _build_model(cfg: TrainConfig, pre: Preprocess, dev: torch.device) -> torch.
     return model.to(dev).to(memory_format=torch.channels_last)
 
 
+def _last_linear(model: torch.nn.Module) -> torch.nn.Linear:
+    """The classifier's last linear layer: its input is the pooled features, its output the logits."""
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+
+
 def _optimizer(cfg: TrainConfig, modules: list[torch.nn.Module], steps_per_epoch: int):
     """The optimiser and its schedule over ``modules`` (the model first, then any auxiliary heads): the
     model's last linear layer and the heads learn at ``lr``, the rest at ``lr * backbone_lr``."""
-    if not 0 < cfg.backbone_lr <= 1:
-        raise AffectlensError(f"--backbone-lr {cfg.backbone_lr}: a share of --lr in (0, 1]")
-    last = [m for m in modules[0].modules() if isinstance(m, torch.nn.Linear)][-1:]
-    top = {id(p) for m in [*last, *modules[1:]] for p in m.parameters()}
+    top = {id(p) for m in [_last_linear(modules[0]), *modules[1:]] for p in m.parameters()}
     trainable = [p for m in modules for p in m.parameters() if p.requires_grad]
     params: list = [{"params": trainable, "lr": cfg.lr}]  # one group when every layer learns alike (old checkpoints)
     if cfg.backbone_lr < 1:
@@ -332,7 +338,7 @@ class _ShapeHead:
     of its last linear layer, caught by a hook), trained beside it and never exported."""
 
     def __init__(self, model: torch.nn.Module, components: int, dev: torch.device):
-        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last = _last_linear(model)
         self.linear = torch.nn.Linear(last.in_features, components).to(dev)
         self.features: torch.Tensor | None = None
         last.register_forward_pre_hook(self._catch)
