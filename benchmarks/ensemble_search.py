@@ -7,7 +7,8 @@ Each model's calibrated probabilities (its card's temperature) are computed once
 test and our RAF-DB validation split; every weight vector on a simplex grid (``--step``) averages
 them. The winner is chosen by the mean of FER+ valid and RAF-DB valid accuracy (never by test);
 its FER+ test accuracy, macro-F1 and lowest class recall are printed beside each model alone.
-Models may differ in input size and colour: each reads its own crops.
+Models may differ in input size and colour: each reads its own crops. ``--flip`` averages each
+model's probabilities over the crop and its mirror image (test-time augmentation: twice the cost).
 """
 
 from __future__ import annotations
@@ -27,14 +28,20 @@ from affectlens.evaluate.runner import restrict
 SPLITS = (("ferplus", "valid"), ("ferplus", "test"), ("rafdb", "valid"))
 
 
-def probabilities(models: list[str], data: Path) -> dict[tuple[str, str], tuple[np.ndarray, list]]:
+def probabilities(models: list[str], data: Path, flip: bool = False) -> dict[tuple[str, str], tuple[np.ndarray, list]]:
     """(dataset, split) → (models x faces x classes probabilities, the dataset)."""
     paths = {"ferplus": data / "ferplus", "rafdb": data / "rafdb-basic"}
     classifiers = [get_model(m).prepare(threads=2) for m in models]
     out = {}
     for kind, split in SPLITS:
         ds = load_dataset(f"{kind}:{paths[kind]}", split)
-        ps = [restrict(c.predict(c.preprocess.crop_images(ds.images)), c.labels, ds.classes) for c in classifiers]
+        ps = []
+        for c in classifiers:
+            x = c.preprocess.crop_images(ds.images)  # N x H x W (gray) or N x H x W x 3
+            p = c.predict(x)
+            if flip:
+                p = (p + c.predict(np.ascontiguousarray(x[:, :, ::-1]))) / 2
+            ps.append(restrict(p, c.labels, ds.classes))
         out[(kind, split)] = (np.stack(ps), ds)
     return out
 
@@ -59,8 +66,9 @@ def main() -> None:
     ap.add_argument(
         "--max-members", type=int, default=0, help="only ensembles of at most this many models (the speed budget)"
     )
+    ap.add_argument("--flip", action="store_true", help="average each crop's and its mirror's probabilities")
     args = ap.parse_args()
-    probs = probabilities(args.models, args.data)
+    probs = probabilities(args.models, args.data, args.flip)
 
     def acc(w: np.ndarray, key: tuple[str, str]) -> float:
         p, ds = probs[key]
