@@ -43,3 +43,12 @@ def test_rows_name_the_documented_columns():
     f.smoothed = f.probs.copy()
     rows = FrameResult("clip.mp4", 7, 0.25, 64, 32, f, labels=labels).rows()
     assert list(rows[0]) == [*face_columns(labels, signals=False), "yaw"]
+
+
+def test_rows_write_float32_signals_as_they_print():
+    f = _faces()
+    f.signals = {"yaw": np.round(np.array([2.2, -17.5, 0.1], np.float32), 1), "blink": np.array([True, False, True])}
+    rows = FrameResult("clip.mp4", 7, 0.25, 64, 32, f, labels=("neutral", "happiness")).rows()
+    assert [r["yaw"] for r in rows] == [2.2, -17.5, 0.1]  # not 2.200000047683716
+    assert [repr(r["yaw"]) for r in rows] == ["2.2", "-17.5", "0.1"]
+    assert rows[0]["blink"] is True and type(rows[1]["blink"]) is bool
