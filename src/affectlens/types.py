@@ -116,14 +116,15 @@ class FrameResult:
                 row |= {f"p_{c}": round(float(v), 5) for c, v in zip(self.labels, f.smoothed[i], strict=True)}
             if f.probs is not None:
                 row |= {f"raw_p_{c}": round(float(v), 5) for c, v in zip(self.labels, f.probs[i], strict=True)}
-            row |= {k: _plain(v[i]) for k, v in f.signals.items()}
+            row |= {k: plain(v[i]) for k, v in f.signals.items()}
             out.append(row)
         return out
 
 
-def _plain(x):
-    """A NumPy scalar as the Python value it prints as: a float32 signal rounded to 0.1 (yaw 2.2) is
-    written 2.2, not the 2.200000047683716 its widening to a Python float would print."""
+def plain(x):
+    """A NumPy scalar as the Python value it prints as (other values as they are): a float32 rounded to 0.1
+    (yaw 2.2) becomes 2.2, not the 2.200000047683716 that widening it with ``.item()`` gives. Every row
+    and table cell goes through it (:func:`affectlens.sinks.tables.clean`)."""
     if isinstance(x, np.floating) and x.dtype.itemsize < 8:
         return float(str(x))
     return x.item() if isinstance(x, np.generic) else x

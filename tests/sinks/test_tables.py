@@ -38,3 +38,17 @@ def test_jsonl_rows_are_json_with_nulls(tmp_path):
         w.write([{"a": 1, "b": float("nan")}, {"a": 2, "b": 0.5}])
     lines = (tmp_path / "t.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [{"a": 1, "b": None}, {"a": 2, "b": 0.5}]
+
+
+def test_cells_keep_what_numpy_scalars_print(tmp_path):
+    import numpy as np
+
+    from affectlens.sinks.tables import clean
+
+    assert clean(np.float32(2.2)) == 2.2 and repr(clean(np.float32(2.2))) == "2.2"  # not 2.200000047683716
+    assert clean(np.float64(0.1)) == 0.1 and clean(np.int64(3)) == 3 and clean(np.bool_(True)) is True
+    assert clean(np.float32("nan")) is None and clean(float("inf")) is None and clean("x") == "x"
+    path = tmp_path / "t.jsonl"
+    with TableWriter(path, "jsonl") as w:
+        w.write([{"yaw": np.float32(-17.5), "eye_openness": np.float32(0.966)}])
+    assert path.read_text().strip() == '{"yaw": -17.5, "eye_openness": 0.966}'

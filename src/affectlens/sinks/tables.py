@@ -14,18 +14,15 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from affectlens.sinks.base import Sink
-from affectlens.types import FrameResult
+from affectlens.types import FrameResult, plain
 
 FORMATS = ("csv", "jsonl", "parquet")
 
 
 def clean(value):
     """A plain Python value for a table or JSON cell: NumPy scalars unwrapped, NaN and infinity as None."""
-    if isinstance(value, np.generic):
-        value = value.item()
+    value = plain(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
