@@ -1,6 +1,7 @@
 """One softmax layer over both members' pooled features (a joint cRT head), against the pair's weighted average.
 
     python benchmarks/joint_head.py fr112c-crt.onnx t1ft.onnx [--weights 0.6 0.4] [--betas 0 0.5 1] [--l2 1e-3 1e-2]
+    python benchmarks/joint_head.py fr128o.onnx t1ft48.onnx --betas 0 --l2 5e-3 --write joint.onnx
 
 Where ``benchmarks/stack_members.py`` fits a combiner on the members' *probabilities*, this refits one
 linear head on the concatenation of their frozen pooled features (each an exported model whose last node
@@ -9,36 +10,51 @@ RAF-DB rows over their own 7 classes), class weights ∝ n_c^-beta, pulled by ``
 log-linear pool (the members' heads scaled by weight / temperature, in standardised feature units), by
 ``rebalance_head.fit_head``.
 Temperature and rare-class offsets are fitted on valid as for the shipped model; choice by the mean of
-FER+ valid and RAF-DB valid, FER+ test printed beside it.
+FER+ valid and RAF-DB valid, FER+ test printed beside it. ``--write`` composes the members and the
+(last) fitted head into one graph (``affectlens.train.compose.compose_joint``) with its card: the
+temperature fitted here, no offsets (the shipping script fits them on the final, quantised graph).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
-from rebalance_head import SPLITS, fit_head, offsets, pooled, scores, temperature, with_features
+from rebalance_head import SPLITS, fit_head, offsets, scores, temperature
 
 from affectlens.classify import get_model
 from affectlens.classify.onnx import softmax
 from affectlens.datasets import load_dataset
 from affectlens.labels import EMOTIONS
+from affectlens.train.compose import compose_joint, feature_session, member_input
 
 SCORED = (("ferplus", "valid"), ("ferplus", "test"), ("rafdb", "valid"))
 
 
-def member_features(path: Path, data: Path) -> tuple[dict, tuple[np.ndarray, np.ndarray], float]:
-    """Pooled features of every split, the member's head (K, D), (K,) and its temperature."""
-    clf = get_model(str(path)).prepare(threads=2)
-    sess, head = with_features(path)
-    paths = {"ferplus": data / "ferplus", "rafdb": data / "rafdb-basic"}
-    feats = {}
+def member_features(paths: list[Path], data: Path) -> list[tuple[dict, tuple[np.ndarray, np.ndarray], float]]:
+    """Per member: pooled features of every split, its head (K, D), (K,) and its temperature. Every member
+    reads the first member's (the host's) crops resized to its own size, as it does inside the joint graph."""
+    clfs = [get_model(str(p)) for p in paths]
+    host = clfs[0].card.preprocess
+    sessions = [feature_session(p) for p in paths]
+    roots = {"ferplus": data / "ferplus", "rafdb": data / "rafdb-basic"}
+    feats: list[dict] = [{} for _ in paths]
     for kind, split in SPLITS:
-        ds = load_dataset(f"{kind}:{paths[kind]}", split)
-        feats[(kind, split)] = (pooled(sess, clf, ds.images), ds)
-    print(f"{path.name}: features of {', '.join(f'{k} {s}' for k, s in SPLITS)}", flush=True)
-    return feats, head, clf.card.temperature
+        ds = load_dataset(f"{kind}:{roots[kind]}", split)
+        crops = host.crop_images(ds.images)
+        parts: list[list[np.ndarray]] = [[] for _ in paths]
+        for i in range(0, len(crops), 256):
+            x01 = crops[i : i + 256].astype(np.float32) / 255
+            for j, (clf, (sess, _)) in enumerate(zip(clfs, sessions, strict=True)):
+                x = member_input(clf, host, x01)
+                parts[j].append(sess.run(None, {clf.card.input_name: x})[1].reshape(len(x), -1))
+        for j in range(len(paths)):
+            feats[j][(kind, split)] = (np.concatenate(parts[j]), ds)
+        print(f"features of {kind} {split} ({len(ds)} faces)", flush=True)
+    return [(f, s[1], c.card.temperature) for f, s, c in zip(feats, sessions, clfs, strict=True)]
 
 
 def main() -> None:
@@ -48,8 +64,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     ap.add_argument("--l2", type=float, nargs="+", default=[1e-3, 1e-2])
+    ap.add_argument("--write", type=Path, help="compose the members with the (last) fitted head into this .onnx")
+    ap.add_argument("--name", help="the written model's name (default: the file's stem)")
     args = ap.parse_args()
-    parts = [member_features(p, args.data) for p in args.members]
+    parts = member_features(args.members, args.data)
     cat = {key: (np.concatenate([p[0][key][0] for p in parts], 1), parts[0][0][key][1]) for key in parts[0][0]}
     train = [cat[("ferplus", "train")], cat[("rafdb", "train")]]
     x = np.concatenate([t[0] for t in train]).astype(np.float32)
@@ -79,6 +97,22 @@ def main() -> None:
                 f"F1 {te['macro_f1']} min {te['min_recall']} contempt {te['recall']['contempt']}",
                 flush=True,
             )
+    if args.write:
+        out = compose_joint([str(p) for p in args.members], w, b, args.write, name=args.name)
+        clf = get_model(str(out))
+        clf.card.temperature = t
+        clf.card.training["head"] = {
+            "method": f"one softmax layer on the members' frozen pooled features (standardised), FER+ train + "
+            f"RAF-DB train vote distributions (RAF-DB rows over their own 7 classes), class weights ∝ n_c^-{beta}, "
+            f"L2 {l2} toward the members' heads pooled log-linearly ({args.weights[0]} / {args.weights[1]}), "
+            "L-BFGS; temperature fitted on FER+ valid",
+            "command": "python " + shlex.join(sys.argv),
+        }
+        clf.card.save(out.with_suffix(".json"))
+        print(
+            f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and its card, parity "
+            f"{clf.card.metrics['onnx_parity_max_abs_diff']:.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -31,25 +31,9 @@ from affectlens.evaluate.calibration import fit_class_bias, nll
 from affectlens.evaluate.metrics import classification_report
 from affectlens.evaluate.runner import restrict
 from affectlens.labels import EMOTIONS
+from affectlens.train.compose import feature_session as with_features
 
 SPLITS = (("ferplus", "train"), ("rafdb", "train"), ("ferplus", "valid"), ("ferplus", "test"), ("rafdb", "valid"))
-
-
-def with_features(path: Path) -> tuple[ort.InferenceSession, tuple[np.ndarray, np.ndarray]]:
-    """A session on the member whose outputs are (logits, the head's input), and the head's weight (K, D)
-    and bias (K,), from one read of the graph."""
-    m = onnx.load(str(path))
-    head = m.graph.node[-1]
-    if head.op_type != "Gemm":
-        raise SystemExit(f"{path}: the last node is {head.op_type}, not the Gemm head this script refits")
-    init = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
-    w, b = init[head.input[1]], init[head.input[2]]
-    trans_b = next((a.i for a in head.attribute if a.name == "transB"), 0)
-    m.graph.output.append(onnx.helper.make_tensor_value_info(head.input[0], onnx.TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return sess, ((w if trans_b else w.T).astype(np.float32), b.astype(np.float32))
 
 
 def pooled(sess: ort.InferenceSession, clf, images) -> np.ndarray:

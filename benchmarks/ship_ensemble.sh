@@ -8,17 +8,7 @@
 # its crops (size, colour) are the ensemble's. About 4 minutes on 2 cores.
 set -euo pipefail
 NAME=$1; shift
-D=../shared/data; W=src/affectlens/classify/weights; T=${TMPDIR:-/tmp}/affectlens-v3; mkdir -p "$T"
-# 1. one graph on the host's crops, calibrated on FER+ valid
+D=../shared/data; T=${TMPDIR:-/tmp}/affectlens-v3; mkdir -p "$T"
+# 1. one graph on the host's crops, calibrated on FER+ valid; 2-5. int8, offsets, the float beside it, figures
 affectlens compose "$@" --out "$T/$NAME.onnx" --name "$NAME" --calibrate "ferplus:$D/ferplus@valid"
-# 2. int8, the float figures beside the int8 ones, speed on this machine
-affectlens quantize "$T/$NAME.onnx" --out "$W/$NAME-int8.onnx" --calibrate-on "ferplus:$D/ferplus@train" \
-  --temperature-on "ferplus:$D/ferplus@valid" --eval "ferplus:$D/ferplus@test" --eval "ferplus:$D/ferplus@valid" \
-  --eval "rafdb:$D/rafdb-basic@valid"
-# 3. offsets for the rare classes (disgust, fear, contempt), fitted on valid, measured into the card
-python tools/fit_class_bias.py "$W/$NAME-int8.onnx" --max-offset 2
-# 4. the float graph ships beside it, with the same offsets (so the two differ only by quantisation)
-cp "$T/$NAME.onnx" "$T/$NAME.json" "$W/"
-python tools/fit_class_bias.py "$NAME" --bias-from "$NAME-int8"
-# 5. its figures as a user sees them
-affectlens eval --model "$NAME-int8" --dataset "ferplus:$D/ferplus" --split test --json > "$T/ferplus_test_$NAME.json"
+bash "$(dirname "$0")/ship_graph.sh" "$NAME"

@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the training extra is not installed: pip install -e '.[train]'")
+onnx = pytest.importorskip("onnx")
 
 from affectlens.classify import get_model  # noqa: E402
 from affectlens.classify.card import ModelCard, card_path  # noqa: E402
+from affectlens.classify.onnx import softmax  # noqa: E402
 from affectlens.datasets import load_dataset  # noqa: E402
 from affectlens.errors import AffectlensError  # noqa: E402
 from affectlens.faces.preprocess import Preprocess  # noqa: E402
 from affectlens.labels import EMOTIONS  # noqa: E402
-from affectlens.train.compose import compose_ensemble, parse_member  # noqa: E402
+from affectlens.train.compose import compose_ensemble, compose_joint, member_head, parse_member  # noqa: E402
 from tests.conftest import cli  # noqa: E402
 
 FLOAT = "affect-cnn-x2-v1"
@@ -133,3 +135,33 @@ def test_bad_members_are_clear_errors(tmp_path, model96):
         compose_ensemble([(FLOAT, 1.0)], tmp_path / "one.onnx")
     r = cli("compose", FLOAT, "no-such-model", "--out", str(tmp_path / "x.onnx"))
     assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
+def test_a_joint_head_reads_the_members_pooled_features(tmp_path, large_faces, model96):
+    # one linear layer over both members' features: given one member's own head and zeros for the other,
+    # the graph is that member (the host exactly; a resized member as on its own crops)
+    model112 = random_model(tmp_path, 112)
+    heads = [member_head(onnx.load(str(m)))[1:] for m in (model112, model96)]
+    (w1, b1), (w2, b2) = heads
+    assert w1.shape == w2.shape == (len(EMOTIONS), 8)
+    out = compose_joint([str(model112), str(model96)], np.hstack([w1, 0 * w2]), b1, tmp_path / "j1.onnx")
+    card = json.loads(card_path(out).read_text())
+    assert card["preprocess"]["size"] == 112 and card["metrics"]["onnx_parity_max_abs_diff"] < 1e-4
+    assert card["architecture"].startswith("one linear head over") and "8-d" in card["architecture"]
+    np.testing.assert_allclose(logits(out, large_faces), logits(model112, large_faces), atol=1e-4)
+    out = compose_joint([str(model112), str(model96)], np.hstack([0 * w1, w2]), b2, tmp_path / "j2.onnx")
+    got, want = softmax(logits(out, large_faces)), softmax(logits(model96, large_faces))
+    assert np.abs(got - want).mean() < 0.01 and (got.argmax(1) == want.argmax(1)).mean() > 0.9
+
+
+def test_a_joint_head_of_the_wrong_shape_or_members_without_a_head_are_errors(tmp_path, model96):
+    w, b = member_head(onnx.load(str(model96)))[1:]
+    with pytest.raises(AffectlensError, match="must be"):
+        compose_joint([str(model96), str(model96)], w, b, tmp_path / "bad.onnx")
+    with pytest.raises(AffectlensError, match="not a Gemm head"):  # an ensemble ends in its mixture's Log
+        compose_joint([str(model96), FLOAT], np.zeros((len(EMOTIONS), 16)), b, tmp_path / "bad.onnx")
+
+
+def logits(model, images):
+    clf = get_model(str(model))
+    return clf.logits(clf.preprocess.crop_images(images), bias=False)

@@ -118,50 +118,43 @@ def _head(onnx, helper, i: int, card: ModelCard, logits: str, weight: float) -> 
     return nodes, inits
 
 
-def compose_ensemble(members: list[tuple[str, float]], out: str | Path, name: str | None = None) -> Path:
-    """Write ``out`` (.onnx) and its card: the weighted mixture of ``members`` ((model, weight) pairs)."""
+def _embed(clfs, host) -> tuple[list, list, dict[str, int], int, list]:
+    """Every member's graph, prefixed ``m{i}_`` and fed from the host's crops (``input``): nodes,
+    initialisers, opsets, IR version and the prefixed member graphs (for their outputs)."""
     import onnx
     from onnx import compose, helper
 
-    from affectlens.classify import get_model
-
-    if len(members) < 2:
-        raise AffectlensError("an ensemble needs at least two members")
-    clfs = [get_model(m) for m, _ in members]
-    total = sum(w for _, w in members)
-    weights = [w / total for _, w in members]
-    host = clfs[0].card.preprocess
-    for c in clfs[1:]:
-        if c.labels != clfs[0].labels:
-            raise AffectlensError(f"ensemble members need the same classes: {c.path} has {c.labels}")
-    nodes, inits, mixture = [], [], []
+    nodes, inits, graphs = [], [], []
     opsets: dict[str, int] = {"": 13}
     ir = onnx.IR_VERSION
-    x = "input"
-    for i, (clf, w) in enumerate(zip(clfs, weights, strict=True)):
-        card = clf.card
-        if card.output != "logits":
+    for i, clf in enumerate(clfs):
+        if clf.card.output != "logits":
             raise AffectlensError(f"{clf.path}: only members that output logits can be composed")
+        if clf.labels != clfs[0].labels:
+            raise AffectlensError(f"members need the same classes: {clf.path} has {clf.labels}")
         m = compose.add_prefix(onnx.load(str(clf.path)), f"m{i}_")
         ir = min(ir, m.ir_version)
         for o in m.opset_import:
             domain = "" if o.domain == "ai.onnx" else o.domain
             opsets[domain] = max(opsets.get(domain, 0), o.version)
-        g = m.graph
-        n, ini = _adapter(onnx, helper, i, host, card.preprocess, x, g.input[0].name)
-        nodes += n + list(g.node)
-        inits += ini + list(g.initializer)
-        n, ini = _head(onnx, helper, i, card, g.output[0].name, w)
-        nodes += n
-        inits += ini
-        mixture.append(f"m{i}_weighted")
-    nodes += [helper.make_node("Sum", mixture, ["mixture"]), helper.make_node("Log", ["mixture"], ["logits"])]
+        n, ini = _adapter(onnx, helper, i, host, clf.card.preprocess, "input", m.graph.input[0].name)
+        nodes += n + list(m.graph.node)
+        inits += ini + list(m.graph.initializer)
+        graphs.append(m.graph)
+    return nodes, inits, opsets, ir, graphs
+
+
+def _save(nodes, inits, opsets, ir: int, host, n_labels: int, name: str, out: str | Path) -> Path:
+    """One graph ``input`` (the host's crops) → ``logits``, checked and written to ``out``."""
+    import onnx
+    from onnx import helper
+
     shape = ["batch", host.channels, host.size, host.size]
     graph = helper.make_graph(
         nodes,
-        "ensemble",
+        name,
         [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", len(clfs[0].labels)])],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", n_labels])],
         initializer=inits,
     )
     model = helper.make_model(
@@ -172,40 +165,171 @@ def compose_ensemble(members: list[tuple[str, float]], out: str | Path, name: st
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
+    return out
+
+
+def compose_ensemble(members: list[tuple[str, float]], out: str | Path, name: str | None = None) -> Path:
+    """Write ``out`` (.onnx) and its card: the weighted mixture of ``members`` ((model, weight) pairs)."""
+    import onnx
+    from onnx import helper
+
+    from affectlens.classify import get_model
+
+    if len(members) < 2:
+        raise AffectlensError("an ensemble needs at least two members")
+    clfs = [get_model(m) for m, _ in members]
+    total = sum(w for _, w in members)
+    weights = [w / total for _, w in members]
+    host = clfs[0].card.preprocess
+    nodes, inits, opsets, ir, graphs = _embed(clfs, host)
+    mixture = []
+    for i, (clf, g, w) in enumerate(zip(clfs, graphs, weights, strict=True)):
+        n, ini = _head(onnx, helper, i, clf.card, g.output[0].name, w)
+        nodes += n
+        inits += ini
+        mixture.append(f"m{i}_weighted")
+    nodes += [helper.make_node("Sum", mixture, ["mixture"]), helper.make_node("Log", ["mixture"], ["logits"])]
+    out = _save(nodes, inits, opsets, ir, host, len(clfs[0].labels), "ensemble", out)
     card = _card(clfs, weights, host, name or out.stem)
     card.metrics["onnx_parity_max_abs_diff"] = _parity(out, clfs, weights, host)
     card.save(card_path(out))
     return out
 
 
-def _parity(path: Path, clfs, weights: list[float], host, n: int = 32) -> float:
-    """Largest |probability difference| between the composed graph and its members run one by one.
+def member_head(model) -> tuple[str, np.ndarray, np.ndarray]:
+    """A model's (ModelProto) last layer: the name of its input (the pooled features, (N, D)) and its
+    weight (K, D) and bias (K,). The model must end in the ``Gemm`` head every exported model has."""
+    import onnx
 
-    Random host-size crops; each member reads them resized to its own size by area (exactly the 2x2
-    pool of the graph for a smaller member) or bilinearly (a larger one), in float.
+    head = model.graph.node[-1]
+    if head.op_type != "Gemm" or head.output[0] != model.graph.output[0].name:
+        raise AffectlensError(f"{model.graph.name}: the last node is {head.op_type}, not a Gemm head")
+    init = {t.name: t for t in model.graph.initializer}
+    w, b = (onnx.numpy_helper.to_array(init[n]) for n in head.input[1:3])
+    trans_b = next((a.i for a in head.attribute if a.name == "transB"), 0)
+    return head.input[0], (w if trans_b else w.T).astype(np.float32), b.astype(np.float32)
+
+
+def compose_joint(
+    members: list[str], weight: np.ndarray, bias: np.ndarray, out: str | Path, name: str | None = None
+) -> Path:
+    """Write ``out`` (.onnx) and its card: one linear head over the concatenated pooled features of
+    ``members`` (their own heads dropped): ``logits = concat(f_0, f_1, …) @ weight.T + bias``.
+
+    ``weight`` (K, ΣD) and ``bias`` (K,) are fitted elsewhere on the members' frozen features
+    (``benchmarks/joint_head.py``); the card's temperature and offsets are the caller's to set.
     """
+    import onnx
+    from onnx import helper
+
+    from affectlens.classify import get_model
+
+    if len(members) < 2:
+        raise AffectlensError("a joint head needs at least two members")
+    clfs = [get_model(m) for m in members]
+    host = clfs[0].card.preprocess
+    nodes, inits, opsets, ir, graphs = _embed(clfs, host)
+    feats, dims = [], []
+    for g in graphs:  # each member's own head goes; its input (the pooled features) stays
+        head = g.node[-1]
+        feature, w, _ = member_head(helper.make_model(g))
+        nodes.remove(head)
+        inits = [t for t in inits if t.name not in head.input[1:]]
+        feats.append(feature)
+        dims.append(w.shape[1])
+    weight, bias = np.asarray(weight, np.float32), np.asarray(bias, np.float32)
+    if weight.shape != (len(clfs[0].labels), sum(dims)) or bias.shape != (len(clfs[0].labels),):
+        raise AffectlensError(
+            f"the joint head must be ({len(clfs[0].labels)}, {sum(dims)}) and ({len(clfs[0].labels)},): "
+            f"got {weight.shape} and {bias.shape}"
+        )
+    inits += [onnx.numpy_helper.from_array(weight, "joint_w"), onnx.numpy_helper.from_array(bias, "joint_b")]
+    nodes += [
+        helper.make_node("Concat", feats, ["joint_features"], axis=1),
+        helper.make_node("Gemm", ["joint_features", "joint_w", "joint_b"], ["logits"], transB=1),
+    ]
+    out = _save(nodes, inits, opsets, ir, host, len(clfs[0].labels), "joint", out)
+    card = _card(clfs, [1 / len(clfs)] * len(clfs), host, name or out.stem)
+    parts = [
+        f"{c.card.name} ({c.card.architecture}, {c.card.preprocess.size} px, {d}-d)"
+        for c, d in zip(clfs, dims, strict=True)
+    ]
+    card.architecture = "one linear head over the concatenated pooled features of " + " + ".join(parts)
+    for m in card.training["members"]:
+        m.pop("weight")
+    card.metrics["onnx_parity_max_abs_diff"] = _joint_parity(out, clfs, host, weight, bias)
+    card.save(card_path(out))
+    return out
+
+
+def _random_crops(host, n: int = 32) -> np.ndarray:
+    """``n`` random host-size crops in 0-1, (N, H, W) gray or (N, H, W, 3) RGB."""
+    shape = (n, host.size, host.size) + ((3,) if host.color == "rgb" else ())
+    return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8).astype(np.float32) / 255
+
+
+def _nchw(x: np.ndarray) -> np.ndarray:
+    return x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+
+
+def member_input(clf, host, x01: np.ndarray) -> np.ndarray:
+    """Host crops ``x01`` as member ``clf`` reads them outside the graph: resized to its own size by area
+    (exactly the 2x2 pool of the graph for a smaller member) or bilinearly (a larger one), normalised."""
     import cv2
+
+    pre = clf.card.preprocess
+    xm = x01 if pre.color == host.color else x01 @ np.asarray(GRAY_WEIGHTS, np.float32)
+    interp = cv2.INTER_AREA if pre.size < host.size else cv2.INTER_LINEAR
+    xm = np.stack([cv2.resize(c, (pre.size, pre.size), interpolation=interp) for c in xm])
+    return _nchw((xm - pre.mean) / pre.std)
+
+
+def _parity(path: Path, clfs, weights: list[float], host) -> float:
+    """Largest |probability difference| between the composed graph and its members run one by one, in
+    float, on random host-size crops."""
     import onnxruntime as ort
 
     from affectlens.classify.onnx import softmax
 
-    shape = (n, host.size, host.size) + ((3,) if host.color == "rgb" else ())
-    x01 = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8).astype(np.float32) / 255
-
-    def nchw(x: np.ndarray) -> np.ndarray:
-        return x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-
+    x01 = _random_crops(host)
     want = 0
     for clf, w in zip(clfs, weights, strict=True):
-        pre, card = clf.card.preprocess, clf.card
-        xm = x01 if pre.color == host.color else x01 @ np.asarray(GRAY_WEIGHTS, np.float32)
-        interp = cv2.INTER_AREA if pre.size < host.size else cv2.INTER_LINEAR
-        xm = np.stack([cv2.resize(c, (pre.size, pre.size), interpolation=interp) for c in xm])
         sess = ort.InferenceSession(str(clf.path), providers=["CPUExecutionProvider"])
-        z = sess.run(None, {card.input_name: nchw((xm - pre.mean) / pre.std)})[0]
-        want = want + w * softmax(z + np.asarray(card.class_bias or 0, np.float32), card.temperature)
+        z = sess.run(None, {clf.card.input_name: member_input(clf, host, x01)})[0]
+        want = want + w * softmax(z + np.asarray(clf.card.class_bias or 0, np.float32), clf.card.temperature)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = np.exp(sess.run(None, {"input": nchw((x01 - host.mean) / host.std)})[0])
+    got = np.exp(sess.run(None, {"input": _nchw((x01 - host.mean) / host.std)})[0])
+    return float(np.abs(got - want).max())
+
+
+def feature_session(path: str | Path, threads: int = 2):
+    """An ONNX Runtime session on an exported model whose outputs are (logits, pooled features), and
+    the model's head weight (K, D) and bias (K,): for fitting heads on frozen features."""
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.load(str(path))
+    feature, w, b = member_head(m)
+    m.graph.output.append(onnx.helper.make_tensor_value_info(feature, onnx.TensorProto.FLOAT, None))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return sess, (w, b)
+
+
+def _joint_parity(path: Path, clfs, host, weight: np.ndarray, bias: np.ndarray) -> float:
+    """Largest |logit difference| between the joint graph and its head applied to the members' pooled
+    features, each member run alone on the random host crops resized as it reads them."""
+    import onnxruntime as ort
+
+    x01 = _random_crops(host)
+    feats = []
+    for clf in clfs:
+        sess, _ = feature_session(clf.path)
+        feats.append(sess.run(None, {clf.card.input_name: member_input(clf, host, x01)})[1].reshape(len(x01), -1))
+    want = np.concatenate(feats, 1) @ weight.T + bias
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": _nchw((x01 - host.mean) / host.std)})[0]
     return float(np.abs(got - want).max())
 
 
