@@ -9,14 +9,14 @@ torch = pytest.importorskip("torch", reason="the training extra is not installed
 onnx = pytest.importorskip("onnx")
 
 from affectlens.classify import get_model  # noqa: E402
-from affectlens.classify.card import ModelCard, card_path  # noqa: E402
+from affectlens.classify.card import card_path  # noqa: E402
 from affectlens.classify.onnx import softmax  # noqa: E402
 from affectlens.datasets import load_dataset  # noqa: E402
 from affectlens.errors import AffectlensError  # noqa: E402
-from affectlens.faces.preprocess import Preprocess  # noqa: E402
 from affectlens.labels import EMOTIONS  # noqa: E402
 from affectlens.train.compose import compose_ensemble, compose_joint, member_head, parse_member  # noqa: E402
 from tests.conftest import cli  # noqa: E402
+from tests.train.conftest import random_model  # noqa: E402
 
 FLOAT = "affect-cnn-x2-v1"
 
@@ -30,36 +30,6 @@ def faces(ferplus):
 def large_faces(rafdb):
     """RAF-DB's 100 px faces: their 96 px crops pooled 2x2 are their 48 px crops (resized by area)."""
     return load_dataset(f"rafdb:{rafdb}", "valid").images[:96]
-
-
-def random_model(folder, size: int, color: str = "gray"):
-    """A small random CNN on ``size`` px crops of 0-255 pixels (the faceres convention), exported with a card."""
-    torch.manual_seed(0)
-    chans = 3 if color == "rgb" else 1
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(chans, 8, 5, 4),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(8, len(EMOTIONS)),
-    ).eval()
-    with torch.no_grad():
-        net[0].weight.mul_(1 / 255)
-    path = folder / f"m{size}{color}.onnx"
-    torch.onnx.export(
-        net,
-        (torch.zeros(2, chans, size, size),),
-        str(path),
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
-    pre = Preprocess(size=size, color=color, mean=0.0, std=1 / 255)
-    card = ModelCard(name=f"m{size}{color}", labels=list(EMOTIONS), preprocess=pre, temperature=0.5, licence="test")
-    card.save(card_path(path))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -309,7 +309,11 @@ def quantize_cmd(
     model: Annotated[str, typer.Argument(help="shipped model name or .onnx file (with its card)")],
     out: Annotated[Path, typer.Option("--out", help="the int8 .onnx to write (its .json card goes beside it)")],
     calibrate_on: Annotated[
-        str, typer.Option("--calibrate-on", help="KIND:PATH[@SPLIT] faces that fix the activation ranges")
+        list[str],
+        typer.Option(
+            "--calibrate-on",
+            help="KIND:PATH[@SPLIT] faces that fix the activation ranges; repeatable (equal shares of each)",
+        ),
     ],
     temperature_on: Annotated[
         str | None, typer.Option("--temperature-on", help="KIND:PATH[@SPLIT] held-out faces to refit the temperature")
@@ -328,8 +332,8 @@ def quantize_cmd(
     from affectlens.train.export import calibrate_card, measure_into_card
     from affectlens.train.quantize import quantize_classifier
 
-    spec, _, split = calibrate_on.partition("@")
-    q = quantize_classifier(get_model(model), load_dataset(spec, split or "train"), out, n=faces)
+    sets = [load_dataset(spec, split or "train") for spec, _, split in (c.partition("@") for c in calibrate_on)]
+    q = quantize_classifier(get_model(model), sets, out, n=faces)
     q.card.training["command"] = "affectlens " + shlex.join(sys.argv[1:])
     if temperature_on:
         spec, _, split = temperature_on.partition("@")

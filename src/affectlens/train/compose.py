@@ -149,6 +149,8 @@ def _save(nodes, inits, opsets, ir: int, host, n_labels: int, name: str, out: st
     import onnx
     from onnx import helper
 
+    for n in nodes:  # every node named (after its first output), so tools can address it (quantisation's excludes)
+        n.name = n.name or f"{n.op_type}:{n.output[0]}"
     shape = ["batch", host.channels, host.size, host.size]
     graph = helper.make_graph(
         nodes,
