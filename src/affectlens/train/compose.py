@@ -11,6 +11,9 @@ Each member's logits get its card's ``class_bias`` and temperature, become proba
 weighted and summed; the graph outputs the log of that mixture, so the card's own temperature
 (fitted by ``--calibrate``) applies on top as for any model.
 
+A joint head (:func:`compose_joint`) is the other way to join members: their own heads are dropped and
+one linear layer, fitted on their frozen pooled features, reads the concatenation of those features.
+
 A build step (needs the ``onnx`` package of the ``[train]`` extra); the result runs anywhere ONNX
 Runtime does and is a model like any other (``eval``, ``quantize``, ``analyze --model``).
 """
