@@ -201,18 +201,23 @@ def compose_ensemble(members: list[tuple[str, float]], out: str | Path, name: st
     return out
 
 
-def member_head(model) -> tuple[str, np.ndarray, np.ndarray]:
+def member_head(model, source: str | Path | None = None) -> tuple[str, np.ndarray, np.ndarray]:
     """A model's (ModelProto) last layer: the name of its input (the pooled features, (N, D)) and its
-    weight (K, D) and bias (K,). The model must end in the ``Gemm`` head every exported model has."""
+    weight (K, D) and bias (K,). The model must end in the plain ``Gemm`` head every exported model has
+    (weight and bias stored in the graph, no ``transA``, ``alpha`` or ``beta``); ``source`` names it in errors."""
     import onnx
 
+    where = source or model.graph.name
     head = model.graph.node[-1]
     if head.op_type != "Gemm" or head.output[0] != model.graph.output[0].name:
-        raise AffectlensError(f"{model.graph.name}: the last node is {head.op_type}, not a Gemm head")
+        raise AffectlensError(f"{where}: the last node is {head.op_type}, not a Gemm head")
     init = {t.name: t for t in model.graph.initializer}
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in head.attribute}
+    plain = attrs.get("transA", 0) == 0 and attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0
+    if len(head.input) != 3 or not all(n in init for n in head.input[1:]) or not plain:
+        raise AffectlensError(f"{where}: its Gemm head is not a plain layer with stored weight and bias")
     w, b = (onnx.numpy_helper.to_array(init[n]) for n in head.input[1:3])
-    trans_b = next((a.i for a in head.attribute if a.name == "transB"), 0)
-    return head.input[0], (w if trans_b else w.T).astype(np.float32), b.astype(np.float32)
+    return head.input[0], (w if attrs.get("transB", 0) else w.T).astype(np.float32), b.astype(np.float32)
 
 
 def compose_joint(
@@ -235,9 +240,9 @@ def compose_joint(
     host = clfs[0].card.preprocess
     nodes, inits, opsets, ir, graphs = _embed(clfs, host)
     feats, dims = [], []
-    for g in graphs:  # each member's own head goes; its input (the pooled features) stays
+    for clf, g in zip(clfs, graphs, strict=True):  # each member's own head goes; its input (the features) stays
         head = g.node[-1]
-        feature, w, _ = member_head(helper.make_model(g))
+        feature, w, _ = member_head(helper.make_model(g), clf.path)
         nodes.remove(head)
         inits = [t for t in inits if t.name not in head.input[1:]]
         feats.append(feature)
@@ -314,7 +319,7 @@ def feature_session(path: str | Path, threads: int = 2):
     import onnxruntime as ort
 
     m = onnx.load(str(path))
-    feature, w, b = member_head(m)
+    feature, w, b = member_head(m, path)
     m.graph.output.append(onnx.helper.make_tensor_value_info(feature, onnx.TensorProto.FLOAT, None))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads

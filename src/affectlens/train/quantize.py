@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,8 @@ def float_head(path: Path) -> list[str]:
 
 
 def calibration_crops(clf: ExpressionClassifier, sets: list[FaceDataset], n: int, seed: int = 0) -> np.ndarray:
-    """``n`` faces drawn at random, in equal shares from each of ``sets``, as the model's crops."""
+    """Up to ``n`` faces drawn at random, in equal shares from each of ``sets`` (a set smaller than its share
+    gives all it has), as the model's crops."""
     rng = np.random.default_rng(seed)
     shares = [n // len(sets) + (i < n % len(sets)) for i in range(len(sets))]
     parts = []
@@ -73,7 +75,7 @@ def calibration_crops(clf: ExpressionClassifier, sets: list[FaceDataset], n: int
 
 def quantize_classifier(
     clf: ExpressionClassifier,
-    calibration: FaceDataset | list[FaceDataset],
+    calibration: FaceDataset | Sequence[FaceDataset],
     out: str | Path,
     n: int = 1024,
     seed: int = 0,
@@ -84,11 +86,12 @@ def quantize_classifier(
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    sets = calibration if isinstance(calibration, list) else [calibration]
+    sets = [calibration] if isinstance(calibration, FaceDataset) else list(calibration)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     crops = calibration_crops(clf, sets, n, seed)
     data = " + ".join(f"{ds.name}_{ds.split}" for ds in sets)
+    described = " + ".join(f"{ds.name} {ds.split}" for ds in sets)
     reader = _reader(clf, crops)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
@@ -108,7 +111,7 @@ def quantize_classifier(
     card.name = f"{clf.card.name}-int8"
     card.description = (
         f"{clf.card.name} quantised to int8 (ONNX Runtime static quantisation, QDQ, per-channel weights) "
-        f"on {len(crops)} faces of {data.replace('_', ' ')}. " + (clf.card.description or "")
+        f"on {len(crops)} faces of {described}. " + (clf.card.description or "")
     ).strip()
     card.training = {
         "quantized_from": clf.card.name,
