@@ -31,7 +31,7 @@ from affectlens.evaluate.calibration import fit_class_bias, nll
 from affectlens.evaluate.metrics import classification_report
 from affectlens.evaluate.runner import restrict
 from affectlens.labels import EMOTIONS
-from affectlens.train.compose import feature_session as with_features
+from affectlens.train.compose import feature_session
 
 SPLITS = (("ferplus", "train"), ("rafdb", "train"), ("ferplus", "valid"), ("ferplus", "test"), ("rafdb", "valid"))
 
@@ -48,7 +48,7 @@ def pooled(sess: ort.InferenceSession, clf, images) -> np.ndarray:
 
 def features(member: Path, partner: Path, data: Path) -> dict:
     clf, part = get_model(str(member)).prepare(threads=2), get_model(str(partner)).prepare(threads=2)
-    sess, head = with_features(member)
+    sess, head = feature_session(member)
     paths = {"ferplus": data / "ferplus", "rafdb": data / "rafdb-basic"}
     out = {"head": head, "temperature": clf.card.temperature}
     for kind, split in SPLITS:

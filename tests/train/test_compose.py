@@ -111,7 +111,7 @@ def test_a_joint_head_reads_the_members_pooled_features(tmp_path, large_faces, m
     # one linear layer over both members' features: given one member's own head and zeros for the other,
     # the graph is that member (the host exactly; a resized member as on its own crops)
     model112 = random_model(tmp_path, 112)
-    heads = [member_head(onnx.load(str(m)))[1:] for m in (model112, model96)]
+    heads = [member_head(onnx.load(str(m)).graph)[1:] for m in (model112, model96)]
     (w1, b1), (w2, b2) = heads
     assert w1.shape == w2.shape == (len(EMOTIONS), 8)
     out = compose_joint([str(model112), str(model96)], np.hstack([w1, 0 * w2]), b1, tmp_path / "j1.onnx")
@@ -125,7 +125,7 @@ def test_a_joint_head_reads_the_members_pooled_features(tmp_path, large_faces, m
 
 
 def test_a_joint_head_of_the_wrong_shape_or_members_without_a_head_are_errors(tmp_path, model96):
-    w, b = member_head(onnx.load(str(model96)))[1:]
+    w, b = member_head(onnx.load(str(model96)).graph)[1:]
     with pytest.raises(AffectlensError, match="must be"):
         compose_joint([str(model96), str(model96)], w, b, tmp_path / "bad.onnx")
     with pytest.raises(AffectlensError, match="not a Gemm head"):  # an ensemble ends in its mixture's Log

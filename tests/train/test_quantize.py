@@ -21,7 +21,7 @@ def joint(tmp_path_factory):
     """Two random members under one joint head (their own heads side by side): a graph ending Concat → Gemm."""
     folder = tmp_path_factory.mktemp("joint")
     members = [random_model(folder, 112), random_model(folder, 64)]
-    heads = [member_head(onnx.load(str(m)))[1:] for m in members]
+    heads = [member_head(onnx.load(str(m)).graph)[1:] for m in members]
     w = np.hstack([w for w, _ in heads])
     return compose_joint([str(m) for m in members], w, sum(b for _, b in heads), folder / "joint.onnx")
 

@@ -147,13 +147,19 @@ def _embed(clfs, host) -> tuple[list, list, dict[str, int], int, list]:
     return nodes, inits, opsets, ir, graphs
 
 
+def name_nodes(nodes) -> None:
+    """Name every unnamed node after its operator and first output (``Gemm:logits``), so that tools can
+    address it (quantisation's excluded nodes); named nodes keep their names."""
+    for n in nodes:
+        n.name = n.name or f"{n.op_type}:{n.output[0]}"
+
+
 def _save(nodes, inits, opsets, ir: int, host, n_labels: int, name: str, out: str | Path) -> Path:
     """One graph ``input`` (the host's crops) → ``logits``, checked and written to ``out``."""
     import onnx
     from onnx import helper
 
-    for n in nodes:  # every node named (after its first output), so tools can address it (quantisation's excludes)
-        n.name = n.name or f"{n.op_type}:{n.output[0]}"
+    name_nodes(nodes)
     shape = ["batch", host.channels, host.size, host.size]
     graph = helper.make_graph(
         nodes,
@@ -195,23 +201,28 @@ def compose_ensemble(members: list[tuple[str, float]], out: str | Path, name: st
         mixture.append(f"m{i}_weighted")
     nodes += [helper.make_node("Sum", mixture, ["mixture"]), helper.make_node("Log", ["mixture"], ["logits"])]
     out = _save(nodes, inits, opsets, ir, host, len(clfs[0].labels), "ensemble", out)
-    card = _card(clfs, weights, host, name or out.stem)
+    parts = [
+        f"{w:.2f} x {c.card.name} ({c.card.architecture}, {c.card.preprocess.size} px)"
+        for c, w in zip(clfs, weights, strict=True)
+    ]
+    card = _card(clfs, host, name or out.stem, "weighted ensemble: " + " + ".join(parts), weights)
     card.metrics["onnx_parity_max_abs_diff"] = _parity(out, clfs, weights, host)
     card.save(card_path(out))
     return out
 
 
-def member_head(model, source: str | Path | None = None) -> tuple[str, np.ndarray, np.ndarray]:
-    """A model's (ModelProto) last layer: the name of its input (the pooled features, (N, D)) and its
-    weight (K, D) and bias (K,). The model must end in the plain ``Gemm`` head every exported model has
-    (weight and bias stored in the graph, no ``transA``, ``alpha`` or ``beta``); ``source`` names it in errors."""
+def member_head(graph, source: str | Path | None = None) -> tuple[str, np.ndarray, np.ndarray]:
+    """A model's last layer (``graph``: its GraphProto): the name of its input (the pooled features, (N, D))
+    and its weight (K, D) and bias (K,). The graph must end in the plain ``Gemm`` head every exported model
+    has (weight and bias stored in the graph, no ``transA``, ``alpha`` or ``beta``); ``source`` names it in
+    errors."""
     import onnx
 
-    where = source or model.graph.name
-    head = model.graph.node[-1]
-    if head.op_type != "Gemm" or head.output[0] != model.graph.output[0].name:
+    where = source or graph.name
+    head = graph.node[-1]
+    if head.op_type != "Gemm" or head.output[0] != graph.output[0].name:
         raise AffectlensError(f"{where}: the last node is {head.op_type}, not a Gemm head")
-    init = {t.name: t for t in model.graph.initializer}
+    init = {t.name: t for t in graph.initializer}
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in head.attribute}
     plain = attrs.get("transA", 0) == 0 and attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0
     if len(head.input) != 3 or not all(n in init for n in head.input[1:]) or not plain:
@@ -242,7 +253,7 @@ def compose_joint(
     feats, dims = [], []
     for clf, g in zip(clfs, graphs, strict=True):  # each member's own head goes; its input (the features) stays
         head = g.node[-1]
-        feature, w, _ = member_head(helper.make_model(g), clf.path)
+        feature, w, _ = member_head(g, clf.path)
         nodes.remove(head)
         inits = [t for t in inits if t.name not in head.input[1:]]
         feats.append(feature)
@@ -259,14 +270,13 @@ def compose_joint(
         helper.make_node("Gemm", ["joint_features", "joint_w", "joint_b"], ["logits"], transB=1),
     ]
     out = _save(nodes, inits, opsets, ir, host, len(clfs[0].labels), "joint", out)
-    card = _card(clfs, [1 / len(clfs)] * len(clfs), host, name or out.stem)
     parts = [
         f"{c.card.name} ({c.card.architecture}, {c.card.preprocess.size} px, {d}-d)"
         for c, d in zip(clfs, dims, strict=True)
     ]
-    card.architecture = "one linear head over the concatenated pooled features of " + " + ".join(parts)
-    for m in card.training["members"]:
-        m.pop("weight")
+    card = _card(
+        clfs, host, name or out.stem, "one linear head over the concatenated pooled features of " + " + ".join(parts)
+    )
     card.metrics["onnx_parity_max_abs_diff"] = _joint_parity(out, clfs, host, weight, bias)
     card.save(card_path(out))
     return out
@@ -319,7 +329,7 @@ def feature_session(path: str | Path, threads: int = 2):
     import onnxruntime as ort
 
     m = onnx.load(str(path))
-    feature, w, b = member_head(m, path)
+    feature, w, b = member_head(m.graph, path)
     m.graph.output.append(onnx.helper.make_tensor_value_info(feature, onnx.TensorProto.FLOAT, None))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -343,23 +353,21 @@ def _joint_parity(path: Path, clfs, host, weight: np.ndarray, bias: np.ndarray) 
     return float(np.abs(got - want).max())
 
 
-def _card(clfs, weights: list[float], host, name: str) -> ModelCard:
-    parts = [
-        f"{w:.2f} x {c.card.name} ({c.card.architecture}, {c.card.preprocess.size} px)"
-        for c, w in zip(clfs, weights, strict=True)
-    ]
+def _card(clfs, host, name: str, architecture: str, weights: list[float] | None = None) -> ModelCard:
+    """The composed model's card: the host's preprocessing, the members' licences and training records
+    (with their ensemble ``weights``, where they have them)."""
     licences = sorted({lic for c in clfs for lic in c.card.licence.split("; ") if lic})
+    members = []
+    for i, c in enumerate(clfs):
+        weight = {} if weights is None else {"weight": round(weights[i], 4)}
+        members.append(
+            {"model": c.card.name} | weight | {"temperature": c.card.temperature, "training": c.card.training}
+        )
     return ModelCard(
         name=name,
         labels=list(clfs[0].labels),
         preprocess=replace(host),
-        architecture="weighted ensemble: " + " + ".join(parts),
+        architecture=architecture,
         licence="; ".join(licences),
-        training={
-            "members": [
-                {"model": c.card.name, "weight": round(w, 4), "temperature": c.card.temperature}
-                | {"training": c.card.training}
-                for c, w in zip(clfs, weights, strict=True)
-            ]
-        },
+        training={"members": members},
     )

@@ -47,6 +47,8 @@ def float_head(path: Path) -> list[str]:
     (measured: RAF-DB valid 0.8635 float, 0.8530 int8, 0.8595 int8 with the head in float)."""
     import onnx
 
+    from affectlens.train.compose import name_nodes
+
     model = onnx.load(str(path))
     by_output = {o: n for n in model.graph.node for o in n.output}
     head = by_output.get(model.graph.output[0].name)
@@ -55,8 +57,7 @@ def float_head(path: Path) -> list[str]:
     before = by_output.get(head.input[0])
     keep = [head] + ([before] if before is not None and before.op_type == "Concat" else [])
     if not all(n.name for n in keep):
-        for n in keep:
-            n.name = n.name or f"{n.op_type}:{n.output[0]}"
+        name_nodes(keep)
         onnx.save(model, str(path))
     return [n.name for n in keep]
 
