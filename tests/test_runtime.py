@@ -4,9 +4,12 @@ import os
 import subprocess
 import sys
 
+import onnxruntime as ort
 import pytest
 
-from affectlens.runtime import machine, release_free_memory
+from affectlens.classify import get_model
+from affectlens.errors import AffectlensError
+from affectlens.runtime import SPIN_WINDOW_US, machine, release_free_memory, session
 
 _ARENA = "from affectlens.runtime import one_malloc_arena; print(one_malloc_arena())"
 
@@ -29,3 +32,26 @@ def test_machine_names_the_cpu_and_instruction_sets():
     m = machine()
     assert m["cpu"] and m["cores"] >= 1 and m["onnxruntime"]
     assert set(m["isa"]) <= {"AVX2", "AVX-512", "AVX512-BF16", "AVX512-VNNI", "AMX"}
+
+
+def _spin(sess: ort.InferenceSession) -> tuple[str, str]:
+    opts = sess.get_session_options()
+    try:
+        window = opts.get_session_config_entry("session.intra_op.spin_duration_us")
+    except RuntimeError:  # not set
+        window = ""
+    return opts.get_session_config_entry("session.intra_op.allow_spinning"), window
+
+
+@pytest.mark.skipif(tuple(map(int, ort.__version__.split(".")[:2])) < (1, 26), reason="bounded spinning: ORT 1.26+")
+def test_sessions_spin_briefly_between_kernels_and_the_environment_can_change_it(monkeypatch):
+    path = get_model().path
+    monkeypatch.delenv("AFFECTLENS_ORT_SPIN_US", raising=False)
+    assert _spin(session(path, threads=2)) == ("1", str(SPIN_WINDOW_US))
+    monkeypatch.setenv("AFFECTLENS_ORT_SPIN_US", "0")
+    assert _spin(session(path, threads=2)) == ("0", "")
+    monkeypatch.setenv("AFFECTLENS_ORT_SPIN_US", "-1")
+    assert _spin(session(path, threads=2)) == ("1", "")
+    monkeypatch.setenv("AFFECTLENS_ORT_SPIN_US", "fast")
+    with pytest.raises(AffectlensError, match="AFFECTLENS_ORT_SPIN_US"):
+        session(path, threads=2)

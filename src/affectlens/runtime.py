@@ -27,6 +27,44 @@ def providers_for(device: str = "auto") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+# How long an idle intra-op thread spins for the next piece of work before it sleeps (microseconds).
+# Unbounded spinning (ONNX Runtime's default) took the cores from the decoder and the Python stages of a video
+# pipeline (hamilton clip, in-process: 1.90x -> 2.67x real time with spinning off); no spinning at all makes every
+# parallel section inside one run wake its threads from sleep, which cost the classifier a quarter of its time at
+# batch 1. A 100 us window keeps the threads awake between one run's kernels and lets them sleep between runs:
+# classifier alone 1.38-1.42 ms at batch 1 (1.88-1.91 ms without spinning), 1,086-1,145 faces/s at batch 256
+# (1,003-1,029); the hamilton clip's whole process unchanged (3.29-3.48 s vs 3.34-3.45 s), +5 % CPU time
+# (Intel Xeon with AMX, 2 cores, ONNX Runtime 1.32). ONNX Runtime bounds the window from 1.26 on; older versions can
+# only spin without end, so there threads do not spin. AFFECTLENS_ORT_SPIN_US overrides: 0 never spins, -1 spins
+# as ONNX Runtime does by default.
+SPIN_WINDOW_US = 100
+_BOUNDED_SPIN_FROM = (1, 26)
+
+
+def spin_window_us() -> int:
+    """The intra-op spin window in microseconds: ``AFFECTLENS_ORT_SPIN_US`` or :data:`SPIN_WINDOW_US`
+    (0 where this ONNX Runtime cannot bound it); -1 means unbounded."""
+    raw = os.environ.get("AFFECTLENS_ORT_SPIN_US")
+    if raw is None:
+        version = tuple(int(p) for p in ort.__version__.split(".")[:2] if p.isdigit())
+        return SPIN_WINDOW_US if version >= _BOUNDED_SPIN_FROM else 0
+    try:
+        us = int(raw)
+    except ValueError:
+        us = -2
+    if us < -1:
+        raise AffectlensError(f"AFFECTLENS_ORT_SPIN_US={raw!r}: give microseconds (0: never spin, -1: unbounded)")
+    return us
+
+
+def set_spin_window(opts: ort.SessionOptions) -> None:
+    """Set ``opts``'s intra-op spinning from :func:`spin_window_us`."""
+    us = spin_window_us()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0" if us == 0 else "1")
+    if us > 0:
+        opts.add_session_config_entry("session.intra_op.spin_duration_us", str(us))
+
+
 def session(
     path: str | Path, threads: int | None = None, providers: list[str] | None = None, device: str = "cpu"
 ) -> ort.InferenceSession:
@@ -42,12 +80,7 @@ def session(
     # and kept, so with them on RSS grew by ~140 MB in the first passes of a clip and kept creeping
     # (523 -> 680 MB over 27 passes); off, it stays flat at no measured cost in speed (benchmarks/bench_pipeline.py)
     opts.enable_mem_pattern = False
-    # idle intra-op threads sleep instead of spinning: between the many small runs of a video pipeline the
-    # spinning threads took the cores from the decoder and the Python stages (hamilton clip, in-process:
-    # 1.90x -> 2.67x real time; 78 -> 23 ms of CPU per live frame); large batches lose nothing measurable
-    # (classifier at batch 256: 464 vs 467 faces/s). AFFECTLENS_ORT_SPIN=1 turns spinning back on.
-    if os.environ.get("AFFECTLENS_ORT_SPIN", "0") != "1":
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    set_spin_window(opts)
     try:
         return ort.InferenceSession(str(path), opts, providers=providers or providers_for(device))
     except Exception as exc:  # onnxruntime raises its own untyped errors
