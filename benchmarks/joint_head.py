@@ -1,4 +1,4 @@
-"""One softmax layer over both members' pooled features (a joint cRT head), against the pair's weighted average.
+"""One softmax layer over the members' pooled features (a joint cRT head), against their weighted average.
 
     python benchmarks/joint_head.py fr112c-crt.onnx t1ft.onnx [--weights 0.6 0.4] [--betas 0 0.5 1] [--l2 1e-3 1e-2]
     python benchmarks/joint_head.py fr128o.onnx t1ft48.onnx --betas 0 --l2 5e-3 --write joint.onnx
@@ -6,7 +6,7 @@
 Where ``benchmarks/stack_members.py`` fits a combiner on the members' *probabilities*, this refits one
 linear head on the concatenation of their frozen pooled features (each an exported model whose last node
 is its Gemm head, as ``rebalance_head.py`` needs), on FER+ train + RAF-DB train (vote distributions,
-RAF-DB rows over their own 7 classes), class weights ∝ n_c^-beta, pulled by ``l2`` toward the pair's
+RAF-DB rows over their own 7 classes), class weights ∝ n_c^-beta, pulled by ``l2`` toward the members'
 log-linear pool (the members' heads scaled by weight / temperature, in standardised feature units), by
 ``rebalance_head.fit_head``.
 Temperature and rare-class offsets are fitted on valid as for the shipped model; choice by the mean of
@@ -59,14 +59,21 @@ def member_features(paths: list[Path], data: Path) -> list[tuple[dict, tuple[np.
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("members", type=Path, nargs=2)
-    ap.add_argument("--weights", type=float, nargs=2, default=[0.6, 0.4])
+    ap.add_argument("members", type=Path, nargs="+", help="two or more exported members, the host's first")
+    ap.add_argument("--weights", type=float, nargs="+", help="their weights in the pool (default: 0.6 / 0.4 or equal)")
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     ap.add_argument("--l2", type=float, nargs="+", default=[1e-3, 1e-2])
     ap.add_argument("--write", type=Path, help="compose the members with the (last) fitted head into this .onnx")
     ap.add_argument("--name", help="the written model's name (default: the file's stem)")
     args = ap.parse_args()
+    if len(args.members) < 2:
+        ap.error("give two or more members")
+    if args.weights is None:
+        n = len(args.members)
+        args.weights = [0.6, 0.4] if n == 2 else [1 / n] * n
+    if len(args.weights) != len(args.members):
+        ap.error(f"{len(args.members)} members but {len(args.weights)} weights")
     parts = member_features(args.members, args.data)
     cat = {key: (np.concatenate([p[0][key][0] for p in parts], 1), parts[0][0][key][1]) for key in parts[0][0]}
     train = [cat[("ferplus", "train")], cat[("rafdb", "train")]]
@@ -75,7 +82,7 @@ def main() -> None:
     y = np.concatenate([t[1].soft_targets() for t in train]).astype(np.float32)
     mask = np.concatenate([np.tile([c in t[1].classes for c in EMOTIONS], (len(t[1]), 1)) for t in train])
     counts = y.sum(0)
-    # the start (and the L2 anchor): the pair's log-linear pool, in standardised units
+    # the start (and the L2 anchor): the members' log-linear pool, in standardised units
     scaled = [(a * w / t, a * b / t) for a, (_, (w, b), t) in zip(args.weights, parts, strict=True)]
     w0 = (np.concatenate([w for w, _ in scaled], 1) * sd).astype(np.float32)
     b0 = (sum(b for _, b in scaled) + np.concatenate([w for w, _ in scaled], 1) @ mu).astype(np.float32)
@@ -104,7 +111,7 @@ def main() -> None:
         clf.card.training["head"] = {
             "method": f"one softmax layer on the members' frozen pooled features (standardised), FER+ train + "
             f"RAF-DB train vote distributions (RAF-DB rows over their own 7 classes), class weights ∝ n_c^-{beta}, "
-            f"L2 {l2} toward the members' heads pooled log-linearly ({args.weights[0]} / {args.weights[1]}), "
+            f"L2 {l2} toward the members' heads pooled log-linearly ({' / '.join(map(str, args.weights))}), "
             "L-BFGS; temperature fitted on FER+ valid",
             "command": "python " + shlex.join(sys.argv),
         }
