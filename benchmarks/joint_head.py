@@ -2,6 +2,7 @@
 
     python benchmarks/joint_head.py fr112c-crt.onnx t1ft.onnx [--weights 0.6 0.4] [--betas 0 0.5 1] [--l2 1e-3 1e-2]
     python benchmarks/joint_head.py fr128o.onnx t1ft48.onnx --betas 0 --l2 5e-3 --write joint.onnx
+    python benchmarks/joint_head.py fr128o.onnx t1ft48.onnx t2.onnx --weights 0.4 0.3 0.3 --betas 0 0.25
 
 Where ``benchmarks/stack_members.py`` fits a combiner on the members' *probabilities*, this refits one
 linear head on the concatenation of their frozen pooled features (each an exported model whose last node
