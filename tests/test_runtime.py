@@ -9,7 +9,7 @@ import pytest
 
 from affectlens.classify import get_model
 from affectlens.errors import AffectlensError
-from affectlens.runtime import SPIN_WINDOW_US, machine, release_free_memory, session
+from affectlens.runtime import SPIN_WINDOW_US, bounded_spin_available, machine, release_free_memory, session
 
 _ARENA = "from affectlens.runtime import one_malloc_arena; print(one_malloc_arena())"
 
@@ -43,7 +43,7 @@ def _spin(sess: ort.InferenceSession) -> tuple[str, str]:
     return opts.get_session_config_entry("session.intra_op.allow_spinning"), window
 
 
-@pytest.mark.skipif(tuple(map(int, ort.__version__.split(".")[:2])) < (1, 26), reason="bounded spinning: ORT 1.26+")
+@pytest.mark.skipif(not bounded_spin_available(), reason="bounded spinning: ONNX Runtime 1.26+")
 def test_sessions_spin_briefly_between_kernels_and_the_environment_can_change_it(monkeypatch):
     path = get_model().path
     monkeypatch.delenv("AFFECTLENS_ORT_SPIN_US", raising=False)

@@ -41,18 +41,22 @@ SPIN_WINDOW_US = 100
 _BOUNDED_SPIN_FROM = (1, 26)
 
 
+def bounded_spin_available() -> bool:
+    """Whether this ONNX Runtime can bound its threads' spinning (``session.intra_op.spin_duration_us``)."""
+    return tuple(int(p) for p in ort.__version__.split(".")[:2] if p.isdigit()) >= _BOUNDED_SPIN_FROM
+
+
 def spin_window_us() -> int:
     """The intra-op spin window in microseconds: ``AFFECTLENS_ORT_SPIN_US`` or :data:`SPIN_WINDOW_US`
     (0 where this ONNX Runtime cannot bound it); -1 means unbounded."""
     raw = os.environ.get("AFFECTLENS_ORT_SPIN_US")
     if raw is None:
-        version = tuple(int(p) for p in ort.__version__.split(".")[:2] if p.isdigit())
-        return SPIN_WINDOW_US if version >= _BOUNDED_SPIN_FROM else 0
+        return SPIN_WINDOW_US if bounded_spin_available() else 0
     try:
         us = int(raw)
     except ValueError:
-        us = -2
-    if us < -1:
+        us = None
+    if us is None or us < -1:
         raise AffectlensError(f"AFFECTLENS_ORT_SPIN_US={raw!r}: give microseconds (0: never spin, -1: unbounded)")
     return us
 
