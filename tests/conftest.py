@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("AFFECTLENS_DATA", ROOT.parent / "shared" / "data")).resolve()
+
+
+# A suite started in the background of a non-interactive shell (`pytest &`) inherits Ctrl-C ignored, and so do
+# the commands it runs: the stop tests need SIGINT to mean what it means in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def need(path: Path) -> Path:

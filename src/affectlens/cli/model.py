@@ -320,6 +320,13 @@ def quantize_cmd(
     ] = None,
     evaluate_on: EvalOn = [],  # noqa: B006
     faces: Annotated[int, typer.Option("--faces", min=16, help="calibration faces")] = 1024,
+    reduce_range: Annotated[
+        bool,
+        typer.Option(
+            "--reduce-range/--full-range",
+            help="7-bit weights, read the same on every CPU (full 8-bit weights saturate on CPUs without VNNI)",
+        ),
+    ] = True,
 ) -> None:
     """Quantise an expression model to int8 (ONNX Runtime static quantisation), measured into its card."""
     import shlex
@@ -333,7 +340,7 @@ def quantize_cmd(
     from affectlens.train.quantize import quantize_classifier
 
     sets = [load_dataset(spec, split or "train") for spec, _, split in (c.partition("@") for c in calibrate_on)]
-    q = quantize_classifier(get_model(model), sets, out, n=faces)
+    q = quantize_classifier(get_model(model), sets, out, n=faces, reduce_range=reduce_range)
     q.card.training["command"] = "affectlens " + shlex.join(sys.argv[1:])
     if temperature_on:
         spec, _, split = temperature_on.partition("@")

@@ -73,7 +73,9 @@ class EngagementConfig:
     laugh_happiness_above: float = 0.7  # (P(happiness) over this) is a laugh: not a yawn, its narrowed eyes not closed
     smile_width_above: float = 0.5  # a happy face's mouth this wide (mouth_width) and open less than
     smile_mouth_below: float = 0.3  # this (mouth_open): a smile showing teeth, not a yawn
-    gasp_surprise_above: float = 0.8  # P(surprise) + P(fear) over this, with wide-open eyes
+    # P(surprise) + P(fear) over this, with wide-open eyes (the staged gasp reads 0.999; wide-eyed yawns of
+    # the in-car frames 0.83-0.89: a gasp is read with near certainty)
+    gasp_surprise_above: float = 0.9
     gasp_eyes_above: float = 0.9  # (eye_openness over this) and a mouth open less than
     gasp_mouth_below: float = 0.5  # this (mouth_open): a gasp, not a yawn
     frown_above: float = 0.2  # P(anger) + P(disgust) over this: eyes narrowed by a frown, not closed

@@ -1,0 +1,91 @@
+/* avx2only.so: run a process as if its x86-64 CPU had AVX2 and nothing newer.
+ *
+ * The speed goals of affectlens are set for AVX2-only CPUs, but the machines at hand may have AVX-512
+ * and AMX, and ONNX Runtime, NumPy and OpenCV pick their kernels from what the CPUID instruction
+ * reports. Loaded with LD_PRELOAD, this library turns on CPUID faulting for the process
+ * (arch_prctl(ARCH_SET_CPUID, 0), Linux >= 4.12 on CPUs with the `cpuid_fault` flag; inherited by
+ * every thread created later) and answers each faulting CPUID from a SIGSEGV handler: the real
+ * answer with the AVX-512, AMX, AVX-VNNI and AVX512-BF16/FP16 bits cleared. Libraries then dispatch to
+ * their AVX2 kernels and run them natively, at full speed (this is not an emulator).
+ *
+ * It sets AFFECTLENS_CPUID_MASK=avx2 in the environment once the trap is on, so benchmarks can say
+ * so (affectlens.runtime.machine). glibc picks its string functions before this library loads:
+ * run it through benchmarks/avx2only/run.sh, which also masks those with GLIBC_TUNABLES.
+ *
+ *   gcc -O2 -shared -fPIC -o avx2only.so avx2only.c
+ */
+#define _GNU_SOURCE
+#include <asm/prctl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+static struct sigaction previous;
+
+static long set_cpuid(int enabled) { return syscall(SYS_arch_prctl, ARCH_SET_CPUID, enabled); }
+
+static void mask(uint32_t leaf, uint32_t sub, uint32_t r[4]) {
+    if (leaf == 7 && sub == 0) {
+        /* EBX: AVX512F 16, DQ 17, IFMA 21, PF 26, ER 27, CD 28, BW 30, VL 31 */
+        r[1] &= ~((1u << 16) | (1u << 17) | (1u << 21) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 30) | (1u << 31));
+        /* ECX: VBMI 1, VBMI2 6, GFNI 8 (its EVEX forms), VNNI 11, BITALG 12, VPOPCNTDQ 14 */
+        r[2] &= ~((1u << 1) | (1u << 6) | (1u << 11) | (1u << 12) | (1u << 14));
+        /* EDX: 4VNNIW 2, 4FMAPS 3, VP2INTERSECT 8, AMX-BF16 22, AVX512-FP16 23, AMX-TILE 24, AMX-INT8 25 */
+        r[3] &= ~((1u << 2) | (1u << 3) | (1u << 8) | (1u << 22) | (1u << 23) | (1u << 24) | (1u << 25));
+    } else if (leaf == 7 && sub == 1) {
+        /* EAX: AVX-VNNI 4, AVX512-BF16 5, AMX-FP16 21, AVX-IFMA 23; EDX: AVX10 19 */
+        r[0] &= ~((1u << 4) | (1u << 5) | (1u << 21) | (1u << 23));
+        r[3] &= ~(1u << 19);
+    } else if (leaf == 0xD && sub == 0) {
+        /* XSAVE components offered: no opmask/ZMM (5-7) or AMX tile state (17, 18) */
+        r[0] &= ~((1u << 5) | (1u << 6) | (1u << 7) | (1u << 17) | (1u << 18));
+    } else if (leaf == 0x1D || leaf == 0x1E || leaf == 0x24) {
+        r[0] = r[1] = r[2] = r[3] = 0; /* AMX palette / TMUL and AVX10 leaves */
+    }
+}
+
+static void on_segv(int sig, siginfo_t *info, void *ctx) {
+    ucontext_t *uc = (ucontext_t *)ctx;
+    greg_t *g = uc->uc_mcontext.gregs;
+    const uint8_t *ip = (const uint8_t *)g[REG_RIP];
+    if (ip[0] == 0x0F && ip[1] == 0xA2) { /* cpuid */
+        uint32_t leaf = (uint32_t)g[REG_RAX], sub = (uint32_t)g[REG_RCX], r[4];
+        set_cpuid(1);
+        __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+        set_cpuid(0);
+        mask(leaf, sub, r);
+        g[REG_RAX] = r[0];
+        g[REG_RBX] = r[1];
+        g[REG_RCX] = r[2];
+        g[REG_RDX] = r[3];
+        g[REG_RIP] += 2;
+        return;
+    }
+    /* a real fault: hand it on as if this handler were not there */
+    if (previous.sa_flags & SA_SIGINFO && previous.sa_sigaction) {
+        previous.sa_sigaction(sig, info, ctx);
+    } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+        previous.sa_handler(sig);
+    } else {
+        signal(SIGSEGV, SIG_DFL);
+        raise(SIGSEGV);
+    }
+}
+
+__attribute__((constructor)) static void avx2only_init(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &previous) != 0 || set_cpuid(0) != 0) {
+        fprintf(stderr, "avx2only: this CPU or kernel has no CPUID faulting; nothing is masked\n");
+        return;
+    }
+    setenv("AFFECTLENS_CPUID_MASK", "avx2", 1);
+}
