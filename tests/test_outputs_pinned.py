@@ -1,9 +1,14 @@
 """The analysis outputs pinned on staged media, so refactors cannot change them unnoticed.
 
 ``affectlens analyze`` on the hamilton clip and a two-face photo must write the same faces, tracks and
-seconds tables as the golden copies in ``tests/golden/`` (text columns equal, numbers within 2e-3:
-ONNX Runtime picks different kernels on different CPUs). A deliberate change of behaviour (a new model,
-new engagement rules) regenerates them: ``AFFECTLENS_REGEN_GOLDEN=1 python -m pytest tests/test_outputs_pinned.py``.
+seconds tables as the golden copies in ``tests/golden/``: where a face is, when and which track exactly
+(within 2e-3); what is read of it within the noise of ONNX Runtime's kernels, which differ by CPU. Run on AVX2
+kernels (``benchmarks/avx2only/run.sh``) against golden copies written with AMX, the hamilton run differs by up
+to 0.011 in a probability, 0.021 in eye openness, 0.2 engagement points and 0.1 degree, and one borderline face
+of 383 takes its runner-up label: probabilities and other fractions may move by 0.03 (or 5 %), angles and
+0-100 scores by 0.3 (or 5 %), counts of frames by one, and at most 1 % of labels may differ.
+A deliberate change of behaviour (a new model, new engagement rules) regenerates them:
+``AFFECTLENS_REGEN_GOLDEN=1 python -m pytest tests/test_outputs_pinned.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,22 @@ from tests.conftest import cli
 
 GOLDEN = Path(__file__).parent / "golden"
 TABLES = ("faces", "tracks", "seconds")
+# where and when: exact (within 2e-3) on every CPU
+PLACE = {"frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "first_frame", "last_frame", "first_time_s",
+         "last_time_s", "duration_s", "n_frames", "second"}  # fmt: skip
+COUNTS = ("frames_", "smiles", "blinks", "yawns")
+READINGS = {"label", "valence", "dominant_label", "dominant_valence", "state", "state_reason"}
+
+
+def _tolerance(col: str, golden: pd.Series) -> tuple[float, float]:
+    """(atol, rtol) for a numeric column: see the module's notes."""
+    if col in PLACE:
+        return 2e-3, 0.0
+    if col.startswith(COUNTS):
+        return 1.0, 0.0
+    if golden.abs().max() > 1.0:  # degrees, 0-100 scores, rates
+        return 0.3, 0.05
+    return 0.03, 0.05
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +76,11 @@ def test_outputs_match_the_golden_copies(outputs, table):
     for col in want.columns:
         g, w = got[col], want[col]
         if pd.api.types.is_numeric_dtype(w) and pd.api.types.is_numeric_dtype(g):
-            bad = ~np.isclose(g.to_numpy(float), w.to_numpy(float), atol=2e-3, equal_nan=True)
+            atol, rtol = _tolerance(col, w)
+            bad = ~np.isclose(g.to_numpy(float), w.to_numpy(float), atol=atol, rtol=rtol, equal_nan=True)
             assert not bad.any(), f"{table}.{col}: {bad.sum()} rows differ, first at row {int(np.argmax(bad))}"
         else:
-            assert g.fillna("").astype(str).tolist() == w.fillna("").astype(str).tolist(), f"{table}.{col} differs"
+            differ = np.array(g.fillna("").astype(str).tolist()) != np.array(w.fillna("").astype(str).tolist())
+            allowed = len(w) // 100 if col in READINGS else 0  # a borderline face's runner-up label
+            first = int(np.argmax(differ))
+            assert differ.sum() <= allowed, f"{table}.{col}: {differ.sum()} rows differ, first at row {first}"

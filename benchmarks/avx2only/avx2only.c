@@ -8,14 +8,19 @@
  * answer with the AVX-512, AMX, AVX-VNNI and AVX512-BF16/FP16 bits cleared. Libraries then dispatch to
  * their AVX2 kernels and run them natively, at full speed (this is not an emulator).
  *
- * It sets AFFECTLENS_CPUID_MASK=avx2 in the environment once the trap is on, so benchmarks can say
- * so (affectlens.runtime.machine). glibc picks its string functions before this library loads:
- * run it through benchmarks/avx2only/run.sh, which also masks those with GLIBC_TUNABLES.
+ * A program that installs its own SIGSEGV handler later (Python's faulthandler, which pytest turns
+ * on) would take the trap away: sigaction() and signal() are interposed for SIGSEGV, so the
+ * program's handler is kept as the one real faults are handed to, and this one stays in place.
  *
- *   gcc -O2 -shared -fPIC -o avx2only.so avx2only.c
+ * It sets AFFECTLENS_CPUID_MASK=avx2 in the environment once the trap is on. glibc picks its string
+ * functions before this library loads: run it through benchmarks/avx2only/run.sh, which also masks
+ * those with GLIBC_TUNABLES.
+ *
+ *   gcc -O2 -shared -fPIC -o avx2only.so avx2only.c -ldl
  */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +30,34 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-static struct sigaction previous;
+static struct sigaction previous; /* the program's own SIGSEGV handler: real faults go there */
+static int trapping;
+
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+
+static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    static sigaction_fn next;
+    if (!next) next = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+    return next(sig, act, old);
+}
+
+/* While the trap is on, SIGSEGV handlers the program installs are recorded, not installed. */
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    if (sig != SIGSEGV || !trapping) return real_sigaction(sig, act, old);
+    if (old) *old = previous;
+    if (act) previous = *act;
+    return 0;
+}
+
+sighandler_t signal(int sig, sighandler_t handler) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, &old) != 0) return SIG_ERR;
+    return old.sa_handler;
+}
 
 static long set_cpuid(int enabled) { return syscall(SYS_arch_prctl, ARCH_SET_CPUID, enabled); }
 
@@ -72,7 +104,11 @@ static void on_segv(int sig, siginfo_t *info, void *ctx) {
     } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
         previous.sa_handler(sig);
     } else {
-        signal(SIGSEGV, SIG_DFL);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        trapping = 0;
+        real_sigaction(SIGSEGV, &dfl, NULL);
         raise(SIGSEGV);
     }
 }
@@ -83,9 +119,10 @@ __attribute__((constructor)) static void avx2only_init(void) {
     sa.sa_sigaction = on_segv;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &previous) != 0 || set_cpuid(0) != 0) {
+    if (real_sigaction(SIGSEGV, &sa, &previous) != 0 || set_cpuid(0) != 0) {
         fprintf(stderr, "avx2only: this CPU or kernel has no CPUID faulting; nothing is masked\n");
         return;
     }
+    trapping = 1;
     setenv("AFFECTLENS_CPUID_MASK", "avx2", 1);
 }
