@@ -138,19 +138,42 @@ def release_free_memory() -> None:
         libc.malloc_trim(0)
 
 
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "flags":
+                return set(value.split())
+    except OSError:
+        pass
+    return set()
+
+
+@cache
+def int8_without_saturation() -> bool:
+    """Whether ONNX Runtime's int8 convolutions are exact here for full 8-bit weights: VNNI or AMX on x86
+    (without them it adds pairs of uint8 x int8 products into int16 with ``VPMADDUBSW``, which saturates;
+    7-bit weights are exact everywhere), or a CPU that is not x86."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return True
+    flags = _cpu_flags()
+    if not flags:  # no /proc/cpuinfo (macOS, Windows): unknown, say nothing
+        return True
+    return not avx512_hidden(flags) and bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
 def machine() -> dict:
     """The machine a figure was measured on: CPU model, instruction sets that change ONNX Runtime's kernels,
     cores and the ONNX Runtime version (every benchmark prints it beside its figures)."""
     import platform
 
-    model, flags = platform.processor() or "unknown CPU", set()
+    model, flags = platform.processor() or "unknown CPU", _cpu_flags()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == (platform.processor() or "unknown CPU"):
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
+        names = [v for k, _, v in (ln.partition(":") for ln in Path("/proc/cpuinfo").read_text().splitlines())
+                 if k.strip() == "model name"]  # fmt: skip
+        model = names[0].strip() if names else model
     except OSError:
         pass
     isa = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"),

@@ -70,3 +70,29 @@ def test_int8_models_read_the_same_with_avx512_and_amx_hidden(ferplus, tmp_path)
     for name in INT8:
         native = get_model(name).predict_images(faces)
         assert np.abs(avx2[name] - native).max() < 1e-3, name
+
+
+def test_a_full_range_int8_model_is_named_on_a_cpu_that_reads_it_inexactly(tmp_path, monkeypatch, caplog):
+    import json
+
+    import affectlens.classify.onnx as onnx_module
+    from affectlens.classify.card import card_path
+
+    monkeypatch.setattr(onnx_module, "int8_without_saturation", lambda: False)  # an AVX2-only CPU
+    shipped = get_model()
+    assert shipped.card.training["weight_bits"] == 7 and not shipped.full_range_int8
+    old = tmp_path / "old-int8.onnx"  # as quantised before 7-bit weights: no weight_bits in its card
+    old.write_bytes(shipped.path.read_bytes())
+    card = json.loads(card_path(shipped.path).read_text())
+    del card["training"]["weight_bits"]
+    card_path(old).write_text(json.dumps(card))
+    with caplog.at_level("WARNING", logger="affectlens.classify.onnx"):
+        shipped.prepare()
+        assert not caplog.records
+        get_model(str(old)).prepare()
+    assert len(caplog.records) == 1 and "affectlens quantize" in caplog.records[0].getMessage()
+    monkeypatch.setattr(onnx_module, "int8_without_saturation", lambda: True)  # VNNI or AMX: nothing to say
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="affectlens.classify.onnx"):
+        get_model(str(old)).prepare()
+    assert not caplog.records

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from affectlens.classify.card import ModelCard
-from affectlens.runtime import providers_for, session
+from affectlens.runtime import int8_without_saturation, providers_for, session
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ExpressionClassifier", "providers_for", "softmax"]
 
@@ -37,7 +40,20 @@ class ExpressionClassifier:
         """Create the ONNX Runtime session (idempotent)."""
         if self.session is None:
             self.session = session(self.path, threads, device=device)
+            if self.full_range_int8 and not int8_without_saturation():
+                log.warning(
+                    "%s is int8 with full 8-bit weights, which this CPU (no VNNI or AMX) reads inexactly "
+                    "(FER+ test 0.815 instead of 0.845 for such a default): re-quantise it with "
+                    "`affectlens quantize` (7-bit weights) or use its float model",
+                    self.card.name,
+                )
         return self
+
+    @property
+    def full_range_int8(self) -> bool:
+        """Quantised with full 8-bit weights (``affectlens quantize --full-range``, or before 7-bit weights)."""
+        training = self.card.training or {}
+        return bool(training.get("quantized_from")) and training.get("weight_bits", 8) == 8
 
     def logits(self, crops: np.ndarray, batch_size: int = 256, bias: bool = True) -> np.ndarray:
         """uint8 crops (N, S, S[, 3]) prepared by the card's preprocessing → logits (N, K): the graph's
