@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,18 @@ DATA = Path(os.environ.get("AFFECTLENS_DATA", ROOT.parent / "shared" / "data")).
 # the commands it runs: the stop tests need SIGINT to mean what it means in a terminal.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+AVX2ONLY = ROOT / "benchmarks" / "avx2only" / "run.sh"  # runs a command on the kernels of an AVX2-only CPU
+
+
+def can_hide_avx512() -> bool:
+    """Whether AVX2ONLY works here: a CPU with AVX-512 and CPUID faulting, and gcc to build its library."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "cpuid_fault" in flags and "avx512f" in flags and shutil.which("gcc") is not None
 
 
 def need(path: Path) -> Path:

@@ -7,10 +7,8 @@ kernels against 0.845 with AMX. ``benchmarks/avx2only`` hides AVX-512 and AMX fr
 on the machine at hand.
 """
 
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +16,8 @@ import pytest
 from affectlens.classify import get_model
 from affectlens.classify.registry import builtin_models
 from affectlens.datasets import load_dataset
+from tests.conftest import AVX2ONLY, can_hide_avx512
 
-ROOT = Path(__file__).resolve().parents[2]
-AVX2ONLY = ROOT / "benchmarks" / "avx2only" / "run.sh"
 INT8 = [name for name in builtin_models() if name.endswith("-int8")]
 
 _CHILD = """
@@ -31,14 +28,6 @@ faces = np.load(sys.argv[1])
 np.savez(sys.argv[2], **{name: get_model(name).predict_images(faces) for name in sys.argv[3:]})
 print(",".join(machine()["hidden_from_cpuid"]))
 """
-
-
-def _can_hide_avx512() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "cpuid_fault" in flags.split() and "avx512f" in flags.split() and shutil.which("gcc") is not None
 
 
 @pytest.mark.parametrize("name", INT8)
@@ -54,7 +43,7 @@ def test_int8_weights_use_seven_bits(name):
     assert all(np.abs(w.astype(np.int32)).max() <= 64 for w in weights)
 
 
-@pytest.mark.skipif(not _can_hide_avx512(), reason="needs a CPU with AVX-512 and CPUID faulting, and gcc")
+@pytest.mark.skipif(not can_hide_avx512(), reason="needs a CPU with AVX-512 and CPUID faulting, and gcc")
 def test_int8_models_read_the_same_with_avx512_and_amx_hidden(ferplus, tmp_path):
     faces = load_dataset(f"ferplus:{ferplus}", "test").images[:96]
     np.save(tmp_path / "faces.npy", faces)
