@@ -217,6 +217,13 @@ REGISTRY: dict[str, ModelSpec] = {
             "gray",
             "VGG-style CNN at 1.5x width, 262 M MACs",
         ),
+        ModelSpec(
+            "affect_cnn_slim",
+            lambda **kw: AffectCNN(width=16, **kw),
+            48,
+            "gray",
+            "VGG-style CNN at half width, ~30 M MACs (a cheap ensemble partner for AVX2-only CPUs)",
+        ),
         ModelSpec("resnet_se", ResNetSE, 48, "gray", "narrow ResNet-18 with squeeze-excitation"),
         ModelSpec(
             "efficientnet_lite0",
