@@ -85,7 +85,9 @@ static void on_segv(int sig, siginfo_t *info, void *ctx) {
     ucontext_t *uc = (ucontext_t *)ctx;
     greg_t *g = uc->uc_mcontext.gregs;
     const uint8_t *ip = (const uint8_t *)g[REG_RIP];
-    if (ip[0] == 0x0F && ip[1] == 0xA2) { /* cpuid */
+    /* a faulting CPUID is a general-protection fault (SI_KERNEL); a bad address is not, and its
+       instruction may not even be readable */
+    if (info->si_code == SI_KERNEL && ip[0] == 0x0F && ip[1] == 0xA2) { /* cpuid */
         uint32_t leaf = (uint32_t)g[REG_RAX], sub = (uint32_t)g[REG_RCX], r[4];
         set_cpuid(1);
         __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
