@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -24,13 +25,19 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 AVX2ONLY = ROOT / "benchmarks" / "avx2only" / "run.sh"  # runs a command on the kernels of an AVX2-only CPU
 
 
+@functools.cache
 def can_hide_avx512() -> bool:
-    """Whether AVX2ONLY works here: a CPU with AVX-512 and CPUID faulting, and gcc to build its library."""
+    """Whether AVX2ONLY works here: a CPU with AVX-512 and CPUID faulting, gcc to build its library, and a
+    kernel that lets the process turn the trap on (its library then says so in the environment)."""
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
         return False
-    return "cpuid_fault" in flags and "avx512f" in flags and shutil.which("gcc") is not None
+    if not ("cpuid_fault" in flags and "avx512f" in flags and shutil.which("gcc")):
+        return False
+    probe = "import os; print(os.environ.get('AFFECTLENS_CPUID_MASK'))"
+    run = subprocess.run(["bash", str(AVX2ONLY), sys.executable, "-c", probe], capture_output=True, text=True)
+    return run.returncode == 0 and run.stdout.strip() == "avx2"
 
 
 def need(path: Path) -> Path:

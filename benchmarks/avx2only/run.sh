@@ -7,8 +7,16 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 grep -qw cpuid_fault /proc/cpuinfo || { echo "avx2only: this CPU has no CPUID faulting (cpuid_fault flag)" >&2; exit 2; }
-lib=${TMPDIR:-/tmp}/affectlens-avx2only-$(sha256sum "$here/avx2only.c" | cut -c1-12).so
-[ -f "$lib" ] || gcc -O2 -Wall -shared -fPIC -o "$lib" "$here/avx2only.c" -ldl
+# built once per source version into this user's cache; written aside and renamed, so runs side by side never
+# load a half-written library
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/affectlens
+lib=$cache/avx2only-$(sha256sum "$here/avx2only.c" | cut -c1-12).so
+if [ ! -f "$lib" ]; then
+  mkdir -p "$cache"
+  tmp=$(mktemp "$cache/avx2only.XXXXXX")
+  gcc -O2 -Wall -shared -fPIC -o "$tmp" "$here/avx2only.c" -ldl -lpthread
+  mv -f "$tmp" "$lib"
+fi
 # glibc chooses its string and memory functions before any preloaded library runs: mask those here
 export GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL,-AVX512ER,-AVX512PF${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}
 LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" exec "$@"

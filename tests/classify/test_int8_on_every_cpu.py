@@ -54,7 +54,7 @@ def test_int8_models_read_the_same_with_avx512_and_amx_hidden(ferplus, tmp_path)
         timeout=300,
         check=True,
     )
-    assert child.stdout.strip() == "AVX-512,AMX" or child.stdout.strip() == "AVX-512"  # the kernels were AVX2's
+    assert child.stdout.strip().splitlines()[-1].startswith("AVX-512")  # the kernels were AVX2's
     avx2 = np.load(tmp_path / "out.npz")
     for name in INT8:
         native = get_model(name).predict_images(faces)

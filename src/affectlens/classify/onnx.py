@@ -40,7 +40,8 @@ class ExpressionClassifier:
         """Create the ONNX Runtime session (idempotent)."""
         if self.session is None:
             self.session = session(self.path, threads, device=device)
-            if self.full_range_int8 and not int8_without_saturation():
+            on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
+            if on_cpu and self.full_range_int8 and not int8_without_saturation():
                 log.warning(
                     "%s is int8 with full 8-bit weights, which this CPU (no VNNI or AMX) reads inexactly "
                     "(FER+ test 0.815 instead of 0.845 for such a default): re-quantise it with "

@@ -11,7 +11,8 @@ Without VNNI (AVX2-only CPUs, the speed goals' machines) ONNX Runtime multiplies
 by int8 weights with ``VPMADDUBSW``, which adds pairs of products into int16 and saturates when
 both are near full range; with VNNI or AMX it does not. Measured with full-range weights (the
 default model, FER+ test): 0.845 on a Xeon with AMX, 0.815 on the same Xeon with AVX-512 and AMX
-hidden (``benchmarks/avx2only``); with 7-bit weights 0.844 on both, the float model's figure.
+hidden (``benchmarks/avx2only``); with 7-bit weights 0.844 on both (the float graph 0.846, the same
+offsets; FER+ valid and RAF-DB valid equal to the float graph's).
 
 A build step (needs the ``onnx`` package of the ``[train]`` extra); the result runs anywhere
 ONNX Runtime does. Measured in ``benchmarks/model-runs.md``.
