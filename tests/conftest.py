@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from affectlens.runtime import cpu_flags
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("AFFECTLENS_DATA", ROOT.parent / "shared" / "data")).resolve()
 
@@ -29,14 +31,12 @@ AVX2ONLY = ROOT / "benchmarks" / "avx2only" / "run.sh"  # runs a command on the 
 def can_hide_avx512() -> bool:
     """Whether AVX2ONLY works here: a CPU with AVX-512 and CPUID faulting, gcc to build its library, and a
     kernel that lets the process turn the trap on (its library then says so in the environment)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    if not ("cpuid_fault" in flags and "avx512f" in flags and shutil.which("gcc")):
+    if not ({"cpuid_fault", "avx512f"} <= cpu_flags() and shutil.which("gcc")):
         return False
     probe = "import os; print(os.environ.get('AFFECTLENS_CPUID_MASK'))"
-    run = subprocess.run(["bash", str(AVX2ONLY), sys.executable, "-c", probe], capture_output=True, text=True)
+    run = subprocess.run(
+        ["bash", str(AVX2ONLY), sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
+    )
     return run.returncode == 0 and run.stdout.strip() == "avx2"
 
 

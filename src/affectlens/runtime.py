@@ -138,15 +138,21 @@ def release_free_memory() -> None:
         libc.malloc_trim(0)
 
 
-def _cpu_flags() -> set[str]:
+def _cpuinfo(key: str) -> str | None:
+    """The first CPU's ``key`` line of /proc/cpuinfo (None where there is none: macOS, Windows)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "flags":
-                return set(value.split())
+            name, _, value = line.partition(":")
+            if name.strip() == key:
+                return value.strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The instruction sets the kernel lists for this CPU (/proc/cpuinfo ``flags``; empty where unknown)."""
+    return set((_cpuinfo("flags") or "").split())
 
 
 @cache
@@ -158,7 +164,7 @@ def int8_without_saturation() -> bool:
 
     if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
         return True
-    flags = _cpu_flags()
+    flags = cpu_flags()
     if not flags:  # no /proc/cpuinfo (macOS, Windows): unknown, say nothing
         return True
     return not avx512_hidden(flags) and bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
@@ -169,13 +175,7 @@ def machine() -> dict:
     cores and the ONNX Runtime version (every benchmark prints it beside its figures)."""
     import platform
 
-    model, flags = platform.processor() or "unknown CPU", _cpu_flags()
-    try:
-        names = [v for k, _, v in (ln.partition(":") for ln in Path("/proc/cpuinfo").read_text().splitlines())
-                 if k.strip() == "model name"]  # fmt: skip
-        model = names[0].strip() if names else model
-    except OSError:
-        pass
+    model, flags = _cpuinfo("model name") or platform.processor() or "unknown CPU", cpu_flags()
     isa = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"),
                                    ("AVX512-VNNI", "avx512_vnni"), ("AVX-VNNI", "avx_vnni"), ("AMX", "amx_tile"))
            if flag in flags]  # fmt: skip

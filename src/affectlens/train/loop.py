@@ -29,6 +29,7 @@ from affectlens.errors import AffectlensError
 from affectlens.evaluate.metrics import classification_report
 from affectlens.faces.preprocess import Preprocess
 from affectlens.labels import EMOTIONS
+from affectlens.runtime import cpu_flags
 from affectlens.train.augment import AugmentConfig, augment, photometric
 from affectlens.train.models import create_model, get_spec
 
@@ -114,11 +115,7 @@ def native_bf16(dev: torch.device) -> bool:
         # what PyTorch's own kernels detected (CPUID): right also where instruction sets are hidden from the
         # process (benchmarks/avx2only), which /proc/cpuinfo still lists
         return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def prepare(datasets: list[FaceDataset], pre: Preprocess) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
