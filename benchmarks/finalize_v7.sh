@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduce affect-kd-v7 (issue "Expression model v2"; ledger: "One backbone distilled from the joint head"
-# in benchmarks/model-runs.md): the faceres backbone at 112 px trained on FER+ and RAF-DB with soft targets
+# Reproduce the run fr112-kd-v6 and its candidate graph (issue "Expression model v2"; ledger: "One backbone
+# distilled from the search's best model" in benchmarks/model-runs.md; measured and NOT kept): the faceres backbone at 112 px trained on FER+ and RAF-DB with soft targets
 # from the search's best float model (the three-member joint head affect-joint-v6), so that one backbone
 # does the work of the default's pair. Then the shipping path of every model: calibrated export, int8,
 # rare-class offsets fitted on valid, the float graph beside it.
@@ -20,5 +20,6 @@ affectlens train --out runs/fr112-kd-v6 --model faceres --input-size 112 --datas
 # 3. calibrated on FER+ valid, figures in its card
 affectlens export runs/fr112-kd-v6/best.pt --out "$T/affect-kd-v7.onnx" --name affect-kd-v7 \
   --calibrate "ferplus:$D/ferplus@valid" --eval "ferplus:$D/ferplus@test" --eval "rafdb:$D/rafdb-basic@valid"
-# 4-6. int8, offsets, the float graph beside it, figures as a user sees them
+# 4-6. int8, offsets, the float graph beside it, figures as a user sees them (ship_graph.sh writes into the
+# package's weights folder: move the candidate out unless it is to ship)
 bash "$(dirname "$0")/ship_graph.sh" affect-kd-v7
