@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reproduce the run fr112-kd-v6 and its candidate graph (issue "Expression model v2"; ledger: "One backbone
-# distilled from the search's best model" in benchmarks/model-runs.md; measured and NOT kept): the faceres backbone at 112 px trained on FER+ and RAF-DB with soft targets
-# from the search's best float model (the three-member joint head affect-joint-v6), so that one backbone
-# does the work of the default's pair. Then the shipping path of every model: calibrated export, int8,
-# rare-class offsets fitted on valid, the float graph beside it.
+# distilled from the search's best model" in benchmarks/model-runs.md; measured and NOT kept): the faceres
+# backbone at 112 px trained on FER+ and RAF-DB with soft targets from the search's best float model (the
+# three-member joint head affect-joint-v6), so that one backbone would do the work of the default's pair.
+# Then the shipping path of every model: calibrated export, int8, rare-class offsets fitted on valid, the
+# float graph beside it.
 #   bash benchmarks/finalize_v7.sh
 # Needs $TMPDIR/affectlens-v3/affect-joint-v6.onnx only to rebuild the teachers' file, which is committed
 # (benchmarks/teachers/ferplus-rafdb-joint-v6.npz). About 45 minutes on 2 cores of a Xeon with AMX (bf16).
