@@ -4,7 +4,7 @@
 # one linear head over the pooled features of faceres at 128 px (run faceres128-o) and the two 48 px CNNs of
 # affect-cnn-x2-v1, float, rare-class offsets fitted on valid. Not the default: it costs ~3.5x its classifier time.
 #   bash benchmarks/finalize_joint_v6.sh
-# Needs runs/faceres128-o/best.pt (its training command is in the ledger and in the card). About 6 minutes on 2 cores.
+# Needs runs/faceres128-o/best.pt (its training command is in the ledger and in the card). About 4 minutes on 2 cores.
 set -euo pipefail
 D=../shared/data; T=${TMPDIR:-/tmp}/affectlens-v3; W=src/affectlens/classify/weights; mkdir -p "$T"
 # 1. the members: the backbone exported and calibrated on FER+ valid; the two CNNs split out of the shipped pair

@@ -6,7 +6,9 @@
 # Then the shipping path of every model: calibrated export, int8, rare-class offsets fitted on valid, the
 # float graph beside it.
 #   bash benchmarks/finalize_v7.sh
-# Needs $TMPDIR/affectlens-v3/affect-joint-v6.onnx only to rebuild the teachers' file, which is committed
+# Needs $TMPDIR/affectlens-v3/affect-joint-v6.onnx only to rebuild the teachers' file, which is committed: the
+# joint head as benchmarks/joint_head.py writes it, before fit_class_bias (finalize_joint_v6.sh step 2 with
+# --write "$T/affect-joint-v6.onnx"); the shipped graph's contempt offset would change the soft targets slightly.
 # (benchmarks/teachers/ferplus-rafdb-joint-v6.npz). About 45 minutes on 2 cores of a Xeon with AMX (bf16).
 set -euo pipefail
 D=../shared/data; T=${TMPDIR:-/tmp}/affectlens-v3; mkdir -p "$T"
@@ -19,8 +21,10 @@ affectlens train --out runs/fr112-kd-v6 --model faceres --input-size 112 --datas
   --dataset "rafdb:$D/rafdb-basic" --distill "$SOFT" --distill-weight 0.7 --epochs 8 --optimizer adamw --lr 1e-3 \
   --weight-decay 0.05 --schedule cosine --logit-adjust 0 --precision bf16 --seed 11 --no-progress
 # 3. calibrated on FER+ valid, figures in its card
-affectlens export runs/fr112-kd-v6/best.pt --out "$T/affect-kd-v7.onnx" --name affect-kd-v7 \
+affectlens export runs/fr112-kd-v6/last.pt --out "$T/affect-kd-v7.onnx" --name affect-kd-v7 \
   --calibrate "ferplus:$D/ferplus@valid" --eval "ferplus:$D/ferplus@test" --eval "rafdb:$D/rafdb-basic@valid"
 # 4-6. int8, offsets, the float graph beside it, figures as a user sees them (ship_graph.sh writes into the
 # package's weights folder: move the candidate out unless it is to ship)
 bash "$(dirname "$0")/ship_graph.sh" affect-kd-v7
+# the candidate was not kept: out of the package again
+mkdir -p "$T/candidates" && mv src/affectlens/classify/weights/affect-kd-v7* "$T/candidates/"

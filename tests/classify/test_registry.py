@@ -106,6 +106,7 @@ def test_the_face_backbone_default_reads_raf_db_better_than_the_previous_default
     assert acc[v3.card.name] >= acc[v1.card.name] + 0.01, acc  # measured 0.868 vs 0.843
 
 
+@pytest.mark.slow  # ~20 s: both models over FER+ test and RAF-DB valid
 def test_the_most_accurate_model_is_selectable_and_reads_more_than_the_default(ferplus, rafdb):
     """affect-joint-v6 (one head over faceres at 128 px and both 48 px CNNs, float, benchmarks/finalize_joint_v6.sh):
     the search's best by the valid rule, shipped beside the fast default. Measured: FER+ test 0.8466 / macro-F1 0.690
