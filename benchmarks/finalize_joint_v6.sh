@@ -17,3 +17,4 @@ python benchmarks/joint_head.py "$T/fr128o.onnx" "$T/t1ft48.onnx" "$T/t2.onnx" -
 # 3. offsets for the rare classes fitted on valid (contempt +0.7), figures into the card; as a user reads it
 python tools/fit_class_bias.py affect-joint-v6 --max-offset 2
 affectlens eval --model affect-joint-v6 --dataset "ferplus:$D/ferplus" --split test --json
+# (the shipped card's one-paragraph description was then written by hand; the graph and figures are the script's)

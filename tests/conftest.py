@@ -33,11 +33,20 @@ def can_hide_avx512() -> bool:
     kernel that lets the process turn the trap on (its library then says so in the environment)."""
     if not ({"cpuid_fault", "avx512f"} <= cpu_flags() and shutil.which("gcc")):
         return False
-    probe = "import os; print(os.environ.get('AFFECTLENS_CPUID_MASK'))"
-    run = subprocess.run(
-        ["bash", str(AVX2ONLY), sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
-    )
+    run = python_on_avx2("import os; print(os.environ.get('AFFECTLENS_CPUID_MASK'))")
     return run.returncode == 0 and run.stdout.strip() == "avx2"
+
+
+def python_on_avx2(code: str, *args: object, check: bool = False) -> subprocess.CompletedProcess:
+    """``python -c code args…`` (this interpreter) run through AVX2ONLY, output captured as text."""
+    cmd = ["bash", str(AVX2ONLY), sys.executable, "-c", code, *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=check)
+
+
+def needs_avx2only(test):
+    """Skip ``test`` where AVX2ONLY cannot run (decided when its module is collected)."""
+    why = "needs a CPU with AVX-512 and CPUID faulting, and gcc"
+    return pytest.mark.skipif(not can_hide_avx512(), reason=why)(test)
 
 
 def need(path: Path) -> Path:

@@ -7,16 +7,13 @@ kernels against 0.845 with AMX. ``benchmarks/avx2only`` hides AVX-512 and AMX fr
 on the machine at hand.
 """
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from affectlens.classify import get_model
 from affectlens.classify.registry import builtin_models
 from affectlens.datasets import load_dataset
-from tests.conftest import AVX2ONLY, can_hide_avx512
+from tests.conftest import needs_avx2only, python_on_avx2
 
 INT8 = [name for name in builtin_models() if name.endswith("-int8")]
 
@@ -43,17 +40,11 @@ def test_int8_weights_use_seven_bits(name):
     assert all(np.abs(w.astype(np.int32)).max() <= 64 for w in weights)
 
 
-@pytest.mark.skipif(not can_hide_avx512(), reason="needs a CPU with AVX-512 and CPUID faulting, and gcc")
+@needs_avx2only
 def test_int8_models_read_the_same_with_avx512_and_amx_hidden(ferplus, tmp_path):
     faces = load_dataset(f"ferplus:{ferplus}", "test").images[:96]
     np.save(tmp_path / "faces.npy", faces)
-    child = subprocess.run(
-        ["bash", str(AVX2ONLY), sys.executable, "-c", _CHILD, tmp_path / "faces.npy", tmp_path / "out.npz", *INT8],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    child = python_on_avx2(_CHILD, tmp_path / "faces.npy", tmp_path / "out.npz", *INT8, check=True)
     assert child.stdout.strip().splitlines()[-1].startswith("AVX-512")  # the kernels were AVX2's
     avx2 = np.load(tmp_path / "out.npz")
     for name in INT8:

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from affectlens.labels import EMOTIONS  # noqa: E402
 from affectlens.train.augment import AugmentConfig, photometric  # noqa: E402
 from affectlens.train.loop import masked_soft_ce  # noqa: E402
-from tests.conftest import AVX2ONLY, can_hide_avx512  # noqa: E402
+from tests.conftest import needs_avx2only, python_on_avx2  # noqa: E402
 
 CONTEMPT = EMOTIONS.index("contempt")
 
@@ -85,14 +85,9 @@ def test_backbone_learns_at_its_share_of_the_rate(schedule):
         TrainConfig(backbone_lr=0)
 
 
-@pytest.mark.skipif(not can_hide_avx512(), reason="needs a CPU with AVX-512 and CPUID faulting, and gcc")
+@needs_avx2only
 def test_auto_precision_sees_the_cpu_the_kernels_see():
     """bf16 only where PyTorch's kernels have it: not on AVX2 kernels, though /proc/cpuinfo lists AVX512-BF16."""
-    import subprocess
-    import sys
-
     probe = "import torch; from affectlens.train.loop import native_bf16; print(native_bf16(torch.device('cpu')))"
-    masked = subprocess.run(
-        ["bash", str(AVX2ONLY), sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
-    )
+    masked = python_on_avx2(probe)
     assert masked.stdout.strip().splitlines()[-1] == "False", masked.stderr[-500:]
