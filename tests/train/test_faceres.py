@@ -140,3 +140,16 @@ def test_missing_weights_say_how_to_make_them(tmp_path, monkeypatch):
     with pytest.raises(AffectlensError, match=r"python tools/faceres_weights\.py"):
         FaceResNet()
     assert FaceResNet(pretrained=False, in_chans=3)(torch.zeros(2, 3, 64, 64)).shape == (2, 8)
+
+
+def test_learned_pooling_starts_as_the_average_and_refuses_other_map_sizes(weights, monkeypatch):
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights))
+    avg, gdc = FaceResNet().eval(), FaceResNet(pool="gdc").eval()
+    gdc.head.load_state_dict(avg.head.state_dict())
+    x = torch.from_numpy(fw.faces(4, offset=2, size=112)).unsqueeze(1)
+    with torch.no_grad():
+        assert torch.equal(gdc(x), avg(x))
+        gdc.pool_delta[:, :, 0, 0] = 1.0  # a learned weight on one corner moves the features
+        assert not torch.allclose(gdc.forward_features(x), avg.forward_features(x), atol=1e-3)
+    with pytest.raises(AffectlensError, match=r"4x4 last map \(crops of 97-128 px\), got \(3, 3\)"):
+        gdc(torch.zeros(1, 1, 96, 96))

@@ -63,13 +63,22 @@ class FaceResNet(nn.Module):
     Layer names follow the graph (``features.conv1``, ``features.conv_dw_1``, ``features.conv_pw_1``,
     ... ``features.conv_pw_13``). A gray input is replicated to three channels inside ``forward``
     (which is what the graph saw for a gray face), so the pretrained function is kept exactly.
+
+    ``pool="gdc"`` replaces the global average by a learned per-channel, per-position weighting of the
+    last ``grid`` x ``grid`` map (a global depthwise conv, as MobileFaceNet pools): where on the face a
+    feature fires survives pooling. Its weights are ``1 / grid**2 + delta`` with ``delta`` starting at 0,
+    so training starts from the pretrained average and weight decay pulls back towards it.
     """
 
-    def __init__(self, num_classes: int = 8, in_chans: int = 1, drop: float = 0.2, pretrained: bool = True):
+    def __init__(self, num_classes: int = 8, in_chans: int = 1, drop: float = 0.2, pretrained: bool = True,
+                 pool: str = "avg", grid: int = 4):  # fmt: skip
         super().__init__()
         if in_chans not in (1, 3):
             raise AffectlensError(f"faceres takes 1 (gray) or 3 (RGB) channels, not {in_chans}")
-        self.in_chans = in_chans
+        if pool not in ("avg", "gdc"):
+            raise AffectlensError(f"faceres pooling {pool!r}: 'avg' or 'gdc'")
+        self.in_chans, self.grid = in_chans, grid
+        self.pool_delta = nn.Parameter(torch.zeros(1, FEATURES, grid, grid)) if pool == "gdc" else None
         mean = BGR_MEAN if in_chans == 1 else BGR_MEAN[::-1]  # RGB input: the first conv is flipped to RGB
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         layers: OrderedDict[str, nn.Module] = OrderedDict(conv1=ConvBNReLU6(3, STEM, 3, 2))
@@ -90,14 +99,22 @@ class FaceResNet(nn.Module):
             key = "features.conv1.conv.weight"
             state[key] = state[key].flip(1)
         missing, unexpected = self.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("head.") for k in missing):
+        if unexpected or any(not k.startswith(("head.", "pool_delta")) for k in missing):
             raise AffectlensError(f"faceres weights do not fit the model: missing {missing}, unexpected {unexpected}")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The 1024-d globally pooled features (the graph's ``global_pooling/Mean``)."""
+        """The 1024-d globally pooled features (the graph's ``global_pooling/Mean``, or the learned pooling)."""
         if self.in_chans == 1:
             x = x.expand(-1, 3, -1, -1)
-        return self.features(x - self.mean).mean((2, 3))
+        z = self.features(x - self.mean)
+        if self.pool_delta is None:
+            return z.mean((2, 3))
+        if tuple(z.shape[-2:]) != (self.grid, self.grid):
+            raise AffectlensError(
+                f"faceres with learned pooling needs a {self.grid}x{self.grid} last map (crops of "
+                f"{32 * self.grid - 31}-{32 * self.grid} px), got {tuple(z.shape[-2:])}"
+            )
+        return (z * (self.pool_delta + 1 / self.grid**2)).sum((2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))

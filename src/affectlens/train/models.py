@@ -242,6 +242,15 @@ REGISTRY: dict[str, ModelSpec] = {
             mean=0.0,
             std=1 / 255,  # it takes 0-255 pixels: the VGG channel means are subtracted inside
         ),
+        ModelSpec(
+            "faceres_gdc",
+            lambda **kw: FaceResNet(pool="gdc", **kw),
+            112,
+            "gray",
+            "faceres with learned per-position pooling of its 4x4 map (112-128 px), ~142 M MACs at 112 px",
+            mean=0.0,
+            std=1 / 255,
+        ),
         ModelSpec("mobilenetv3", _timm("mobilenetv3_large_100"), 96, "rgb", "timm MobileNetV3-Large"),
         ModelSpec("efficientnet_b0", _timm("efficientnet_b0"), 96, "rgb", "timm EfficientNet-B0"),
         ModelSpec("resnet50", _timm("resnet50"), 96, "rgb", "timm ResNet-50"),
