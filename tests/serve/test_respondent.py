@@ -15,7 +15,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.serve.conftest import clip_frames, copy_clip, jpeg
+from tests.serve.conftest import clip_frames, copy_clip, jpeg, run_cli
 
 STIMULUS = "expressions_man.mp4"  # 5.6 s: the respondents "watch" it while their camera shows the same clip
 
@@ -170,3 +170,26 @@ def test_forged_revoked_and_unknown_links_get_a_clear_page_and_a_4xx(server, stu
         assert c.get(f"/r/{token(forged)}/stimulus").status_code == 404
     log = server.log.read_text()
     assert all(token(u) not in log for u in study["links"].values()), "a link's token was written to the log"
+
+
+def test_a_study_read_by_another_model_than_the_servers_refuses_live_sessions(server, study, media):
+    with server.client() as c:  # a study made through the server takes the server's model
+        assert c.get("/v1/studies/remote-ad").json()["model"] == "affect-ens-v4-int8"
+    stim = copy_clip(media, STIMULUS, server.data_dir / "other-stim")
+    env = {"AFFECTLENS_HOME": str(server.data_dir / "home")}
+    made = run_cli(
+        "study", "create", "other-model", "--stimulus", str(stim), "--model", "affect-cnn-x2-v1-int8", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    with server.client() as c:
+        assert c.get("/v1/studies/other-model").json()["model"] == "affect-cnn-x2-v1-int8"
+        r = c.post("/v1/studies/other-model/invites", json={"respondents": ["m1"]})
+        assert r.status_code == 201, r.text
+        url = r.json()[0]["url"]
+
+    async def refused():
+        async with websockets.connect(ws_url(server, url)) as ws:
+            return json.loads(await ws.recv())
+
+    reply = asyncio.run(refused())
+    assert reply["status"] == 409 and "serve --model affect-cnn-x2-v1-int8" in reply["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -159,3 +160,23 @@ def test_ctrl_c_gives_the_claim_back(home):
     rec = _by_respondent("ad")["r1"]
     assert (rec.status, rec.claimed_by, rec.attempts) == ("pending", None, 1)
     assert not list((home / "studies" / "ad").glob("results/*.parquet"))  # no half result
+
+
+def test_a_study_reads_every_recording_with_the_model_it_was_created_with(home):
+    stim, rec = clip(STIMULUS), clip(SHORT[0])
+    r = cli("study", "create", "x", "--stimulus", stim, "--model", "no-such-model")
+    assert r.returncode == 1 and "unknown model 'no-such-model'" in r.stderr
+    assert "no study named" in cli("study", "status", "x").stderr  # nothing was written
+    cli("study", "create", "plain", "--stimulus", stim, check=True)
+    made = cli("study", "create", "older", "--stimulus", stim, "--model", "affect-cnn-x2-v1-int8", check=True)
+    assert "expression model: affect-cnn-x2-v1-int8" in made.stderr
+    probs = {}
+    for name in ("plain", "older"):
+        cli("study", "add", name, rec, "--respondent", "r1", check=True)
+        cli("study", "run", name, "--no-progress", check=True)
+        study, (only,) = recordings(name)
+        probs[name] = pd.read_parquet(Path(study.data_dir) / only.result_path).filter(like="p_").to_numpy()
+    assert json.loads(cli("study", "status", "plain", "--json").stdout)["model"] == "affect-ens-v4-int8"
+    assert json.loads(cli("study", "status", "older", "--json").stdout)["model"] == "affect-cnn-x2-v1-int8"
+    # the same faces, two models: the rows differ, so each study's recordings went through its own model
+    assert probs["plain"].shape == probs["older"].shape and abs(probs["plain"] - probs["older"]).max() > 0.05

@@ -21,6 +21,13 @@ def builtin_models() -> list[str]:
     return sorted(p.stem for p in WEIGHTS.glob("*.onnx") if card_path(p).is_file())
 
 
+def model_id(name_or_path: str | Path | None = None) -> str:
+    """What a study records as its model: a shipped name as is, an ``.onnx`` file by its absolute path
+    (``None``: today's default, by name, so that a later release's default does not change the study)."""
+    clf = get_model(name_or_path)
+    return clf.path.stem if clf.path.parent == WEIGHTS else str(clf.path.resolve())
+
+
 def get_model(name_or_path: str | Path | None = None) -> ExpressionClassifier:
     """Resolve a shipped model name, an ``.onnx`` path or a ``.pt`` checkpoint to a classifier."""
     name = str(name_or_path or DEFAULT_MODEL)

@@ -76,6 +76,9 @@ def serve_cmd(
             "--public-url", envvar="AFFECTLENS_PUBLIC_URL", help="base of respondents' invite links (behind a proxy)"
         ),
     ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="expression model of every analyzer: shipped name or .onnx")
+    ] = None,
 ) -> None:
     """Run the web API, the dashboard and remote respondents' pages; open the printed URL in a browser."""
     _require_serve_extra()
@@ -93,6 +96,7 @@ def serve_cmd(
         "threads",
         "public_url",
         "inference_workers",
+        "model",
     )
     options = {k: v for k, v in locals().items() if k in same_named}
     settings = _settings(**options, db_url=db, auth=not no_auth, cors_origins=tuple(cors_origin or ())).validate()

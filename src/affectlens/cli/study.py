@@ -40,16 +40,27 @@ def create_cmd(
         str | None,
         typer.Option("--consent-text", help="what remote respondents agree to before their camera turns on"),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="expression model for every recording: shipped name or .onnx (default: today's)"),
+    ] = None,
     db: Db = None,
 ) -> None:
     """Create a study around one stimulus video."""
     from affectlens.studies import create_study
 
     s = create_study(
-        name, stimulus, db, require_consent=require_consent, keep_media=keep_media, consent_text=consent_text
+        name,
+        stimulus,
+        db,
+        require_consent=require_consent,
+        keep_media=keep_media,
+        consent_text=consent_text,
+        model=model,
     )
     fps = f", {s.stimulus_fps:.2f} fps" if s.stimulus_fps else ""
     typer.echo(f"study {s.name!r}: stimulus {Path(s.stimulus_path).name} ({s.stimulus_duration_s:.1f} s{fps})")
+    typer.echo(f"expression model: {s.model}", err=True)
     typer.echo(f"data in {s.data_dir}", err=True)
 
 
@@ -176,6 +187,7 @@ def status_cmd(
         typer.echo(json.dumps(status_json(study, people), indent=2))
         return
     typer.echo(f"study {study.name!r}: stimulus {study.stimulus_path} ({study.stimulus_duration_s:.1f} s)")
+    typer.echo(f"expression model: {study.model or 'the default (a study made before studies recorded it)'}")
     for p in people:
         tags = " ".join(f"{k}={v}" for k, v in sorted(p.tags.items()))
         watched = "" if p.seconds_watched is None else f"{p.seconds_watched:.1f} s watched"
@@ -192,6 +204,7 @@ def status_json(study, people) -> dict:
         "name": study.name,
         "stimulus": study.stimulus_path,
         "stimulus_duration_s": study.stimulus_duration_s,
+        "model": study.model,
         "counts": counts,
         "respondents": [p.to_dict() for p in people],
     }

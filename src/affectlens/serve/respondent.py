@@ -18,6 +18,7 @@ from affectlens.errors import NotFound
 from affectlens.faces.preprocess import GRAY_WEIGHTS
 from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.live import LiveSession
+from affectlens.serve.settings import ServeSettings
 from affectlens.studies.invites import INVALID, InviteBook, token_hash
 from affectlens.studies.models import Invite, Study
 from affectlens.studies.remote import RemoteRecording
@@ -80,6 +81,17 @@ class Links:
                 self._study_of[digest] = study.name
         invite = InviteBook(store).usable(digest, allow_started=allow_started)
         return Link(store, study, invite)
+
+
+def model_mismatch(study: Study, settings: ServeSettings) -> str | None:
+    """Why this server cannot run the study's live sessions (it reads faces with another model), else None.
+    A study made before studies recorded their model runs on any server."""
+    if study.model is None or study.model == settings.model_id:
+        return None
+    return (
+        f"study {study.name!r} reads faces with the model {study.model}, this server with {settings.model_id}: "
+        f"start it with `affectlens serve --model {study.model}`"
+    )
 
 
 def camera_check(pool: AnalyzerPool, image: np.ndarray) -> dict:

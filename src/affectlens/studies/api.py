@@ -58,21 +58,33 @@ def create_study(
     require_consent: bool = False,
     keep_media: bool = False,
     consent_text: str | None = None,
+    model: str | None = None,
 ) -> Study:
     """A new study around ``stimulus``.
 
     ``require_consent``: only recordings added with ``consent=True`` are processed.
     ``keep_media``: keep a copy of each recording in the study folder (off: derived data only).
     ``consent_text``: what remote respondents agree to before their camera turns on (None: a default).
+    ``model``: the expression model every recording is read with (a shipped name or an ``.onnx`` file;
+    None: today's default, recorded by name so that a later release's default does not mix models).
     """
+    from affectlens.classify import model_id
+
     if consent_text is not None and not consent_text.strip():
         raise AffectlensError("--consent-text: give the text respondents agree to (or leave it out for the default)")
     path = existing_file(stimulus, "stimulus")
+    model = model_id(model)  # an unknown model fails here, before anything is written
     info = probe(path)  # fails on an unreadable stimulus before anything is written
     new = NewStimulus(str(path), sha256_file(path), info.duration_s, info.fps, info.frames)
     store, loc = open_store(name, db, create=True)
     return store.create_study(
-        name, new, str(loc.folder), require_consent=require_consent, keep_media=keep_media, consent_text=consent_text
+        name,
+        new,
+        str(loc.folder),
+        require_consent=require_consent,
+        keep_media=keep_media,
+        consent_text=consent_text,
+        model=model,
     )
 
 

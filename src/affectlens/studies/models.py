@@ -51,6 +51,7 @@ class Study(Base):
     require_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     keep_media: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_text: Mapped[str | None] = mapped_column(Text, nullable=True)  # None: the default text
+    model: Mapped[str | None] = mapped_column(Text, nullable=True)  # expression model; None: the default
 
     recordings: Mapped[list[Recording]] = relationship(
         back_populates="study", cascade="all, delete-orphan", passive_deletes=True

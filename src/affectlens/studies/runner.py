@@ -141,7 +141,7 @@ def run_study(
         while True:
             while len(in_flight) < workers and (rec := store.claim(study, claimer)) is not None:
                 claimed[rec.id] = rec
-                job = Job(rec.id, rec.path, rec.offset_s, str(result_file(study, rec.id)))
+                job = Job(rec.id, rec.path, rec.offset_s, str(result_file(study, rec.id)), study.model)
                 in_flight[executor.submit(process, job)] = rec
             if not in_flight:
                 break

@@ -99,9 +99,11 @@ class StudyStore:
         require_consent: bool = False,
         keep_media: bool = False,
         consent_text: str | None = None,
+        model: str | None = None,
     ) -> Study:
         study = Study(
             consent_text=consent_text,
+            model=model,
             require_consent=require_consent,
             keep_media=keep_media,
             name=name,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from affectlens.sinks.base import Sink
 
-_analyzer = None
+_analyzers: dict = {}  # model -> the Analyzer loaded for it in this process
 _threads: int | None = None
 
 
@@ -23,6 +23,7 @@ class Job:
     path: str
     offset_s: float
     out_path: str  # final Parquet path
+    model: str | None = None  # the study's expression model (None: the default)
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,12 @@ def init_worker(threads: int | None) -> None:
     _threads = threads
 
 
-def _get_analyzer():
-    global _analyzer
-    if _analyzer is None:
+def _get_analyzer(model: str | None = None):
+    if model not in _analyzers:
         from affectlens.pipeline import Analyzer
 
-        _analyzer = Analyzer(threads=_threads)
-    return _analyzer
+        _analyzers[model] = Analyzer(threads=_threads, **({"model": model} if model else {}))
+    return _analyzers[model]
 
 
 def process(job: Job) -> Outcome:
@@ -106,7 +106,7 @@ def _process(job: Job) -> Outcome:
     src = VideoSource(job.path)
     fps, duration = src.fps, getattr(src, "duration_s", None)
     rows = _RespondentRows()
-    frames = consume(_get_analyzer().analyze_source(src), [rows]).frames
+    frames = consume(_get_analyzer(job.model).analyze_source(src), [rows]).frames
     df = respondent_rows(rows.frame(), job.offset_s, fps)
     write_parquet_atomic(df, Path(job.out_path))
     return Outcome(job.recording_id, ok=True, frames=frames, face_frames=len(df), duration_s=duration)

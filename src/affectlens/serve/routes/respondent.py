@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from affectlens.errors import AffectlensError, Gone, NotFound
 from affectlens.serve.errors import ApiError
-from affectlens.serve.respondent import DEFAULT_CONSENT, Link, RespondentSession, camera_check
+from affectlens.serve.respondent import DEFAULT_CONSENT, Link, RespondentSession, camera_check, model_mismatch
 from affectlens.serve.routes.live import decode_frame
 from affectlens.serve.routes.ui import STATIC
 from affectlens.serve.security import origin_allowed
@@ -133,6 +133,10 @@ async def live(ws: WebSocket, token: str) -> None:
     pool = _state(ws).pool
     if pool is None:
         await ws.close(code=1011, reason="models not loaded")
+        return
+    if (mismatch := model_mismatch(link.study, _state(ws).settings)) is not None:
+        await ws.send_json({"type": "error", "status": 409, "message": mismatch})
+        await ws.close(code=4409)
         return
     session = RespondentSession(link, pool)
     try:

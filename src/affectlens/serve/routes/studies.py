@@ -78,6 +78,7 @@ class StudyInfo(BaseModel):
     name: str
     stimulus: str
     stimulus_duration_s: float
+    model: str | None  # the expression model of every recording (None: a study made before studies recorded it)
     running: bool
     counts: dict[str, int]
     respondents: list[Respondent]
@@ -91,6 +92,7 @@ def _info(name: str, db: str | None, running: set[str] | frozenset = frozenset()
         name=study.name,
         stimulus=Path(study.stimulus_path).name,
         stimulus_duration_s=study.stimulus_duration_s,
+        model=Path(study.model).name if study.model else None,
         running=study.name in running,
         counts=counts,
         respondents=[Respondent(**p.to_dict(), status=p.state) for p in people],
@@ -135,7 +137,14 @@ async def create_study(
     shutil.rmtree(saved.path.parent, ignore_errors=True)
     try:
         await run_in_threadpool(
-            _call, studies.create_study, name, path, db, require_consent=require_consent, keep_media=keep_media
+            _call,
+            studies.create_study,
+            name,
+            path,
+            db,
+            require_consent=require_consent,
+            keep_media=keep_media,
+            model=state.settings.model,  # the server's: its live respondents are read by the same model
         )
     except BaseException:
         path.unlink(missing_ok=True)
