@@ -71,15 +71,17 @@ def test_claims_are_atomic_under_contention(store):
 
 
 def test_finish_fail_release_only_by_the_claimer(store):
-    study = _study(store, 3)
+    study = _study(store, 4)
     me, other = new_claimer(), new_claimer()
     a, b, c = (store.claim(study, me) for _ in range(3))
+    d = store.claim(study, other)
     assert not store.finish(a.id, other, Finished("results/1.parquet", 10, 9, 1.0))  # not theirs
     assert store.finish(a.id, me, Finished("results/1.parquet", 10, 9, 1.0))
     assert not store.finish(a.id, me, Finished("results/1.parquet", 10, 9, 1.0))  # already done
     assert store.fail(b.id, me, "bad video")
-    assert store.release(c.id, me)
+    assert store.release_all(study, me) == 1  # an interrupted run gives back what it still holds: c
     by = {r.id: r for r in store.recordings(study)}
+    assert by[d.id].status == RUNNING and by[d.id].claimed_by == other
     assert (by[a.id].status, by[a.id].face_frames, by[a.id].result_path) == (DONE, 9, "results/1.parquet")
     assert (by[b.id].status, by[b.id].error) == (FAILED, "bad video")
     assert by[c.id].status == PENDING and by[c.id].claimed_by is None

@@ -161,8 +161,7 @@ def run_study(
     except KeyboardInterrupt:
         summary.interrupted = True
         _stop(executor)
-        for rid in claimed:
-            store.release(rid, claimer)
+        store.release_all(study, claimer)
     finally:
         heartbeat.stop()
         executor.shutdown(wait=not summary.interrupted, cancel_futures=True)

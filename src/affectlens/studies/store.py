@@ -362,9 +362,18 @@ class StudyStore:
     def fail(self, rid: int, claimer: str, error: str) -> bool:
         return bool(self._set(rid, claimer, RUNNING, status=FAILED, error=error[:4000], finished_at=utcnow()))
 
-    def release(self, rid: int, claimer: str) -> bool:
-        """Give an unfinished claim back (an interrupted run)."""
-        return bool(self._set(rid, claimer, RUNNING, status=PENDING, claimed_by=None))
+    def release_all(self, study: Study, claimer: str) -> int:
+        """Give back every claim ``claimer`` holds in ``study`` (an interrupted run), including one an interrupt
+        caught between the database's commit and the claim reaching the caller."""
+        with self.session() as s:
+            res = s.execute(
+                update(Recording)
+                .where(Recording.study_id == study.id, Recording.status == RUNNING, Recording.claimed_by == claimer)
+                .values(status=PENDING, claimed_by=None)
+                .execution_options(synchronize_session=False)
+            )
+            s.commit()
+            return res.rowcount
 
     def retry_failed(self, study: Study) -> int:
         with self.session() as s:
