@@ -118,6 +118,7 @@ def test_studies_page_runs_a_study_and_opens_its_report(page, server, media, art
     page.wait_for_selector("#respondents tbody tr:has-text('done')", timeout=120_000)
     page.wait_for_selector("#study-timeline .main-svg .scatterlayer .trace")
     page.wait_for_selector("#studies tbody tr:has-text('1 done')")
+    assert "affect-ens-v4-int8" in page.inner_text("#studies tbody tr:has-text('uitest')")  # the server's model
     page.screenshot(path=str(artifacts / "study.png"), full_page=True)
     href = page.get_attribute("#study-report", "href")
     assert href == "/v1/studies/uitest/report"

@@ -18,10 +18,11 @@
       const studies = await AL.api("/v1/studies");
       $("studies").tBodies[0].replaceChildren(...(studies.length ? studies.map((s) => AL.el("tr", {},
         AL.el("td", {}, s.name), AL.el("td", {}, `${s.stimulus} (${AL.fmt(s.stimulus_duration_s, 1)} s)`),
+        AL.el("td", {}, s.model || "default"),
         AL.el("td", {}, Object.entries(s.counts).map(([k, v]) => `${v} ${k}`).join(", ") || "none"),
         AL.el("td", {}, s.running ? "running" : "idle"),
         AL.el("td", {}, AL.el("button", { onclick: () => open(s.name) }, "open")),
-      )) : [AL.el("tr", {}, AL.el("td", { colspan: 5, class: "muted" }, "no study yet"))]));
+      )) : [AL.el("tr", {}, AL.el("td", { colspan: 6, class: "muted" }, "no study yet"))]));
     } catch (e) { AL.banner(e.message); }
   }
 
