@@ -139,6 +139,9 @@ def test_headline_panel_and_summary_come_from_the_same_figures(tmp_path):
         assert f"peaked at {h.peak[0]}–{h.peak[0] + 1} s" in text
     page = build_report(study, tables)
     assert "<h2>Headline</h2>" in page and "mean engagement (0-100)" in page and "@media print" in page
+    assert "<th>expression model</th><td>the default</td>" in page  # a study made before studies recorded it
+    study.model = "affect-joint-v6"
+    assert "<th>expression model</th><td>affect-joint-v6</td>" in build_report(study, tables)
 
 
 def test_report_marks_the_seconds_where_planted_groups_differ(tmp_path):
