@@ -46,8 +46,8 @@ def test_settings_refuse_no_auth_off_loopback(tmp_path):
 def test_settings_resolve_the_model_before_the_server_starts(tmp_path):
     with pytest.raises(AffectlensError, match="unknown model 'nope'"):
         ServeSettings(data_dir=tmp_path, model="nope").validate()
-    assert ServeSettings(data_dir=tmp_path).validate().model_id == "affect-ens-v4-int8"  # the default, by name
-    assert ServeSettings(data_dir=tmp_path, model="affect-cnn-x2-v1").validate().model_id == "affect-cnn-x2-v1"
+    assert ServeSettings(data_dir=tmp_path).validate().model == "affect-ens-v4-int8"  # the default, by name
+    assert ServeSettings(data_dir=tmp_path, model="affect-cnn-x2-v1").validate().model == "affect-cnn-x2-v1"
 
 
 def test_cors_opens_only_to_the_origins_given(tmp_path, media):

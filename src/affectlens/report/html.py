@@ -107,7 +107,7 @@ def _summary(study: Study, t: StudyTables) -> str:
     rows = [
         ("stimulus", f"{Path(study.stimulus_path).name} ({study.stimulus_duration_s:.1f} s)"),
         ("recordings", ", ".join(f"{v} {k}" for k, v in sorted(status.items())) or "none"),
-        ("expression model", Path(study.model).name if study.model else "the default"),
+        ("expression model", study.model_name or "the default"),
         ("respondents analysed", str(n)),
         ("mean engagement (0-100)", f"{_num(m)} (95% CI {_num(lo)} – {_num(hi)})"),
         ("mean attention (0-1)", _num(ps["attention"].mean()) if len(ps) else "–"),

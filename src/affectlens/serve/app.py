@@ -94,9 +94,11 @@ def _analyzer_factory(settings: ServeSettings, keep_images: bool, batch_frames: 
     def make():
         from affectlens.pipeline import Analyzer
 
-        model = {"model": settings.model} if settings.model else {}
         return Analyzer(
-            keep_images=keep_images, batch_frames=batch_frames, threads=settings.threads or threads, **model
+            keep_images=keep_images,
+            batch_frames=batch_frames,
+            threads=settings.threads or threads,
+            model=settings.model,
         )
 
     return make

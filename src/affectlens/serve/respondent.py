@@ -86,10 +86,10 @@ class Links:
 def model_mismatch(study: Study, settings: ServeSettings) -> str | None:
     """Why this server cannot run the study's live sessions (it reads faces with another model), else None.
     A study made before studies recorded their model runs on any server."""
-    if study.model is None or study.model == settings.model_id:
+    if study.model is None or study.model == settings.model:
         return None
     return (
-        f"study {study.name!r} reads faces with the model {study.model}, this server with {settings.model_id}: "
+        f"study {study.name!r} reads faces with the model {study.model}, this server with {settings.model}: "
         f"start it with `affectlens serve --model {study.model}`"
     )
 

@@ -42,7 +42,7 @@ class ServeSettings:
     threads: int | None = None  # ONNX Runtime threads per analyzer (None: all cores for video jobs, 1 for frames)
     load_models: bool = True  # False: tests of pure HTTP behaviour
     public_url: str | None = None  # the base of respondents' invite links (default: the request's own)
-    model: str | None = None  # the expression model of every analyzer (None: the default)
+    model: str | None = None  # the expression model of every analyzer (None: the default; by name once validated)
 
     @property
     def database_url(self) -> str:
@@ -68,15 +68,7 @@ class ServeSettings:
             raise AffectlensError("--workers and --inference-workers must be at least 1")
         if self.max_upload_mb <= 0:
             raise AffectlensError("--max-upload-mb must be positive")
-        if self.model is not None:
-            from affectlens.classify import model_id
-
-            self.model = model_id(self.model)  # an unknown model fails before the server starts
-        return self
-
-    @property
-    def model_id(self) -> str:
-        """The model every analyzer runs, as a study records it."""
         from affectlens.classify import model_id
 
-        return self.model or model_id()
+        self.model = model_id(self.model)  # as a study records it; an unknown model fails before the server starts
+        return self

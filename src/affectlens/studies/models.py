@@ -23,6 +23,7 @@ video; on, ``study add`` copies it into the study folder's ``media/``).
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -56,6 +57,11 @@ class Study(Base):
     recordings: Mapped[list[Recording]] = relationship(
         back_populates="study", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @property
+    def model_name(self) -> str | None:
+        """The model as people read it: a shipped name, or an ``.onnx`` file's name (None: the default)."""
+        return Path(self.model).name if self.model else None
 
 
 class Recording(Base):

