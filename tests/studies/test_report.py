@@ -144,6 +144,32 @@ def test_headline_panel_and_summary_come_from_the_same_figures(tmp_path):
     assert "<th>expression model</th><td>affect-joint-v6</td>" in build_report(study, tables)
 
 
+def test_headline_figures_are_means_over_respondents_not_seconds(tmp_path):
+    """A long watch does not outweigh a short one, and a respondent's seconds are not independent trials."""
+    from affectlens.report.headline import headline
+
+    _, tables = _synthetic(tmp_path / "gone.mp4", duration=8.0)
+
+    def one(resp: str, seconds: int, valence: str, attention: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "respondent": resp,
+                "second": range(seconds),
+                "valence": valence,
+                "engagement": 50.0,
+                "attention": attention,
+            }
+        )
+
+    tables.per_second = pd.concat([one("a", 60, "positive", 0.9), one("b", 5, "negative", 0.1)], ignore_index=True)
+    h = headline(tables)
+    assert h.positive[0] == pytest.approx(0.5) and h.negative[0] == pytest.approx(0.5)  # not 60 / 65
+    assert h.attention[0] == pytest.approx(0.5)
+    assert h.positive[1] == 0.0 and h.positive[2] == 1.0  # two respondents who disagree: the widest interval
+    tables.per_second = one("a", 60, "positive", 0.9)
+    assert all(math.isnan(v) for v in headline(tables).positive[1:])  # one respondent: no interval
+
+
 def test_report_marks_the_seconds_where_planted_groups_differ(tmp_path):
     from tests.studies.test_segments import _planted
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from affectlens.studies.results import StudyTables
-from affectlens.studies.stats import mean_ci, wilson
+from affectlens.studies.stats import mean_ci
 
 
 @dataclass
@@ -17,7 +15,7 @@ class Headline:
     respondents: int
     engagement: tuple[float, float, float]  # mean over respondents of their mean, 95% CI low, high
     attention: tuple[float, float, float]
-    positive: tuple[float, float, float]  # share of respondent-seconds whose top emotion is positive, Wilson CI
+    positive: tuple[float, float, float]  # mean over respondents of their share of positive seconds, 95% CI
     negative: tuple[float, float, float]
     peak: tuple[int, float] | None  # (second, engagement) of the strongest engagement peak
     weakest: tuple[int, float] | None  # (second, engagement) of the deepest dip
@@ -28,14 +26,18 @@ def headline(t: StudyTables) -> Headline:
     if ps.empty:
         nan3 = (math.nan,) * 3
         return Headline(0, nan3, nan3, nan3, nan3, None, None)
-    per_resp = ps.groupby("respondent")[["engagement", "attention"]].mean()
+    # every figure is a mean over respondents of each one's own mean: the respondent is the unit of the
+    # interval (seconds of one person are not independent trials) and a longer watch weighs no more
+    per_resp = (
+        ps.assign(
+            positive=(ps["valence"] == "positive").astype(float), negative=(ps["valence"] == "negative").astype(float)
+        )
+        .groupby("respondent")[["engagement", "attention", "positive", "negative"]]
+        .mean()
+    )
     eng = mean_ci(per_resp["engagement"].to_numpy(), 0.0, 100.0)
     att = mean_ci(per_resp["attention"].to_numpy(), 0.0, 1.0)
-    shares = {}
-    for v in ("positive", "negative"):
-        k, n = int((ps["valence"] == v).sum()), len(ps)
-        lo, hi = wilson(np.array([k]), np.array([n]))
-        shares[v] = (k / n, float(lo[0]), float(hi[0]))
+    shares = {v: mean_ci(per_resp[v].to_numpy(), 0.0, 1.0)[:3] for v in ("positive", "negative")}
     km = t.key_moments
     eng_km = km[km["metric"] == "engagement"] if len(km) else km
     peaks = eng_km[eng_km["kind"] == "peak"].sort_values("value", ascending=False) if len(eng_km) else eng_km

@@ -100,9 +100,10 @@ def _summary(study: Study, t: StudyTables) -> str:
     recs = t.recordings
     status = recs["status"].value_counts().to_dict() if len(recs) else {}
     ps = t.per_second
-    per_resp = ps.groupby("respondent")["engagement"].mean() if len(ps) else pd.Series(dtype=float)
-    m, lo, hi, n = mean_ci(per_resp.to_numpy(), 0.0, 100.0)
-    p_mean = ps[[f"p_{c}" for c in EMOTIONS]].mean() if len(ps) else None
+    means = ["engagement", "attention", "valence_score", *(f"p_{c}" for c in EMOTIONS)]
+    per_resp = ps.groupby("respondent")[means].mean() if len(ps) else pd.DataFrame(columns=means, dtype=float)
+    m, lo, hi, n = mean_ci(per_resp["engagement"].to_numpy(), 0.0, 100.0)
+    p_mean = per_resp[[f"p_{c}" for c in EMOTIONS]].mean() if len(ps) else None  # each respondent weighs the same
     dominant = EMOTIONS[int(p_mean.to_numpy().argmax())] if p_mean is not None else "–"
     rows = [
         ("stimulus", f"{Path(study.stimulus_path).name} ({study.stimulus_duration_s:.1f} s)"),
@@ -110,8 +111,8 @@ def _summary(study: Study, t: StudyTables) -> str:
         ("expression model", study.model_name or "the default"),
         ("respondents analysed", str(n)),
         ("mean engagement (0-100)", f"{_num(m)} (95% CI {_num(lo)} – {_num(hi)})"),
-        ("mean attention (0-1)", _num(ps["attention"].mean()) if len(ps) else "–"),
-        ("mean valence score", _num(ps["valence_score"].mean()) if len(ps) else "–"),
+        ("mean attention (0-1)", _num(per_resp["attention"].mean()) if len(ps) else "–"),
+        ("mean valence score", _num(per_resp["valence_score"].mean()) if len(ps) else "–"),
         ("dominant emotion (mean probability)", dominant),
     ]
     info = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)

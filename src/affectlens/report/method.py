@@ -32,6 +32,12 @@ standard deviation over the n respondents (Student's t), clipped to the metric's
 can never leave it). With fewer than two respondents there is no band. The shares of positive and negative
 respondents carry Wilson score intervals, which stay inside 0–100 % even at 0 %, 100 % and small n.
 </dd>
+<dt>Headline figures</dt>
+<dd>Mean engagement, mean attention and the positive and negative moments are means over respondents of each
+respondent's own figure over the seconds they watched (for the moments: the share of their seconds whose top
+emotion is positive, or negative), with the Student's t interval above over respondents: the respondent is the
+unit, so a longer watch weighs no more than a shorter one, and one respondent gets no interval. The summary
+table's means are taken the same way.</dd>
 <dt>Respondents contributing</dt>
 <dd>The number of respondents with at least one detected face frame in that second (a respondent looking
 away so far that no face is found, or out of frame, does not count that second).</dd>
