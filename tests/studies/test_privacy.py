@@ -118,3 +118,47 @@ def test_delete_removes_the_whole_study_and_audits_it(home):
     assert "2 recording(s)" in r.stdout and not folder.exists()
     assert '"delete_study"' in (folder.parent / "erasures.jsonl").read_text()
     assert cli("study", "status", "priv").returncode == 1
+
+
+def test_delete_waits_for_a_recording_in_progress(home):
+    """A worker (or a live session) holding a recording would write its rows into the deleted study's folder."""
+    from affectlens.studies.api import open_store
+    from affectlens.studies.store import new_claimer
+
+    _study(None)
+    store, loc = open_store("priv")
+    study = store.study("priv")
+    claimer = new_claimer()
+    assert store.claim(study, claimer) is not None
+    r = cli("study", "delete", "priv", "--yes")
+    assert r.returncode == 1 and "in progress" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert loc.folder.is_dir() and len(recordings("priv")[1]) == 2  # nothing removed
+    store.release_all(study, claimer)
+    store.engine.dispose()
+    assert "2 recording(s)" in cli("study", "delete", "priv", "--yes", check=True).stdout
+
+
+def test_a_recording_erased_while_it_ran_leaves_no_result_file(home):
+    from sqlalchemy import delete
+
+    from affectlens.studies.api import open_store
+    from affectlens.studies.models import Recording
+    from affectlens.studies.runner import RunSummary, _record, result_file
+    from affectlens.studies.store import new_claimer
+    from affectlens.studies.worker import Outcome
+
+    _study(None)
+    store, _ = open_store("priv")
+    study = store.study("priv")
+    claimer = new_claimer()
+    rec = store.claim(study, claimer)
+    out = result_file(study, rec.id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(b"rows")  # what the worker wrote just before the erasure reached the database
+    with store.session() as s:
+        s.execute(delete(Recording).where(Recording.id == rec.id))
+        s.commit()
+    summary = RunSummary()
+    _record(store, study, claimer, rec, Outcome(rec.id, ok=True, frames=3, face_frames=3), summary)
+    assert not out.exists() and summary.done == 0
+    store.engine.dispose()

@@ -175,7 +175,9 @@ def _record(store: StudyStore, study: Study, claimer: str, rec: Recording, out: 
         rel = str(result_file(study, rec.id).relative_to(study.data_dir))
         if store.finish(rec.id, claimer, Finished(rel, out.frames, out.face_frames, out.duration_s)):
             drop_uploaded_media(study, rec)
-        summary.done += 1
+            summary.done += 1
+        elif not store.exists(rec.id):  # erased while it ran: its rows must not outlive the erasure
+            result_file(study, rec.id).unlink(missing_ok=True)
     else:
         store.fail(rec.id, claimer, out.error or "unknown error")
         summary.failed += 1

@@ -204,8 +204,7 @@ class StudyStore:
             busy = [r for r in recs if r.status == RUNNING]
             if busy:
                 s.rollback()
-                when = "their session ends" if busy[0].source == REMOTE else "`study run` ends"
-                raise AffectlensError(f"respondent {respondent!r} is being processed now; forget them once {when}")
+                raise Conflict(f"respondent {respondent!r} is being processed now; forget them once {_when(busy)}")
             ids = [r.id for r in recs]
             s.execute(delete(RecordingTag).where(RecordingTag.recording_id.in_(ids)))
             s.execute(delete(Recording).where(Recording.id.in_(ids)))
@@ -217,7 +216,13 @@ class StudyStore:
     def delete_study(self, study: Study, erased_by: str, files: int) -> int:
         """Delete the study and all its rows; the audit row (study name, counts) stays."""
         with self.session() as s:
-            ids = list(s.scalars(select(Recording.id).where(Recording.study_id == study.id)))
+            recs = list(s.scalars(select(Recording).where(Recording.study_id == study.id)))
+            busy = [r for r in recs if r.status == RUNNING]
+            if busy:  # a worker or a live session would write its result into the deleted study's folder
+                raise Conflict(
+                    f"study {study.name!r} has {len(busy)} recording(s) in progress; delete it once {_when(busy)}"
+                )
+            ids = [r.id for r in recs]
             if ids:
                 s.execute(delete(RecordingTag).where(RecordingTag.recording_id.in_(ids)))
                 s.execute(delete(Recording).where(Recording.id.in_(ids)))
@@ -226,6 +231,10 @@ class StudyStore:
             s.commit()
         self.compact()
         return len(ids)
+
+    def exists(self, rid: int) -> bool:
+        with self.session() as s:
+            return s.get(Recording, rid) is not None
 
     def erasures(self, study_name: str | None = None) -> list[Erasure]:
         q = select(Erasure).order_by(Erasure.id)
@@ -396,3 +405,8 @@ class StudyStore:
             )
             s.commit()
             return res.rowcount
+
+
+def _when(busy: list[Recording]) -> str:
+    """When the recordings in progress will be done: a live session ends, or a batch run does."""
+    return "the live session ends" if all(r.source == REMOTE for r in busy) else "`study run` ends"
