@@ -173,6 +173,25 @@ def test_main_face_is_the_longest_track_and_time_is_shifted():
     assert respondent_rows(pd.DataFrame(), 0.0).empty
 
 
+def test_a_respondent_who_looked_away_keeps_the_seconds_before_it():
+    """The tracker gives a face lost for over 1.5 s a new id: the same face at the same place is still the
+    respondent; a bystander beside them, or a face elsewhere while they were away, is not."""
+
+    def at(track: int, frames: range, x: float, box: float = 50.0) -> list[dict]:
+        return [r | {"x1": x, "x2": x + box} for r in _rows(track, frames, box)]
+
+    rows = pd.DataFrame(
+        at(0, range(0, 250), 100)  # the respondent until they look away at 25 s
+        + at(1, range(270, 600), 104)  # ... and after, under a new id
+        + at(2, range(0, 120), 400)  # a bystander beside them
+        + at(3, range(252, 266), 600)  # someone else in view while they were away
+        + at(4, range(100, 140), 102, box=48)  # a second detection on the respondent's spot at the same time
+    )
+    out = respondent_rows(rows, offset_s=0.0)
+    assert len(out) == 580 and set(out["track_id"]) == {1}  # the main track's id, both spells
+    assert out["frame"].is_monotonic_increasing and out["stimulus_time_s"].iloc[0] == 0.0
+
+
 # -- report v2 statistics on constructed data with known answers ------------------------------------------------
 def _per_second(values: dict[str, list[float]], happy: dict[str, list[float]] | None = None):
     import pandas as pd
