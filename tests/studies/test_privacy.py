@@ -98,6 +98,10 @@ def test_contact_details_are_refused_as_tags(home):
     for tag in ("email=jane.doe@example.com", "phone=+44 20 7946 0958", "contact=(555) 123-4567"):
         r = cli("study", "add", "priv", rec, "--respondent", "r1", "--tag", tag)
         assert r.returncode == 1 and "pseudonym" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    for tag in ("note=" + "x" * 201, "k" * 101 + "=v"):  # longer than the columns: refused on every database
+        for cmd in (("add", "priv", rec, "--respondent", "r1"), ("invite", "priv", "--count", "1")):
+            r = cli("study", *cmd, "--tag", tag)
+            assert r.returncode == 1 and "characters" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     cli("study", "add", "priv", rec, "--respondent", "r1", "--tag", "age=18-24", "--tag", "wave=2026-11", check=True)
 
 

@@ -45,8 +45,17 @@ def check_respondent(respondent: str) -> str:
     return r
 
 
+TAG_KEY_MAX, TAG_VALUE_MAX = 100, 200  # the recording_tags columns' lengths
+
+
 def check_pseudonymous(key: str, value: str) -> None:
-    """Refuse a tag that looks like an e-mail address or a phone number (direct identifiers)."""
+    """Refuse a tag that looks like an e-mail address or a phone number (direct identifiers), or that is
+    longer than its column holds (PostgreSQL would refuse it mid-way, SQLite store it regardless)."""
+    if len(key) > TAG_KEY_MAX or len(value) > TAG_VALUE_MAX:
+        raise AffectlensError(
+            f"--tag {key[:40]}{'…' if len(key) > 40 else ''}=…: keys hold up to {TAG_KEY_MAX} characters, "
+            f"values up to {TAG_VALUE_MAX} (this one: {len(key)} and {len(value)})"
+        )
     for part, what in ((key, "key"), (value, "value")):
         if _EMAIL.search(part):
             raise AffectlensError(

@@ -259,7 +259,7 @@ class StudyStore:
                 conn.execute(text("VACUUM"))
                 conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
             else:
-                conn.execute(text("VACUUM FULL recordings, recording_tags"))
+                conn.execute(text("VACUUM FULL recordings, recording_tags, invites, studies"))
 
     # -- claims -------------------------------------------------------------------------------
     def claim(self, study: Study, claimer: str) -> Recording | None:
