@@ -135,3 +135,17 @@ def test_the_pool_loads_every_model_at_start_up():
     with pool.borrow() as an:
         loaded = vars(an)  # cached properties live in the instance once computed
         assert "detector" in loaded and "frame_detector" in loaded  # no request waits for a model to load
+
+
+def test_a_duplicate_study_leaves_the_first_ones_stimulus(tmp_path, media, monkeypatch):
+    """With a shared database (``--db``) the name clash is found only by the database: the upload of the
+    second create must not replace the first study's stimulus on its way there."""
+    monkeypatch.setenv("AFFECTLENS_HOME", str(tmp_path / "home"))
+    s = ServeSettings(auth=False, data_dir=tmp_path, load_models=False, db_url=f"sqlite:///{tmp_path / 'shared.db'}")
+    first = (media / "videos" / "faceapi_test_video.mp4").read_bytes()
+    with TestClient(create_app(s)) as c:
+        assert c.post("/v1/studies", data={"name": "ad1"}, files={"stimulus": ("ad.mp4", first)}).status_code == 201
+        other = (media / "videos" / "expressions_man.mp4").read_bytes()
+        r = c.post("/v1/studies", data={"name": "ad1"}, files={"stimulus": ("b.mp4", other)})
+        assert r.status_code == 409, r.text
+    assert (tmp_path / "home" / "studies" / "ad1" / "uploads" / "stimulus.mp4").read_bytes() == first

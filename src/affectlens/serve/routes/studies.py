@@ -8,6 +8,7 @@ processes the pending recordings in a background thread; poll ``GET /v1/studies/
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -133,8 +134,13 @@ async def create_study(
         shutil.rmtree(saved.path.parent, ignore_errors=True)
         raise ApiError(415, f"{saved.filename}: the stimulus must be a video")
     uploads.mkdir(parents=True, exist_ok=True)
-    path = saved.path.rename(uploads / f"stimulus{saved.path.suffix}")
-    shutil.rmtree(saved.path.parent, ignore_errors=True)
+    path = uploads / f"stimulus{saved.path.suffix}"
+    try:  # a hard link never replaces a file: another study's (or a concurrent create's) stimulus stays
+        os.link(saved.path, path)
+    except FileExistsError:
+        raise ApiError(409, f"study {name!r} already exists") from None
+    finally:
+        shutil.rmtree(saved.path.parent, ignore_errors=True)
     try:
         await run_in_threadpool(
             _call,
