@@ -149,3 +149,26 @@ def test_a_duplicate_study_leaves_the_first_ones_stimulus(tmp_path, media, monke
         r = c.post("/v1/studies", data={"name": "ad1"}, files={"stimulus": ("b.mp4", other)})
         assert r.status_code == 409, r.text
     assert (tmp_path / "home" / "studies" / "ad1" / "uploads" / "stimulus.mp4").read_bytes() == first
+
+
+def test_uploads_refused_late_leave_nothing_behind(tmp_path, media, monkeypatch):
+    """A job refused once its upload is in (the queue filled meanwhile) removes its upload; an image sent
+    where a video is needed is refused from its first bytes, before it is stored or decoded."""
+    from affectlens.serve.errors import ApiError
+
+    monkeypatch.setenv("AFFECTLENS_HOME", str(tmp_path / "home"))
+    s = ServeSettings(auth=False, data_dir=tmp_path, load_models=False)
+    photo = (media / "expressions" / "happy.jpg").read_bytes()
+    with TestClient(create_app(s)) as c:
+        state = c.app.state.serve
+
+        def full(job):
+            raise ApiError(503, "64 jobs are waiting already")
+
+        monkeypatch.setattr(state.jobs, "submit", full)
+        assert c.post("/v1/jobs", files={"file": ("h.jpg", photo)}).status_code == 503
+        assert not any(state.jobs_dir.iterdir()), "the refused job's upload stayed on disk"
+        r = c.post("/v1/studies", data={"name": "ad1"}, files={"stimulus": ("h.jpg", photo)})
+        assert r.status_code == 415 and "must be a video" in r.text
+    incoming = tmp_path / "home" / "studies" / ".incoming"
+    assert not incoming.exists() or not any(incoming.iterdir())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -77,8 +78,22 @@ class SavedUpload:
     filename: str
 
 
-async def save_upload(file: UploadFile, folder: Path, limit: int, stem: str = "input") -> SavedUpload:
-    """Copy the upload to ``folder/<stem><suffix>`` in chunks, then check its content."""
+#: images fully decoded at once to check uploads (a 60 MP image takes ~180 MB as RGB: without a bound, a
+#: handful of small, highly compressed uploads at once could take gigabytes)
+_DECODING = threading.BoundedSemaphore(2)
+
+
+def _check_image(path: Path, name: str) -> None:
+    with _DECODING:
+        decode_image(path.read_bytes(), name)
+
+
+async def save_upload(
+    file: UploadFile, folder: Path, limit: int, stem: str = "input", video_only: str | None = None
+) -> SavedUpload:
+    """Copy the upload to ``folder/<stem><suffix>`` in chunks, then check its content.
+
+    ``video_only``: the 415 message for anything but a video, refused before it is stored or decoded."""
     name = Path(file.filename or "upload").name[:200]
     head = await file.read(4096)
     if not head:
@@ -87,6 +102,8 @@ async def save_upload(file: UploadFile, folder: Path, limit: int, stem: str = "i
     if found is None:
         raise ApiError(415, f"{name}: not an image or video (content is {_describe(head)})")
     kind, suffix = found
+    if video_only and kind != "video":
+        raise ApiError(415, f"{name}: {video_only}")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}{suffix}"
     size = len(head)
@@ -99,7 +116,7 @@ async def save_upload(file: UploadFile, folder: Path, limit: int, stem: str = "i
                     raise _too_large(limit)
                 out.write(chunk)
         if kind == "image":
-            await run_in_threadpool(lambda: decode_image(path.read_bytes(), name))
+            await run_in_threadpool(_check_image, path, name)
         else:
             await run_in_threadpool(check_video, path, name)
     except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -84,7 +85,11 @@ async def create_job(
         size_bytes=saved.size,
         options={"blur_faces": blur_faces},
     )
-    return JobInfo.of(state.jobs.submit(job))
+    try:
+        return JobInfo.of(state.jobs.submit(job))
+    except BaseException:  # full by now (others came in while this one uploaded): its upload goes too
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 @router.get("", response_model=list[JobInfo], summary="The latest jobs, newest first")

@@ -127,12 +127,14 @@ async def create_study(
     if loc.default_db and loc.sqlite_file.exists():
         raise ApiError(409, f"study {name!r} already exists")
     uploads = loc.folder / "uploads"
-    saved = await save_upload(
-        stimulus, Path(tempfile.mkdtemp(dir=_tmp_root(loc.folder))), state.settings.max_upload_bytes
-    )
-    if saved.kind != "video":
-        shutil.rmtree(saved.path.parent, ignore_errors=True)
-        raise ApiError(415, f"{saved.filename}: the stimulus must be a video")
+    incoming = Path(tempfile.mkdtemp(dir=_tmp_root(loc.folder)))
+    try:
+        saved = await save_upload(
+            stimulus, incoming, state.settings.max_upload_bytes, video_only="the stimulus must be a video"
+        )
+    except BaseException:
+        shutil.rmtree(incoming, ignore_errors=True)
+        raise
     uploads.mkdir(parents=True, exist_ok=True)
     path = uploads / f"stimulus{saved.path.suffix}"
     try:  # a hard link never replaces a file: another study's (or a concurrent create's) stimulus stays
@@ -194,10 +196,12 @@ async def add_recording(
     await run_in_threadpool(_info, name, db)  # 404 before taking the upload
     tag_map = _call(studies.parse_tags, [t for t in tags.split(",") if t.strip()])
     folder = _call(locate, name, db).folder / "uploads"
-    saved = await save_upload(file, folder / f".in-{uuid.uuid4().hex[:8]}", state.settings.max_upload_bytes)
-    if saved.kind != "video":
-        shutil.rmtree(saved.path.parent, ignore_errors=True)
-        raise ApiError(415, f"{saved.filename}: a recording must be a video")
+    saved = await save_upload(
+        file,
+        folder / f".in-{uuid.uuid4().hex[:8]}",
+        state.settings.max_upload_bytes,
+        video_only="a recording must be a video",
+    )
     path = saved.path.rename(folder / f"rec-{uuid.uuid4().hex[:12]}{saved.path.suffix}")
     shutil.rmtree(saved.path.parent, ignore_errors=True)
     try:
