@@ -106,6 +106,7 @@ def test_a_respondent_walks_the_link_to_done_and_the_link_is_used_up(server, stu
 
     again = httpx.get(url)
     assert again.status_code == 410 and "already been used" in again.text and "remote-ad" not in again.text
+    assert httpx.get(f"{url}/stimulus").status_code == 410  # the session is over: the video goes with it
 
 
 def test_a_respondent_who_leaves_half_way_is_kept_partial(server, study, frames):

@@ -154,11 +154,18 @@ class InviteBook:
             raise NotFound(INVALID)
         if inv.revoked_at is not None:
             raise Gone("This link has been withdrawn by the study's organisers.")
-        if inv.started_at is not None and not allow_started:
-            raise Gone(USED)
+        if inv.started_at is not None and not (allow_started and self._session_running(inv)):
+            raise Gone(USED)  # a started link serves only its own session, and only while it runs
         if inv.expires_at <= utcnow():
             raise Gone("This link has expired. Ask the study's organisers for a new one.")
         return inv
+
+    def _session_running(self, inv: Invite) -> bool:
+        with self.store.session() as s:
+            rec = s.scalar(
+                select(Recording.status).where(Recording.study_id == inv.study_id, Recording.sha256 == inv.token_sha256)
+            )
+        return rec == RUNNING
 
     def _stamp(self, inv: Invite, **values) -> None:
         with self.store.session() as s:
