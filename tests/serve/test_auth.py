@@ -111,6 +111,7 @@ def test_tickets_expire_and_cannot_be_forged():
     forged = f"{expires + 10**6}.{t.split('.')[1]}"  # a later expiry with the old signature
     assert not tickets.valid(forged, "/v1/live", now=1001.0)
     assert not tickets.valid("garbage", "/v1/live") and not tickets.valid(None, "/v1/live")
+    assert not tickets.valid("².abc", "/v1/live") and not tickets.valid(f"{expires}.é", "/v1/live", now=1001.0)
 
 
 def test_no_key_or_ticket_in_the_access_log(auth_server, media):

@@ -172,3 +172,20 @@ def test_uploads_refused_late_leave_nothing_behind(tmp_path, media, monkeypatch)
         assert r.status_code == 415 and "must be a video" in r.text
     incoming = tmp_path / "home" / "studies" / ".incoming"
     assert not incoming.exists() or not any(incoming.iterdir())
+
+
+def test_respondent_pages_behind_a_proxy_may_open_their_socket(tmp_path):
+    """A proxy that rewrites Host (nginx's default) still lets pages served at --public-url connect."""
+    from types import SimpleNamespace
+
+    from affectlens.serve.security import origin_allowed
+
+    def ws(origin: str, host: str, public: str | None):
+        settings = ServeSettings(data_dir=tmp_path, public_url=public)
+        app = SimpleNamespace(state=SimpleNamespace(serve=SimpleNamespace(settings=settings)))
+        return SimpleNamespace(headers={"origin": origin, "host": host}, app=app)
+
+    assert origin_allowed(ws("https://study.example.org", "127.0.0.1:8000", "https://study.example.org/"))
+    assert not origin_allowed(ws("https://evil.example", "127.0.0.1:8000", "https://study.example.org/"))
+    assert origin_allowed(ws("http://127.0.0.1:8000", "127.0.0.1:8000", None))
+    assert not origin_allowed(ws("https://study.example.org", "127.0.0.1:8000", None))

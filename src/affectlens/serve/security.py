@@ -50,6 +50,9 @@ def origin_allowed(ws: WebSocket) -> bool:
     origin = ws.headers.get("origin")
     if not origin:
         return True  # not a browser
-    if origin in ws.app.state.serve.settings.cors_origins:
+    settings = ws.app.state.serve.settings
+    if origin in settings.cors_origins:
         return True
-    return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower()
+    netloc = urlsplit(origin).netloc.lower()
+    public = urlsplit(settings.public_url).netloc.lower() if settings.public_url else None
+    return netloc == ws.headers.get("host", "").lower() or netloc == public  # behind a proxy: the public URL

@@ -35,6 +35,8 @@ class Tickets:
         if not ticket or "." not in ticket:
             return False
         expires_s, _, mac = ticket.partition(".")
-        if not expires_s.isdigit() or int(expires_s) < (now or time.time()):
+        if not (expires_s.isascii() and expires_s.isdigit() and mac.isascii()):  # "²".isdigit() is True
+            return False
+        if int(expires_s) < (now or time.time()):
             return False
         return hmac.compare_digest(mac, self._mac(path, int(expires_s)))
