@@ -189,3 +189,30 @@ def test_respondent_pages_behind_a_proxy_may_open_their_socket(tmp_path):
     assert not origin_allowed(ws("https://evil.example", "127.0.0.1:8000", "https://study.example.org/"))
     assert origin_allowed(ws("http://127.0.0.1:8000", "127.0.0.1:8000", None))
     assert not origin_allowed(ws("https://study.example.org", "127.0.0.1:8000", None))
+
+
+def test_a_large_upload_without_a_key_is_refused_before_it_is_parsed(tmp_path):
+    """Under the size limit too: a caller without a key must not make the server parse and spool its body."""
+    import asyncio
+
+    app = create_app(ServeSettings(data_dir=tmp_path, auth=True, load_models=False))
+    chunks = [b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n']
+    chunks += [b"\0" * (1 << 20)] * 40 + [b"\r\n--x--\r\n"]
+    total, read, sent = sum(map(len, chunks)), 0, []
+
+    async def receive():
+        nonlocal read
+        chunk = chunks.pop(0)
+        read += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message):
+        sent.append(message)
+
+    headers = [(b"host", b"t"), (b"content-type", b"multipart/form-data; boundary=x")]
+    scope = {"type": "http", "method": "POST", "path": "/v1/jobs", "raw_path": b"/v1/jobs", "query_string": b"",
+             "headers": [*headers, (b"content-length", str(total).encode())], "scheme": "http",
+             "client": ("1.2.3.4", 1), "server": ("t", 80), "root_path": "", "http_version": "1.1",
+             "asgi": {"version": "3.0"}}  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 401 and read <= (33 << 20)  # some of it drained (so the client sees the 401)

@@ -7,6 +7,7 @@ import json
 from affectlens.serve.errors import ApiError
 
 DRAIN_MAX = 32 << 20  # read (and drop) up to this much of a refused body so the client sees the 413
+CHECK_KEY_OVER = 64 << 10  # bodies larger than this (or of unknown length) to /v1 wait for a valid key
 
 
 class BodyLimit:
@@ -14,7 +15,7 @@ class BodyLimit:
 
     ``limit`` is what the client is told (``--max-upload-mb``); ``slack`` more bytes are allowed for the
     multipart framing around the file. A caller without a valid key is answered 401 before any of an
-    oversized body is read.
+    oversized body is read, and before any large body to the API is parsed or spooled to disk.
     """
 
     def __init__(self, app, limit: int, slack: int = 1 << 20, authorized=None):
@@ -41,6 +42,12 @@ class BodyLimit:
             await self._drain(receive, min(length, DRAIN_MAX))
             await self._respond(send, 413, "too_large", self._message())
             return
+        if self._large_upload(scope, length) and not self.authorized(scope):
+            await self._drain(receive, min(length or DRAIN_MAX, DRAIN_MAX))  # read and dropped, never stored
+            await self._respond(
+                send, 401, "unauthorized", "missing or invalid API key: send it in the X-API-Key header"
+            )
+            return
         seen = 0
 
         async def counted():
@@ -53,6 +60,12 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+    @staticmethod
+    def _large_upload(scope, length: int | None) -> bool:
+        if scope.get("method") not in ("POST", "PUT", "PATCH") or not scope.get("path", "").startswith("/v1/"):
+            return False
+        return length is None or length > CHECK_KEY_OVER
 
     def _message(self) -> str:
         return f"request body larger than the limit of {self.limit / 1024 / 1024:g} MB"
