@@ -65,3 +65,23 @@ def test_an_ignored_signal_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+def test_a_second_stop_while_the_tables_close_leaves_every_table_complete(tmp_path):
+    """Ctrl-C pressed twice: the second press lands while the tables are written out (pyarrow loading)."""
+    from affectlens.sinks import AnalysisTables, read_table
+
+    tables = AnalysisTables(tmp_path, ["csv", "parquet"])
+    with stop_signals():
+        for r in _results(6):
+            tables.add(r)
+        first = tables.faces[0].close
+
+        def close_and_get_interrupted():
+            first()
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, between two tables' closes
+
+        tables.faces[0].close = close_and_get_interrupted
+        with pytest.raises(StopRequested):
+            tables.close()
+    assert len(read_table(tmp_path / "faces.csv")) == len(read_table(tmp_path / "faces.parquet")) == 3

@@ -90,3 +90,59 @@ def test_truncated_video_yields_frames_then_fails(media, tmp_path):
 def test_unreachable_stream_fails_fast():
     with pytest.raises(AffectlensError, match="cannot reach or read stream"):
         list(open_sources("rtsp://127.0.0.1:9/none"))
+
+
+def _mp4_with_display_matrix(path, frames, degrees: int) -> None:
+    """An H.264 MP4 whose track header says to show it turned by ``degrees`` (as a phone writes portrait video)."""
+    import struct
+
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.height, s.width, s.pix_fmt = frames[0].shape[0], frames[0].shape[1], "yuv420p"
+        for f in frames:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(s.encode())
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    at = i + 8 + (32 if data[i + 4] == 1 else 20) + 16  # the 3x3 matrix after times, duration, layer, volume
+    one, minus = 0x10000, 0xFFFF0000
+    a, b, c_, d = {90: (0, one, minus, 0), 270: (0, minus, one, 0)}[degrees]
+    data[at : at + 36] = struct.pack(">9I", a, b, 0, c_, d, 0, 0, 0, 0x40000000)
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("degrees", [90, 270])
+def test_portrait_phone_video_is_turned_as_players_show_it(media, tmp_path, degrees):
+    """The display matrix is applied the way FFmpeg's players (and OpenCV) apply it, not 180° off."""
+    import cv2
+
+    face = np.asarray(Image.open(media / "expressions" / "happy.jpg").convert("RGB").resize((160, 96)))
+    path = tmp_path / f"portrait{degrees}.mp4"
+    _mp4_with_display_matrix(path, [np.ascontiguousarray(np.rot90(face, 1 if degrees == 90 else -1))] * 3, degrees)
+    shown = cv2.cvtColor(cv2.VideoCapture(str(path)).read()[1], cv2.COLOR_BGR2RGB)  # OpenCV turns it as FFmpeg does
+    ours = next(iter(VideoSource(path))).image
+    assert ours.shape == shown.shape == face.shape
+    assert np.abs(ours.astype(int) - shown.astype(int)).mean() < 5
+    assert np.abs(ours.astype(int) - face.astype(int)).mean() < 8  # upright: the face as photographed
+
+
+def test_a_bad_single_image_leaves_earlier_results_alone(media, tmp_path):
+    from tests.conftest import cli
+
+    out = tmp_path / "out"
+    cli("analyze", media / "expressions" / "happy.jpg", "--out", out, check=True)
+    before = (out / "faces.csv").read_text()
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a picture at all")
+    r = cli("analyze", bad, "--out", out)
+    assert r.returncode == 1 and "not an image" in r.stderr
+    assert (out / "faces.csv").read_text() == before  # failed before any file was written
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "huge.png"
+    Image.new("1", (21_000, 20_000)).save(path)  # 420 MP in a few kB: Pillow alone only warns below 800 MP
+    with pytest.raises(AffectlensError, match="larger than 400 MP"):
+        load_image(path)

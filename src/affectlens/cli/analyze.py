@@ -186,9 +186,9 @@ class _AnalyzeRun:
                 try:
                     self._source(src, tables, tally, bar)
                 except AffectlensError as exc:
+                    self.failures.append(str(exc))  # in run.json, also when it ends the run
                     if self.single:
                         raise
-                    self.failures.append(str(exc))
                     log.warning("skipped: %s", exc)
 
     def _source(self, src, tables, tally, bar) -> None:

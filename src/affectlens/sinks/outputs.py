@@ -15,6 +15,7 @@ from pathlib import Path
 from affectlens.labels import EMOTIONS
 from affectlens.sinks.base import Sink, Tally
 from affectlens.sinks.columns import face_columns
+from affectlens.sinks.stop import deferred_stop
 from affectlens.sinks.tables import FaceTable
 from affectlens.sinks.tracks import SecondSummary, TrackSummary
 from affectlens.types import FrameResult
@@ -53,12 +54,15 @@ class AnalysisTables(Sink):
         return len(self.tracks.all_rows())
 
     def close(self) -> None:
-        try:
-            for table in self.faces:
-                table.close()
-        finally:
-            self.tracks.close()
-            self.seconds.close()
+        """Write out every table; a second stop signal meanwhile waits until they are all complete (a
+        Ctrl-C pressed twice must not leave a table empty)."""
+        with deferred_stop():
+            try:
+                for table in self.faces:
+                    table.close()
+            finally:
+                self.tracks.close()
+                self.seconds.close()
 
 
 def run_summary(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,7 +46,13 @@ def load_image(path: str | Path) -> np.ndarray:
         raise AffectlensError(f"{path}: empty file (0 bytes)")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # over the limit: refused below, not warned of
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            w, h = img.size  # from the header: Pillow itself refuses only over twice its limit
+            if w * h > MAX_PIXELS:
+                raise Image.DecompressionBombError(f"{w}x{h}")
             img = ImageOps.exif_transpose(img)
             return to_rgb8(img)
     except UnidentifiedImageError:
@@ -57,10 +64,15 @@ def load_image(path: str | Path) -> np.ndarray:
 
 
 class ImageSource(Source):
+    """One still image, read when the source is opened: a file that is not a readable image fails
+    there, before a run writes any output (as a video that will not open does)."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.name = str(path)
         self.total_frames = 1
+        self._pixels: np.ndarray | None = load_image(self.path)
 
     def __iter__(self) -> Iterator[Frame]:
-        yield Frame(load_image(self.path), 0, None, self.name)
+        pixels, self._pixels = self._pixels, None  # held until first read, not for the whole run
+        yield Frame(pixels if pixels is not None else load_image(self.path), 0, None, self.name)

@@ -28,7 +28,7 @@ _END = object()
 
 
 def _rotate(img: np.ndarray, degrees: int) -> np.ndarray:
-    k = (-int(round(degrees / 90))) % 4  # FFmpeg's rotation is counter-clockwise display rotation
+    k = int(round(degrees / 90)) % 4  # PyAV: the display matrix turns the frame this far counter-clockwise
     return np.ascontiguousarray(np.rot90(img, k)) if k else img
 
 
