@@ -177,6 +177,15 @@ def test_an_error_in_the_worker_reaches_the_caller_and_the_worker_is_free_again(
     assert len(list(an.analyze(clip))) == 135
 
 
+def test_frames_analysed_before_the_source_breaks_still_come_out(media):
+    """Frames 0-19 decoded before a corrupt stretch are results, not lost with the batch they waited in."""
+    results = []
+    with pytest.raises(AffectlensError, match="frame 20"):
+        for r in Analyzer().analyze(_FailingClip(media / "videos" / "expressions_man.mp4")):
+            results.append(r)
+    assert [r.frame for r in results] == list(range(20))
+
+
 _RSS_SCRIPT = """
 import sys
 from pathlib import Path

@@ -22,6 +22,7 @@ import numpy as np
 from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
 from affectlens.detect import FaceDetector, check_detector, get_detector
 from affectlens.detect.base import detect_padded, whole_image_face
+from affectlens.errors import AffectlensError
 from affectlens.follow import Keyframes, MeshFollower
 from affectlens.runtime import one_malloc_arena, release_free_memory
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
@@ -221,8 +222,13 @@ class Analyzer:
         else:
             pairs = ((f, None, None) for f in _timed(frames, self.timings))
         try:
-            for n, (frame, faces, key) in enumerate(pairs, 1):
-                yield from stream.add(frame, faces, key)
+            n = 0
+            while (item := _next_or_fail(pairs)) is not None:
+                if isinstance(item, AffectlensError):  # the source broke (a corrupt video): the frames
+                    yield from stream.flush()  # analysed before it still come out, then the error
+                    raise item
+                n += 1
+                yield from stream.add(*item)
                 if video and n % TRIM_EVERY_FRAMES == 0:
                     release_free_memory()
             yield from stream.flush()
@@ -230,6 +236,16 @@ class Analyzer:
             pairs.close()
             if video:
                 release_free_memory()
+
+
+def _next_or_fail(pairs: Iterator) -> tuple | AffectlensError | None:
+    """The next (frame, faces, key), None at the end, or the error the source raised instead."""
+    try:
+        return next(pairs)
+    except StopIteration:
+        return None
+    except AffectlensError as exc:
+        return exc
 
 
 _END = object()
