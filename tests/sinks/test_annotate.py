@@ -48,3 +48,23 @@ def test_a_tracked_face_stays_blurred_when_detection_misses_it(media):
     roi = (slice(50, 130), slice(110, 170))
     assert missed[roi].std() < 0.6 * frame[roi].std()
     assert np.array_equal(later[roi], frame[roi])
+
+
+def test_the_annotated_video_keeps_the_sources_times_at_a_reduced_rate(media, tmp_path):
+    """--fps 5 writes a fifth of the frames: they must still span the clip, not play six times too fast."""
+    import av
+
+    from tests.conftest import cli
+
+    cli("analyze", media / "videos" / "expressions_man.mp4", "--fps", "5", "--annotate", "--out", tmp_path, check=True)
+    with av.open(str(tmp_path / "annotated" / "expressions_man.mp4")) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    assert 25 <= len(times) <= 30 and times[1] == pytest.approx(0.2, abs=0.02) and times[-1] > 5.0
+
+
+def test_annotated_files_of_inputs_with_one_name_do_not_overwrite_each_other():
+    from affectlens.sinks.annotate import unique_stem
+
+    taken: set[str] = set()
+    names = [unique_stem(n, taken) for n in ("x/face.jpg", "x/face.png", "a/clip.mp4", "b/clip.mp4", "c/clip.mp4")]
+    assert names == ["face", "face-png", "clip", "clip-mp4", "clip-mp4-2"]

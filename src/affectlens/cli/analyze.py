@@ -133,6 +133,7 @@ class _AnalyzeRun:
     progress: bool
     names: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # inputs that failed (could not be opened or read)
+    annotated_stems: set[str] = field(default_factory=set)  # annotated files' names so far (never overwritten)
     unopened: int = 0  # files of a folder that could not even be opened
     single: bool = False
     stopped: StopRequested | None = None  # the stop signal that ended the run early
@@ -193,6 +194,7 @@ class _AnalyzeRun:
 
     def _source(self, src, tables, tally, bar) -> None:
         from affectlens.sinks import AnnotatedMedia, Annotator, consume
+        from affectlens.sinks.annotate import unique_stem
 
         total = (src.total_frames + self.cfg.stride - 1) // self.cfg.stride if src.total_frames else None
         if total and self.cfg.analysis_fps and src.duration_s:  # a result per analysed frame, not per decoded one
@@ -202,9 +204,10 @@ class _AnalyzeRun:
         with ExitStack() as stack:
             if self.annotate:
                 annotator = Annotator(blur_faces=self.blur_faces)
+                stem = unique_stem(src.name, self.annotated_stems)
                 sinks.append(
                     stack.enter_context(
-                        AnnotatedMedia(self.out / "annotated", src.name, src.is_video, src.fps, annotator)
+                        AnnotatedMedia(self.out / "annotated", src.name, src.is_video, src.fps, annotator, stem)
                     )
                 )
             consume(self.analyzer.analyze_source(src), sinks, tally, (lambda _: bar.advance(task)) if bar else None)

@@ -171,16 +171,24 @@ class Annotator:
 class VideoWriter:
     """Encode RGB frames to H.264 MP4 (MPEG-4 Part 2 where libx264 is missing); closes cleanly on errors."""
 
+    TIME_BASE = Fraction(1, 1000)  # frames are stamped in milliseconds of the source's time
+
     def __init__(self, path: str | Path, fps: float | None):
         self.path = Path(path)
         self.fps = fps or 25.0
         self._container = None
         self._stream = None
+        self._written = 0
+        self._last_pts = -1
+        self._t0: float | None = None
 
     def __enter__(self) -> VideoWriter:
         return self
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, time_s: float | None = None) -> None:
+        """Add a frame shown at ``time_s`` of the source (default: the next one at ``fps``): frames left out
+        (``--fps``, ``--stride``) or of a variable-rate source keep their true times, so the video plays at
+        the source's speed."""
         if self._container is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._container = av.open(str(self.path), "w")
@@ -192,8 +200,15 @@ class VideoWriter:
                 self._stream = self._container.add_stream("mpeg4", rate=rate)
             self._stream.height, self._stream.width = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
             self._stream.pix_fmt = "yuv420p"
+            self._stream.time_base = self.TIME_BASE
         rgb = rgb[: self._stream.height, : self._stream.width]
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        t = time_s if time_s is not None and np.isfinite(time_s) else self._written / self.fps
+        if self._t0 is None:
+            self._t0 = t  # the video starts with its first frame
+        self._last_pts = max(int(round((t - self._t0) / self.TIME_BASE)), self._last_pts + 1)  # increasing
+        frame.pts, frame.time_base = self._last_pts, self.TIME_BASE
+        self._written += 1
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
 
@@ -214,6 +229,21 @@ def write_image(path: str | Path, rgb: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+def unique_stem(source_name: str, taken: set[str]) -> str:
+    """A file stem for a source's annotated output not in ``taken`` (then added to it): ``face.jpg`` and
+    ``face.png`` (both written as ``.jpg``), or ``a/clip.mp4`` and ``b/clip.mp4``, must not overwrite each other."""
+    path = Path(source_name)
+    stem = path.stem
+    if stem in taken:
+        stem = f"{path.stem}-{path.suffix.lstrip('.')}" if path.suffix else stem
+    n = 2
+    base = stem
+    while stem in taken:
+        stem, n = f"{base}-{n}", n + 1
+    taken.add(stem)
+    return stem
 
 
 class AnnotatedMedia(Sink):
@@ -240,7 +270,7 @@ class AnnotatedMedia(Sink):
     def add(self, result: FrameResult) -> None:
         img = self.annotator.draw(result)
         if self.video is not None:
-            self.video.write(img)
+            self.video.write(img, result.time_s)
         else:
             write_image(self.still, img)
 
