@@ -68,3 +68,10 @@ def test_annotated_files_of_inputs_with_one_name_do_not_overwrite_each_other():
     taken: set[str] = set()
     names = [unique_stem(n, taken) for n in ("x/face.jpg", "x/face.png", "a/clip.mp4", "b/clip.mp4", "c/clip.mp4")]
     assert names == ["face", "face-png", "clip", "clip-mp4", "clip-mp4-2"]
+
+
+def test_an_image_too_wide_for_jpeg_is_annotated_as_png(tmp_path):
+    from affectlens.sinks.annotate import write_image
+
+    written = write_image(tmp_path / "pano.jpg", np.zeros((40, 66_000, 3), np.uint8))  # JPEG stops at 65,500 px
+    assert written == tmp_path / "pano.png" and written.stat().st_size > 0

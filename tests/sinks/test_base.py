@@ -45,11 +45,12 @@ def test_sigterm_mid_frame_stops_after_every_sink_has_it():
             if result.frame == 2:
                 os.kill(os.getpid(), signal.SIGTERM)  # arrives between the two sinks
 
-    a, b = Killer(), _Recorder()
+    a, b, tally = Killer(), _Recorder(), Tally()
     with stop_signals(), pytest.raises(StopRequested) as info:
-        consume(_results(10), [a, b])
+        consume(_results(10), [a, b], tally)
     assert a.frames == b.frames == [0, 1, 2]
     assert info.value.exit_code == 143
+    assert tally.frames == 3  # run.json counts the frame the sinks got before the stop
 
 
 def test_deferred_stop_outside_a_run_is_still_a_keyboard_interrupt():
@@ -85,3 +86,5 @@ def test_a_second_stop_while_the_tables_close_leaves_every_table_complete(tmp_pa
         with pytest.raises(StopRequested):
             tables.close()
     assert len(read_table(tmp_path / "faces.csv")) == len(read_table(tmp_path / "faces.parquet")) == 3
+    tables.close()  # closing again (a close() inside a with block) changes nothing
+    assert len(read_table(tmp_path / "faces.csv")) == 3

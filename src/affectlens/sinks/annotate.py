@@ -10,6 +10,7 @@ import av
 import cv2
 import numpy as np
 
+from affectlens.errors import AffectlensError
 from affectlens.labels import NEGATIVE, POSITIVE
 from affectlens.sinks.base import Sink
 from affectlens.types import FrameResult
@@ -225,10 +226,18 @@ class VideoWriter:
         self.close()
 
 
-def write_image(path: str | Path, rgb: np.ndarray) -> None:
+def write_image(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write the image as JPEG, or as PNG beside it where JPEG cannot hold it (a side over 65,500 px);
+    returns the path written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if cv2.imwrite(str(path), bgr, [cv2.IMWRITE_JPEG_QUALITY, 90]):
+        return path
+    png = path.with_suffix(".png")
+    if not cv2.imwrite(str(png), bgr):
+        raise AffectlensError(f"could not write the annotated image {path} ({rgb.shape[1]}x{rgb.shape[0]})")
+    return png
 
 
 def unique_stem(source_name: str, taken: set[str]) -> str:

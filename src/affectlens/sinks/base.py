@@ -63,12 +63,12 @@ def consume(
     try:
         for result in results:
             t = time.perf_counter()
-            with deferred_stop():  # every sink gets the frame, or none does
+            with deferred_stop():  # every sink gets the frame, or none does; and it is counted
                 for sink in sinks:
                     sink.add(result)
-            tally.sink_s += time.perf_counter() - t
-            tally.frames += 1
-            tally.faces += len(result.faces)
+                tally.sink_s += time.perf_counter() - t
+                tally.frames += 1
+                tally.faces += len(result.faces)
             if on_result is not None:
                 on_result(result)
     finally:  # a stop or an error ends the results too: the pipeline's worker and the source stop now

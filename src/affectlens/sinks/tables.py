@@ -52,6 +52,7 @@ class TableWriter:
         self.empty_columns = list(empty_columns or [])
         self.flush_every = flush_every
         self.rows_written = 0
+        self._closed = False
         self._buffer: list[dict] = []
         self._fh = None
         self._csv = None
@@ -119,6 +120,9 @@ class TableWriter:
         self._parquet.write_table(table)
 
     def close(self) -> None:
+        if self._closed:  # closing twice (close() inside a with block) is harmless
+            return
+        self._closed = True
         try:
             self.flush()
         finally:
