@@ -146,3 +146,12 @@ def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
     Image.new("1", (21_000, 20_000)).save(path)  # 420 MP in a few kB: Pillow alone only warns below 800 MP
     with pytest.raises(AffectlensError, match="larger than 400 MP"):
         load_image(path)
+
+
+def test_a_one_frame_gif_is_read_as_a_photo(media, tmp_path):
+    from affectlens.sources import ImageSource
+
+    still = tmp_path / "photo.gif"
+    Image.open(media / "expressions" / "happy.jpg").save(still)
+    (src,) = list(open_sources(still))
+    assert isinstance(src, ImageSource) and next(iter(src)).image.shape[2] == 3

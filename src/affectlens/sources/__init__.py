@@ -17,9 +17,20 @@ log = logging.getLogger(__name__)
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 
+def _still_gif(path: Path) -> bool:
+    """A GIF of one frame is a photo (analysed as a still image), not a one-frame video."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return getattr(img, "n_frames", 1) == 1
+    except (OSError, ValueError):
+        return False  # not readable as a GIF: the video reader says why
+
+
 def _file_source(path: Path, stride: int) -> Source:
     suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES or (suffix == ".gif" and _still_gif(path)):
         return ImageSource(path)
     if suffix in VIDEO_SUFFIXES:
         return VideoSource(path, stride=stride)
