@@ -137,6 +137,26 @@ def test_a_laugh_narrows_the_eyes_without_closing_them_and_is_no_yawn():
     assert col(run([{"eye": 0.1, "width": 0.45}] * 90), "eyes_closed")[-1]
 
 
+def test_the_tail_of_a_laugh_is_neither_a_yawn_nor_closed_eyes():
+    """A 2 s laugh, then its open mouth or squint lingering a moment: the laugh's time is no part of the hold."""
+    laugh = [{"eye": 0.1, "mouth": 0.35, "width": 0.7, "probs": HAPPY}] * 60
+    mouth_tail = run(laugh + [{"mouth": 0.35, "width": 0.5}] * 9 + [{}] * 30)  # 0.3 s of open mouth after it
+    assert not col(mouth_tail, "yawning").any()
+    eyes_tail = run(laugh + [{"eye": 0.1, "width": 0.5}] * 3 + [{}] * 30)  # 0.1 s of narrowed eyes after it
+    assert not col(eyes_tail, "eyes_closed").any() and col(eyes_tail, "blink").sum() <= 1
+    assert not col(run(laugh + [{}] * 30), "blink").any()  # a laugh's squint reopening is no blink
+
+
+@pytest.mark.parametrize("fps", [30.0, 5.0, 2.0])
+def test_blinks_and_closed_eyes_are_told_apart_at_any_analysis_rate(fps):
+    """A blink (0.15 s, seen in at most one frame at a low rate) counts; a 1.5 s closure is closed eyes."""
+    n = int(fps * 2)
+    seq = [{}] * n + [{"eye": 0.05}] * max(1, round(0.15 * fps)) + [{}] * n
+    assert col(run(seq, fps=fps), "blink").sum() == 1
+    closed = run([{}] * n + [{"eye": 0.05}] * round(1.5 * fps) + [{}] * n, fps=fps)
+    assert col(closed, "eyes_closed").any() and col(closed, "blink").sum() == 0
+
+
 def test_a_gasp_is_no_yawn_but_a_gaping_mouth_with_narrowed_eyes_is():
     gasp = run([{"eye": 0.98, "mouth": 0.4, "probs": SURPRISED}] * 90)
     assert col(gasp, "gasp").all() and not col(gasp, "yawning").any()

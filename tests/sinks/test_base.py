@@ -86,5 +86,6 @@ def test_a_second_stop_while_the_tables_close_leaves_every_table_complete(tmp_pa
         with pytest.raises(StopRequested):
             tables.close()
     assert len(read_table(tmp_path / "faces.csv")) == len(read_table(tmp_path / "faces.parquet")) == 3
+    tables.faces[0].close = first
     tables.close()  # closing again (a close() inside a with block) changes nothing
     assert len(read_table(tmp_path / "faces.csv")) == 3

@@ -53,3 +53,19 @@ def test_empty_summaries_write_their_header(tmp_path):
         pass
     assert {"track_id", "mean_p_happiness", "mean_engagement"} <= set(read_table(tmp_path / "t.csv").columns)
     assert {"second", "share_engaged", "label"} <= set(read_table(tmp_path / "s.csv").columns)
+
+
+def test_events_broken_for_a_moment_count_once_and_look_aways_include_their_hold():
+    """A hand over the mouth mid-yawn, a one-frame neutral between happy frames: one yawn, one smile. A head
+    turned 1.2 s is looking away for the last 0.2 s of it (the 1 s hold) and was away 1.2 s."""
+    ts = TrackSummary(labels=LABELS)
+    happy, neutral = [[0.0, 1.0]], [[1.0, 0.0]]
+    for k in range(120):  # 4 s at 30 fps
+        t = k / 30
+        r = _result(k, t, neutral if k in (31, 100) else happy if 10 <= k < 60 else neutral, [50.0])
+        r.faces.signals["yawning"][0] = 70 <= k < 110 and k != 90
+        r.faces.signals["looking_away"][0] = 30 <= k < 36  # 0.2 s after the hold
+        ts.add(r)
+    (row,) = ts.rows()
+    assert row["smiles"] == 1 and row["yawns"] == 1
+    assert abs(row["longest_look_away_s"] - 1.167) < 0.01

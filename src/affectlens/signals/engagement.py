@@ -127,6 +127,9 @@ def head_attention(yaw: np.ndarray, pitch: np.ndarray, cfg: EngagementConfig) ->
     return np.clip(1.0 - turn**2, 0.0, 1.0)
 
 
+_EPS = 1e-6  # durations summed from frame times: 0.4 s must not read as 0.40000000000000036
+
+
 @dataclass
 class _Track:
     t: float
@@ -135,9 +138,10 @@ class _Track:
     yaw: float
     pitch: float
     closed: bool = False
-    closed_since: float = 0.0
+    closed_for: float = 0.0  # from the first to the last closed frame, vetoed frames left out
+    closed_seen: bool = False  # a closed frame of this closure was not vetoed (a laugh's squint is no blink)
     wide: bool = False
-    wide_since: float = 0.0
+    wide_for: float = 0.0  # the same for a wide mouth
     away: bool = False
     away_since: float = 0.0
     yawning: bool = False
@@ -179,12 +183,14 @@ class EngagementScorer:
             yawning = (mouth > cfg.yawn_mouth_above) & ~laugh
             away = (np.abs(yaw) > cfg.yaw_away) | (np.abs(pitch) > cfg.pitch_away)
         else:
+            veto_eyes, veto_mouth = laugh | frown | cry, laugh | smile | gasp | cry
             for i, tid in enumerate(faces.track_ids):
                 if lost[i]:
                     continue
                 closed[i], yawning[i], away[i], blink[i], (eye[i], mouth[i], yaw[i], pitch[i]) = self._step(
-                    int(tid), float(time_s), float(eye[i]), float(mouth[i]), float(yaw[i]), float(pitch[i])
-                )
+                    int(tid), float(time_s), (float(eye[i]), float(mouth[i]), float(yaw[i]), float(pitch[i])),
+                    bool(veto_eyes[i]), bool(veto_mouth[i]),
+                )  # fmt: skip
             self._prune(float(time_s))
         closed &= ~lost & ~laugh & ~frown & ~cry
         yawning &= ~lost & ~laugh & ~smile & ~gasp & ~cry
@@ -255,33 +261,45 @@ class EngagementScorer:
         sad = self._p(p, "sadness")
         return np.zeros(n, bool) if sad is None else sad > self.config.cry_sadness_above
 
-    def _step(self, tid: int, t: float, eye: float, mouth: float, yaw: float, pitch: float):
+    def _step(self, tid: int, t: float, measured: tuple, veto_eyes: bool = False, veto_mouth: bool = False):
+        """One frame of a track: smoothed eyes, mouth and head, and the held states they give.
+
+        Durations run from the first to the last frame of a closure (or wide mouth), so a blink and
+        closed eyes are told apart the same way at any analysis rate; frames whose expression explains
+        the eyes or mouth (``veto_*``: a laugh, a scowl, a gasp, crying) do not count toward the hold,
+        so a laugh's open mouth or squint is not the start of a yawn or of closed eyes."""
         cfg = self.config
+        eye, mouth, yaw, pitch = measured
         st = self._tracks.get(tid)
+        dt = 0.0
         if st is None or t - st.t > cfg.reset_after_s or t < st.t:
-            st = self._tracks[tid] = _Track(t, eye, mouth, yaw, pitch, closed_since=t, wide_since=t, away_since=t)
+            st = self._tracks[tid] = _Track(t, eye, mouth, yaw, pitch, away_since=t)
         else:
-            a = time_alpha(cfg.alpha, t - st.t, self.frame_rate)
+            dt = t - st.t
+            a = time_alpha(cfg.alpha, dt, self.frame_rate)
             st.eye = a * eye + (1 - a) * st.eye
             st.mouth = a * mouth + (1 - a) * st.mouth
             st.yaw = a * yaw + (1 - a) * st.yaw
             st.pitch = a * pitch + (1 - a) * st.pitch
             st.t = t
-        blink = False
         # eyes: hysteresis, then blink vs closed by duration
         was_closed = st.closed
         st.closed = st.eye < cfg.eyes_closed_below if not was_closed else st.eye < cfg.eyes_open_above
         if st.closed and not was_closed:
-            st.closed_since = t
-        if was_closed and not st.closed and t - st.closed_since <= cfg.blink_max_s:
-            blink = True
-        eyes_closed = st.closed and t - st.closed_since > cfg.blink_max_s
+            st.closed_for, st.closed_seen = 0.0, not veto_eyes
+        elif st.closed and not veto_eyes:
+            st.closed_for += dt
+            st.closed_seen = True
+        blink = was_closed and not st.closed and st.closed_seen and st.closed_for <= cfg.blink_max_s + _EPS
+        eyes_closed = st.closed and st.closed_for > cfg.blink_max_s + _EPS
         # mouth: wide (hysteresis), a yawn once held long enough
         was_wide = st.wide
         st.wide = st.mouth > (cfg.yawn_mouth_release if was_wide else cfg.yawn_mouth_above)
         if st.wide and not was_wide:
-            st.wide_since = t
-        st.yawning = st.wide and t - st.wide_since >= cfg.yawn_min_s
+            st.wide_for = 0.0
+        elif st.wide and not veto_mouth:
+            st.wide_for += dt
+        st.yawning = st.wide and st.wide_for >= cfg.yawn_min_s - _EPS
         # head: turned away (hysteresis), held long enough
         m = cfg.away_release if st.away else 0.0
         was_away = st.away

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.labels import valence
+from affectlens.signals.engagement import EngagementConfig
 from affectlens.sinks.base import Sink
 from affectlens.sinks.tables import write_table
 from affectlens.types import FrameResult
@@ -43,9 +44,22 @@ class _Acc:
     blinks: int = 0
     smiling: bool = False
     yawning: bool = False
+    smile_last_t: float | None = None  # the last frame time each was seen (events closer than this merge)
+    yawn_last_t: float | None = None
     away_since: float | None = None
     longest_away: float = 0.0
     per_second: dict[int, list[float]] = field(default_factory=dict)  # second → [sum engagement, n]
+
+
+MERGE_GAP_S = 0.5  # a smile or yawn broken for less than this (a label flicker, a hand over the mouth) is one
+
+
+def _new_event(active: bool, was_active: bool, last_active_t: float | None, t: float | None) -> bool:
+    """Whether an event (a smile, a yawn) starts on this frame: active now, and not within MERGE_GAP_S
+    before (frame to frame where there are no times)."""
+    if not active or was_active:
+        return False
+    return t is None or last_active_t is None or t - last_active_t > MERGE_GAP_S
 
 
 class _Summary(Sink):
@@ -85,15 +99,23 @@ class _Summary(Sink):
 class TrackSummary(_Summary):
     """Feed it every :class:`FrameResult`; :meth:`rows` gives one summary row per (source, track).
 
-    Counts: ``smiles`` and ``yawns`` are onsets (a face turning happy; ``yawning`` turning true),
-    ``blinks`` the ``blink`` events; ``blink_rate_per_min`` is blinks over the track's duration;
-    ``longest_look_away_s`` the longest run of ``looking_away``; peaks and dips are the seconds
-    with the highest and lowest mean engagement.
+    Counts: ``smiles`` and ``yawns`` are onsets (a face turning happy; ``yawning`` turning true; one
+    broken for under ``MERGE_GAP_S`` is one event), ``blinks`` the ``blink`` events;
+    ``blink_rate_per_min`` is blinks over the track's duration; ``longest_look_away_s`` the longest time
+    turned away (a run of ``looking_away`` and the ``look_away_hold_s`` before it counted); peaks and dips
+    are the seconds with the highest and lowest mean engagement.
     """
 
-    def __init__(self, paths: Sequence[str | Path] = (), labels: tuple[str, ...] = (), signals: bool = True):
+    def __init__(
+        self,
+        paths: Sequence[str | Path] = (),
+        labels: tuple[str, ...] = (),
+        signals: bool = True,
+        look_away_hold_s: float = EngagementConfig.look_away_min_s,
+    ):
         super().__init__(paths, labels, signals)
         self._acc: dict[tuple[str, int], _Acc] = {}
+        self.look_away_hold_s = look_away_hold_s
 
     def update(self, result: FrameResult) -> None:
         f = result.faces
@@ -117,8 +139,9 @@ class TrackSummary(_Summary):
                 a.prob_sum = p[i].astype(np.float64) if a.prob_sum is None else a.prob_sum + p[i]
                 a.label_counts[top[i]] = a.label_counts.get(top[i], 0) + 1
                 smiling = top[i] == "happiness"
-                a.smiles += smiling and not a.smiling
+                a.smiles += _new_event(smiling, a.smiling, a.smile_last_t, t)
                 a.smiling = smiling
+                a.smile_last_t = t if smiling else a.smile_last_t
             if not has_eng:
                 continue
             a.n_signals += 1
@@ -126,13 +149,14 @@ class TrackSummary(_Summary):
             a.engagement_sum += e
             a.engaged += s["state"][i] == "engaged"
             yawning = bool(s["yawning"][i])
-            a.yawns += yawning and not a.yawning
+            a.yawns += _new_event(yawning, a.yawning, a.yawn_last_t, t)
             a.yawning = yawning
+            a.yawn_last_t = t if yawning else a.yawn_last_t
             a.blinks += bool(s["blink"][i])
             if t is not None:
                 if bool(s["looking_away"][i]):
                     a.away_since = t if a.away_since is None else a.away_since
-                    a.longest_away = max(a.longest_away, t - a.away_since)
+                    a.longest_away = max(a.longest_away, t - a.away_since + self.look_away_hold_s)
                 else:
                     a.away_since = None
                 acc = a.per_second.setdefault(int(math.floor(t)), [0.0, 0])
