@@ -80,3 +80,14 @@ def test_imagefolder_unknown_class_folder(tmp_path):
     (tmp_path / "giraffe").mkdir()
     with pytest.raises(AffectlensError, match="unrecognised class folders \\['giraffe'\\]"):
         load_dataset(f"imagefolder:{tmp_path}", "all", use_cache=False)
+
+
+def test_the_cache_reads_a_folder_again_once_images_are_added(tmp_path, media, monkeypatch):
+    monkeypatch.setenv("AFFECTLENS_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "faces"
+    for src, folder in (("happy", "happy"), ("sad", "sad")):
+        (root / folder).mkdir(parents=True)
+        shutil.copy(media / "expressions" / f"{src}.jpg", root / folder / "a.jpg")
+    assert len(load_dataset(f"imagefolder:{root}", "all", use_cache=True)) == 2
+    shutil.copy(media / "expressions" / "happy.jpg", root / "happy" / "b.jpg")
+    assert len(load_dataset(f"imagefolder:{root}", "all", use_cache=True)) == 3  # not the stale 2

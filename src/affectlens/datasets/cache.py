@@ -1,8 +1,8 @@
 """A compact uint8 cache: one compressed ``.npz`` per dataset split, keyed by path and file stamps.
 
 Decoding 28k PNGs takes ~10 s; reading the cache well under a second. The key covers the
-absolute path, the label file's size and mtime and the loader version, so an edited dataset is
-re-read. Location: ``$AFFECTLENS_CACHE`` or ``~/.cache/affectlens``.
+absolute path, the stamps of its label files and folders (:func:`_stamp`) and the loader version, so
+an edited dataset is re-read. Location: ``$AFFECTLENS_CACHE`` or ``~/.cache/affectlens``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,16 @@ def cache_dir() -> Path:
 
 
 def _stamp(path: Path) -> str:
-    """Size + mtime of the files that define a dataset (label files, or the folder itself)."""
+    """Size + mtime of what defines a dataset: the files at its top (CSVs such as ``fer2013.csv`` or
+    ``duplicates_of_train.csv``), its label files, and the folders two levels down (a folder's mtime
+    changes when an image is added, removed or renamed in it: an ImageFolder class, a FER+ split)."""
     parts = []
-    candidates = [path] + (sorted(path.glob("*/label.csv")) + sorted(path.glob("EmoLabel/*")) if path.is_dir() else [])
+    candidates = [path]
+    if path.is_dir():
+        candidates += sorted(p for p in path.iterdir() if p.is_file())
+        candidates += sorted(path.glob("*/label.csv")) + sorted(path.glob("EmoLabel/*"))
+        top = sorted(Path(e.path) for e in os.scandir(path) if e.is_dir())
+        candidates += top + sorted(Path(e.path) for d in top for e in os.scandir(d) if e.is_dir())
     for p in candidates:
         st = p.stat()
         parts.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
