@@ -193,3 +193,35 @@ def test_color_overrides_the_architectures_colour_mode(tmp_path, ferplus, rafdb)
     cli("export", out / "best.pt", "--out", onnx, check=True)
     card = json.loads(onnx.with_suffix(".json").read_text())
     assert card["preprocess"]["color"] == "rgb" and card["metrics"]["onnx_parity_max_abs_diff"] < 1e-4
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, media, monkeypatch):
+    """The batch order and augmentations of the epochs after a crash are those the run would have drawn."""
+    import shutil
+
+    import torch
+
+    import affectlens.train.loop as loop
+
+    data = tmp_path / "faces"
+    for name in ("happy", "sad", "angry", "surprised"):
+        (data / name).mkdir(parents=True)
+        for k in range(3):
+            shutil.copy(media / "expressions" / f"{name}.jpg", data / name / f"{k}.jpg")
+    cfg = loop.TrainConfig(model="affect_cnn_slim", train=[f"imagefolder:{data}"], valid=None, epochs=3,
+                           batch_size=4, lr=0.01, precision="fp32", seed=0, ema=0.0)  # fmt: skip
+    monkeypatch.setenv("AFFECTLENS_CACHE", str(tmp_path / "cache"))
+    loop.train(cfg, tmp_path / "whole", progress=False)
+    first = loop._Trainer.checkpoint
+
+    def crash_after_epoch_1(self, epoch, row):
+        first(self, epoch, row)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop._Trainer, "checkpoint", crash_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(cfg, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(loop._Trainer, "checkpoint", first)
+    loop.train(cfg, tmp_path / "resumed", resume=True, progress=False)
+    a, b = (torch.load(tmp_path / d / "last.pt", weights_only=False)["model"] for d in ("whole", "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -379,6 +379,8 @@ class _Trainer:
         self.adjust = (cfg.logit_adjust * _log_prior(self.data.labels)).to(self.dev)
         self.start, self.best, self.history = 0, {"valid_accuracy": -1.0}, []
         self.bf16 = False
+        self.gen: torch.Generator | None = None  # batch order and augmentation; saved with every checkpoint
+        self.stale = 0  # epochs since the best one (early stopping)
 
     @property
     def scored(self) -> torch.nn.Module:
@@ -405,7 +407,11 @@ class _Trainer:
         if self.shape_head is not None and ck.get("shape_head"):
             self.shape_head.linear.load_state_dict(ck["shape_head"])
         self.start, self.best, self.history = ck["epoch"] + 1, ck["best"], ck["history"]
+        self.stale = self.start - self.best.get("epoch", self.start)
         torch.set_rng_state(ck["rng"])
+        if ck.get("generator") is not None:  # the batches and augmentations the run would have drawn next
+            self.gen = torch.Generator()
+            self.gen.set_state(ck["generator"])
         log.info("resumed from %s at epoch %d", last, self.start)
 
     def write_run_json(self) -> None:
@@ -505,6 +511,7 @@ class _Trainer:
             "best": self.best,
             "history": self.history,
             "rng": torch.get_rng_state(),
+            "generator": self.gen.get_state() if self.gen is not None else None,
             "config": self.cfg.to_dict(),
             "preprocess": self.pre.to_dict(),
         }
@@ -523,23 +530,23 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     if resume:
         tr.resume()
     tr.write_run_json()
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + tr.start)
+    if tr.gen is None:  # a new run (or a checkpoint from before generators were saved)
+        tr.gen = torch.Generator().manual_seed(cfg.seed * 1000 + tr.start)
     tr.bf16 = pick_bf16(cfg, tr.model, tr.pre, tr.dev)
     log.info("device %s, %s, %d threads", tr.dev, "bf16 autocast" if tr.bf16 else "fp32", torch.get_num_threads())
-    stale = 0
     for epoch in range(tr.start, cfg.epochs):
         t0 = time.perf_counter()
-        row = tr.epoch(epoch, gen) | tr.validate()
+        row = tr.epoch(epoch, tr.gen) | tr.validate()
         row["seconds"] = time.perf_counter() - t0
         tr.history.append(row)
-        stale = 0 if tr.checkpoint(epoch, row) else stale + 1
+        tr.stale = 0 if tr.checkpoint(epoch, row) else tr.stale + 1
         msg = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
         if progress:
             tqdm.write(msg)
         else:
             print(msg, file=sys.stderr, flush=True)
-        if cfg.early_stop and stale >= cfg.early_stop:
-            log.info("early stop: no improvement for %d epochs", stale)
+        if cfg.early_stop and tr.stale >= cfg.early_stop:
+            log.info("early stop: no improvement for %d epochs", tr.stale)
             break
     return tr.best
 
