@@ -65,6 +65,19 @@ def test_unknown_names_and_missing_cards(tmp_path):
         get_model(tmp_path / "m.onnx")
 
 
+def test_a_card_that_does_not_match_its_graph_is_refused(tmp_path):
+    import json
+    import shutil
+
+    src = get_model("affect-cnn-x2-v1")
+    shutil.copy(src.path, tmp_path / "m.onnx")
+    card = json.loads(src.path.with_suffix(".json").read_text())
+    card["labels"] = card["labels"][:7]  # a hand-edited card: 7 labels for a graph of 8 outputs
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    with pytest.raises(AffectlensError, match="8 outputs, its card names 7 labels"):
+        get_model(tmp_path / "m.onnx").prepare()
+
+
 def test_the_int8_default_reads_the_staged_faces_as_its_float_model(media):
     """On real staged photos through the whole pipeline: the same labels, probabilities within 0.05."""
     from affectlens import to_dataframe

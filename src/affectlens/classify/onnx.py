@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from affectlens.classify.card import ModelCard
+from affectlens.errors import AffectlensError
 from affectlens.runtime import int8_without_saturation, providers_for, session
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class ExpressionClassifier:
         """Create the ONNX Runtime session (idempotent)."""
         if self.session is None:
             self.session = session(self.path, threads, device=device)
+            self._check_card()
             on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
             if on_cpu and self.full_range_int8 and not int8_without_saturation():
                 log.warning(
@@ -49,6 +51,19 @@ class ExpressionClassifier:
                     self.card.name,
                 )
         return self
+
+    def _check_card(self) -> None:
+        """The card must name one label (and one offset) per output of the graph: a wrong card would give
+        plausible, wrong figures."""
+        width = self.session.get_outputs()[0].shape[-1]
+        bias = self.card.class_bias or []
+        if isinstance(width, int) and (width != len(self.labels) or (bias and len(bias) != width)):
+            self.session = None
+            raise AffectlensError(
+                f"{self.path}: the graph gives {width} outputs, its card names {len(self.labels)} labels"
+                + (f" and {len(bias)} class offsets" if bias else "")
+                + ": the card does not belong to this model"
+            )
 
     @property
     def full_range_int8(self) -> bool:
