@@ -8,6 +8,7 @@ The Kaggle folder layout (``train/<class>/*.png``, ``test/<class>/*.png``) is an
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from affectlens.labels import EMOTIONS
 CSV_CODES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 CLASSES = tuple(e for e in EMOTIONS if e != "contempt")
 USAGE = {"train": "Training", "valid": "PublicTest", "test": "PrivateTest"}
+log = logging.getLogger(__name__)
+
 LAYOUT = (
     "expected Kaggle's fer2013.csv (columns emotion,pixels,Usage) as PATH or inside it, or the "
     "Kaggle folder layout PATH/train|test/<class>/*.png"
@@ -33,6 +36,8 @@ def load_fer2013(path: str | Path, split: str) -> FaceDataset:
         return _load_csv(csv_path, split)
     if path.is_dir() and any((path / s).is_dir() for s in ("train", "test")):
         folder_split = {"valid": "test"}.get(split, split)
+        if split == "valid":  # choosing a checkpoint or a temperature on it: no test figure stays clean
+            log.warning("%s: the Kaggle folder layout has no validation split; 'valid' reads its test images", path)
         ds = load_imagefolder(path, folder_split)
         ds.name = "fer2013"
         return ds
