@@ -51,3 +51,15 @@ def test_normalize_is_the_cards_formula():
     x = pre.normalize(np.array([[[0, 255], [128, 64]]], np.uint8))
     assert x.shape == (1, 1, 2, 2)
     np.testing.assert_allclose(x[0, 0], (np.array([[0, 255], [128, 64]]) / 255 - 0.5) / 0.25, atol=1e-6)
+
+
+def test_a_profiles_close_eye_keypoints_do_not_turn_its_crop():
+    """tv_family_dinner's profile faces: eyes 5-7 px apart on a 31-40 px box read as rolls of 55-88°."""
+    from affectlens.faces.preprocess import eye_roll
+
+    assert eye_roll(np.array([[100.0, 100.0], [101.0, 95.1]]), 40.0) == 0.0  # 5 px apart: a profile
+    assert eye_roll(np.array([[100.0, 100.0], [101.5, 93.5]]), 40.0) == -45.0  # 6.7 px at -77°: clamped
+    assert eye_roll(np.array([[100.0, 100.0], [110.0, 88.0]]), 40.0) == 45.0  # 50° apart: clamped
+    tilted = eye_roll(np.array([[100.0, 100.0], [130.0, 111.0]]), 80.0)  # a frontal face tilted ~20°
+    assert abs(tilted - 20.1) < 0.1
+    assert eye_roll(np.array([[130.0, 111.0], [100.0, 100.0]]), 80.0) == tilted  # eyes in either order

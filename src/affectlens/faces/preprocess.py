@@ -43,6 +43,22 @@ def to_color(img: np.ndarray, color: str) -> np.ndarray:
     raise ValueError(f"unknown colour mode {color!r}")
 
 
+ALIGN_MIN_EYE_GAP = 0.15  # eyes closer than this share of the box width (a profile): no levelling
+ALIGN_MAX_DEG = 45.0  # a roll beyond this is kept at it (eye keypoints that far off are noise, not a head)
+
+
+def eye_roll(eyes: np.ndarray, box_width: float) -> float:
+    """The angle (degrees) that levels the eyes; 0 where they are too close together to tell (a face in
+    profile: a few pixels of keypoint noise turned its crop by up to 88°, flipping from frame to frame)."""
+    (rx, ry), (lx, ly) = eyes[0], eyes[1]
+    if np.hypot(lx - rx, ly - ry) < ALIGN_MIN_EYE_GAP * box_width:
+        return 0.0
+    if lx < rx:  # eyes given in image left/right order
+        rx, ry, lx, ly = lx, ly, rx, ry
+    angle = float(np.degrees(np.arctan2(ly - ry, lx - rx)))
+    return float(np.clip(angle, -ALIGN_MAX_DEG, ALIGN_MAX_DEG))
+
+
 @dataclass(frozen=True)
 class Preprocess:
     size: int = 48
@@ -94,10 +110,7 @@ class Preprocess:
         side = max(x2 - x1, y2 - y1) * self.crop_scale
         angle = 0.0
         if self.align and eyes is not None:
-            (rx, ry), (lx, ly) = eyes[0], eyes[1]
-            angle = float(np.degrees(np.arctan2(ly - ry, lx - rx)))
-            if lx < rx:  # eyes given in image left/right order
-                angle = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+            angle = eye_roll(eyes, x2 - x1)
         scale = self.size / max(side, 1.0)
         m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
         m[0, 2] += self.size / 2 - cx
