@@ -59,7 +59,7 @@ def test_a_profiles_close_eye_keypoints_do_not_turn_its_crop():
 
     assert eye_roll(np.array([[100.0, 100.0], [101.0, 95.1]]), 40.0) == 0.0  # 5 px apart: a profile
     assert eye_roll(np.array([[100.0, 100.0], [101.5, 93.5]]), 40.0) == -45.0  # 6.7 px at -77°: clamped
-    assert eye_roll(np.array([[100.0, 100.0], [110.0, 88.0]]), 40.0) == 45.0  # 50° apart: clamped
+    assert eye_roll(np.array([[100.0, 100.0], [110.0, 88.0]]), 40.0) == -45.0  # -50°: clamped
     tilted = eye_roll(np.array([[100.0, 100.0], [130.0, 111.0]]), 80.0)  # a frontal face tilted ~20°
     assert abs(tilted - 20.1) < 0.1
     assert eye_roll(np.array([[130.0, 111.0], [100.0, 100.0]]), 80.0) == tilted  # eyes in either order
