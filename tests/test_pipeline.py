@@ -214,3 +214,18 @@ def test_memory_stays_flat_over_repeated_passes(media):
     rss = [float(x) for x in proc.stdout.split()]
     assert len(rss) == 4, proc.stderr[-2000:]
     assert rss[-1] - rss[0] < 20, rss
+
+
+def test_an_array_of_any_common_format_reads_as_its_rgb_image(analyzer, media):
+    """Gray, RGBA, 16-bit and 0-1 float arrays of one photo read as the photo does (not a crash, not neutral)."""
+    rgb = load_image(media / "expressions" / "sad.jpg")
+    want = analyzer.analyze_image(rgb)
+    gray = rgb.mean(axis=2).astype(np.uint8)
+    for image in (np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), rgb.astype(np.uint16) * 257, rgb / 255.0):
+        got = analyzer.analyze_image(image)
+        assert got.top_labels() == want.top_labels() and np.allclose(
+            got.faces.best_probs, want.faces.best_probs, atol=0.02
+        )
+    assert len(analyzer.analyze_image(gray).faces) == 1
+    with pytest.raises(AffectlensError, match="expected an image"):
+        analyzer.analyze_image(np.zeros((4, 4, 7), np.uint8))

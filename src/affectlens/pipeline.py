@@ -21,7 +21,7 @@ import numpy as np
 
 from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
 from affectlens.detect import FaceDetector, check_detector, get_detector
-from affectlens.detect.base import detect_padded, whole_image_face
+from affectlens.detect.base import as_rgb8, detect_padded, whole_image_face
 from affectlens.errors import AffectlensError
 from affectlens.follow import Keyframes, MeshFollower
 from affectlens.runtime import one_malloc_arena, release_free_memory
@@ -164,8 +164,14 @@ class Analyzer:
             yield from self.analyze_source(src)
 
     def analyze_image(self, image: np.ndarray, name: str = "<array>") -> FrameResult:
-        """One RGB image (H, W, 3) uint8 → its faces, ids numbered left to right."""
-        return next(self._run(iter([Frame(image, 0, None, name)]), video=False))
+        """One image → its faces, ids numbered left to right. RGB (H, W, 3) uint8, or any array
+        :func:`~affectlens.detect.base.as_rgb8` converts (gray, RGBA, 16-bit, floats in 0-1), converted
+        once so every stage (detector, crops, face mesh) reads the same pixels."""
+        try:
+            rgb = as_rgb8(image)
+        except ValueError as exc:
+            raise AffectlensError(f"{name}: {exc}") from None
+        return next(self._run(iter([Frame(rgb, 0, None, name)]), video=False))
 
     def analyze_source(self, src: Source) -> Iterator[FrameResult]:
         try:
