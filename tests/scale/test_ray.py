@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,15 +28,19 @@ def test_a_folder_on_ray_writes_the_same_files_as_a_local_run(tmp_path, media):
     folder.mkdir()
     for name in ("happy.jpg", "sad.jpg", "surprised.jpg"):
         (folder / name).symlink_to(need(media / "expressions" / name))
+    (folder / "happy.png").symlink_to(need(media / "expressions" / "happy.jpg"))  # a stem shared with happy.jpg
     for name in CLIPS[:2]:
         (folder / name).symlink_to(clip(name))
-    cli("analyze", folder, "--out", tmp_path / "local", "--no-progress", check=True)
-    r = cli("analyze", folder, "--out", tmp_path / "ray", "--ray", "--no-progress", check=True)
-    assert "5 frames" not in r.stderr  # the videos were analysed, not only the stills
+    inputs = (folder,)
+    cli("analyze", *inputs, "--out", tmp_path / "local", "--annotate", "--no-progress", check=True)
+    r = cli("analyze", *inputs, "--out", tmp_path / "ray", "--annotate", "--ray", "--no-progress", check=True)
+    assert int(re.search(r"(\d+) frames", r.stderr).group(1)) > 6  # the videos were analysed, not only the stills
     for table in ("faces.csv", "tracks.csv", "seconds.csv"):
         local, remote = (tmp_path / "local" / table).read_bytes(), (tmp_path / "ray" / table).read_bytes()
         assert local == remote, f"{table} differs between the local and the Ray run"
     assert len(pd.read_csv(tmp_path / "ray" / "faces.csv")) > 100
+    local, remote = ({p.name for p in (tmp_path / d / "annotated").iterdir()} for d in ("local", "ray"))
+    assert local == remote and len(remote) == 6  # every input its own annotated file, none overwritten
 
 
 def _ray_task_pids() -> list[int]:

@@ -217,27 +217,32 @@ class _AnalyzeRun:
         from affectlens.errors import AffectlensError
         from affectlens.scale import analyze_on_ray
         from affectlens.sinks import deferred_stop
+        from affectlens.sinks.annotate import unique_stem
 
         if any(item.kind == "camera" for item in items):
             raise AffectlensError("--ray analyses files and streams, not a camera of this machine")
-        located = {(str(Path(i.location).resolve()) if i.kind != "stream" else i.location): i for i in items}
         annotate_dir = str((self.out / "annotated").resolve()) if self.annotate else None
-        work = [(path, item.is_video) for path, item in located.items()]
-        for o in analyze_on_ray(work, self.cfg.to_dict(), address, annotate_dir, self.blur_faces):
-            name = located[o.source].location
+        work = [
+            (str(Path(i.location).resolve()) if i.kind != "stream" else i.location, i.is_video)
+            + ((unique_stem(i.location, self.annotated_stems),) if self.annotate else ())
+            for i in items
+        ]
+        outputs = analyze_on_ray(work, self.cfg.to_dict(), address, annotate_dir, self.blur_faces)
+        for item, o in zip(items, outputs, strict=True):  # one output per input, in input order
+            name = item.location
             self.names.append(name)
-            if o.error:
-                if self.single:
-                    raise AffectlensError(o.error)
-                self.failures.append(o.error)
-                log.warning("skipped: %s", o.error)
             for rows in (o.face_rows, o.track_rows, o.second_rows):
                 for r in rows:
                     r["source"] = name
-            with deferred_stop():
+            with deferred_stop():  # the rows of an input that broke part-way are kept, as locally
                 tables.add_rows(o.face_rows, o.track_rows, o.second_rows)
                 tally.frames += o.frames
                 tally.faces += len(o.face_rows)
+            if o.error:
+                self.failures.append(o.error)
+                if self.single:
+                    raise AffectlensError(o.error)
+                log.warning("skipped: %s", o.error)
 
     def _write_summary(self, tables, tally, elapsed: float, ray: str | None) -> None:
         from affectlens.sinks.outputs import run_summary, timing_breakdown, write_json

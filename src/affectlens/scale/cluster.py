@@ -101,17 +101,19 @@ class RayExecutor(Executor):
         shutdown()
 
 
-def _batches(paths: list[tuple[str, bool]]) -> Iterator[list[str]]:
-    """Videos alone, consecutive stills in batches of IMAGES_PER_TASK (input order kept)."""
-    batch: list[str] = []
-    for path, is_video in paths:
+def _batches(paths: list[tuple]) -> Iterator[list[tuple[str, str | None]]]:
+    """Videos alone, consecutive stills in batches of IMAGES_PER_TASK (input order kept); each entry
+    ``(path, annotated file stem or None)``."""
+    batch: list[tuple[str, str | None]] = []
+    for path, is_video, *stem in paths:
+        entry = (path, stem[0] if stem else None)
         if is_video:
             if batch:
                 yield batch
                 batch = []
-            yield [path]
+            yield [entry]
         else:
-            batch.append(path)
+            batch.append(entry)
             if len(batch) == IMAGES_PER_TASK:
                 yield batch
                 batch = []
@@ -120,13 +122,14 @@ def _batches(paths: list[tuple[str, bool]]) -> Iterator[list[str]]:
 
 
 def analyze_on_ray(
-    paths: list[tuple[str, bool]],
+    paths: list[tuple],
     config: dict,
     address: str | None = None,
     annotate_dir: str | None = None,
     blur_faces: bool = False,
 ) -> Iterator[SourceOutput]:
-    """Analyse ``(path, is_video)`` inputs on Ray; yields one output per input, in input order."""
+    """Analyse ``(path, is_video[, annotated stem])`` inputs on Ray; yields one output per input, in input
+    order (the same path given twice is analysed twice, as locally)."""
     connect(address)
     ray = _ray()
     task = _remote(analyze_paths)

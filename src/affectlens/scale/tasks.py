@@ -90,12 +90,16 @@ class _Rows(Sink):
         self.rows.extend(result.rows())
 
 
-def analyze_paths(paths: list[str], config: dict, annotate_dir: str | None, blur_faces: bool) -> list[dict]:
-    """Analyse each file in ``paths`` as ``affectlens analyze`` does; one packed output per file."""
-    return [_analyze_path(path, config, annotate_dir, blur_faces) for path in paths]
+def analyze_paths(
+    paths: list[str | tuple[str, str | None]], config: dict, annotate_dir: str | None, blur_faces: bool
+) -> list[dict]:
+    """Analyse each file in ``paths`` as ``affectlens analyze`` does; one packed output per file. An entry
+    may be ``(path, stem)``: its annotated file's name, chosen by the driver so that no two collide."""
+    entries = [(p, None) if isinstance(p, str) else p for p in paths]
+    return [_analyze_path(path, config, annotate_dir, blur_faces, stem) for path, stem in entries]
 
 
-def _analyze_path(path: str, config: dict, annotate_dir: str | None, blur_faces: bool) -> dict:
+def _analyze_path(path: str, config: dict, annotate_dir: str | None, blur_faces: bool, stem: str | None = None) -> dict:
     analyzer = _analyzer(config)
     rows, tracks, seconds, tally = _Rows(), TrackSummary(), SecondSummary(), Tally()
     error = None
@@ -105,7 +109,7 @@ def _analyze_path(path: str, config: dict, annotate_dir: str | None, blur_faces:
                 sinks = [rows, tracks, seconds]
                 if annotate_dir:
                     annotator = Annotator(blur_faces=blur_faces)
-                    media = AnnotatedMedia(annotate_dir, src.name, src.is_video, src.fps, annotator)
+                    media = AnnotatedMedia(annotate_dir, src.name, src.is_video, src.fps, annotator, stem)
                     sinks.append(stack.enter_context(media))
                 consume(analyzer.analyze_source(src), sinks, tally)
     except AffectlensError as exc:
