@@ -52,7 +52,7 @@ def test_settings_resolve_the_model_before_the_server_starts(tmp_path):
 
 def test_cors_opens_only_to_the_origins_given(tmp_path, media):
     s = ServeSettings(auth=False, data_dir=tmp_path, load_models=False, cors_origins=("http://app.example",))
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         ok = c.get("/v1/health", headers={"Origin": "http://app.example"})
         assert ok.headers["access-control-allow-origin"] == "http://app.example"
         other = c.get("/v1/health", headers={"Origin": "http://evil.example"})
@@ -73,7 +73,7 @@ def test_chunked_body_over_the_limit_is_413(tmp_path):
             yield b"0" * 65536
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         r = c.post("/v1/jobs", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
     assert "limit of 1 MB" in r.json()["error"]["message"]  # the limit the operator set, not one with framing slack
@@ -92,7 +92,7 @@ def test_an_oversized_body_without_a_key_is_401_before_it_is_read(tmp_path):
             read.append(1)
             yield b"0" * 65536
 
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         r = c.post("/v1/jobs", content=body(), headers={"content-length": str(64 * 65536)})
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
     assert len(read) <= 2  # the client may have handed over a chunk; the server drained nothing
@@ -143,7 +143,7 @@ def test_a_duplicate_study_leaves_the_first_ones_stimulus(tmp_path, media, monke
     monkeypatch.setenv("AFFECTLENS_HOME", str(tmp_path / "home"))
     s = ServeSettings(auth=False, data_dir=tmp_path, load_models=False, db_url=f"sqlite:///{tmp_path / 'shared.db'}")
     first = (media / "videos" / "faceapi_test_video.mp4").read_bytes()
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         assert c.post("/v1/studies", data={"name": "ad1"}, files={"stimulus": ("ad.mp4", first)}).status_code == 201
         other = (media / "videos" / "expressions_man.mp4").read_bytes()
         r = c.post("/v1/studies", data={"name": "ad1"}, files={"stimulus": ("b.mp4", other)})
@@ -159,7 +159,7 @@ def test_uploads_refused_late_leave_nothing_behind(tmp_path, media, monkeypatch)
     monkeypatch.setenv("AFFECTLENS_HOME", str(tmp_path / "home"))
     s = ServeSettings(auth=False, data_dir=tmp_path, load_models=False)
     photo = (media / "expressions" / "happy.jpg").read_bytes()
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         state = c.app.state.serve
 
         def full(job):
@@ -216,3 +216,34 @@ def test_a_large_upload_without_a_key_is_refused_before_it_is_parsed(tmp_path):
              "asgi": {"version": "3.0"}}  # fmt: skip
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 401 and read <= (33 << 20)  # some of it drained (so the client sees the 401)
+
+
+def test_without_keys_only_this_machines_pages_may_drive_the_server(tmp_path, media):
+    """--no-auth: a DNS-rebinding site (its own name in Host) and a cross-site form post are refused."""
+    from starlette.websockets import WebSocketDisconnect
+
+    s = ServeSettings(auth=False, data_dir=tmp_path, load_models=False)
+    photo = {"file": ("h.jpg", (media / "expressions" / "happy.jpg").read_bytes())}
+    with TestClient(create_app(s), base_url="http://127.0.0.1:8000") as c:
+        assert c.get("/v1/jobs").status_code == 200
+        rebound = {"host": "rebind.attacker.example:8000"}
+        assert c.get("/v1/jobs", headers=rebound).status_code == 403
+        with pytest.raises(WebSocketDisconnect) as closed, c.websocket_connect("/v1/live", headers=rebound) as ws:
+            ws.receive_json()
+        assert closed.value.code == 4403
+        cross = c.post("/v1/jobs", files=photo, headers={"origin": "https://evil.example"})
+        assert cross.status_code == 403 and "may not change" in cross.json()["error"]["message"]
+        own = c.post("/v1/jobs", files=photo, headers={"origin": "http://127.0.0.1:8000"})
+        assert own.status_code == 202
+
+
+def test_a_lower_case_bearer_key_is_a_key_for_large_uploads_too(tmp_path, media):
+    from affectlens.serve.keys import create_key
+
+    app = create_app(ServeSettings(auth=True, data_dir=tmp_path, load_models=False))
+    key = create_key(app.state.serve.db, "t")
+    video = {"file": ("v.mp4", (media / "videos" / "expressions_man.mp4").read_bytes())}  # > 64 kB
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        for scheme in ("Bearer", "bearer"):
+            r = c.post("/v1/jobs", files=video, headers={"authorization": f"{scheme} {key}"})
+            assert r.status_code == 202, (scheme, r.text)

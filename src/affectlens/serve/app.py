@@ -18,6 +18,7 @@ from affectlens.serve.keys import verify_key
 from affectlens.serve.limits import BodyLimit
 from affectlens.serve.respondent import Links
 from affectlens.serve.routes import analyze, jobs, live, respondent, studies, tickets, ui
+from affectlens.serve.security import NoAuthGuard
 from affectlens.serve.settings import ServeSettings
 from affectlens.serve.state import ServeState
 
@@ -84,7 +85,9 @@ def _header_key_ok(state: ServeState):
         if not state.settings.auth:
             return True
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
-        key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+        auth = headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""  # the scheme is case-insensitive
+        key = headers.get("x-api-key") or bearer
         return bool(key) and verify_key(state.db, key)
 
     return check
@@ -161,5 +164,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             allow_headers=["X-API-Key", "Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, authorized=_header_key_ok(state))
+    if not settings.auth:
+        app.add_middleware(NoAuthGuard, settings=settings)
     app.add_middleware(SecurityHeaders)
     return app

@@ -5,6 +5,7 @@ WebSockets also refuse pages of other origins (cross-site WebSocket hijacking)."
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 from fastapi import Request, Security, WebSocket
@@ -12,6 +13,7 @@ from fastapi.security import APIKeyHeader
 
 from affectlens.serve.errors import ApiError
 from affectlens.serve.keys import HEADER, verify_key
+from affectlens.serve.settings import is_loopback
 
 api_key_header = APIKeyHeader(
     name=HEADER, auto_error=False, description="a key from `affectlens keys create` (not needed with --no-auth)"
@@ -56,3 +58,51 @@ def origin_allowed(ws: WebSocket) -> bool:
     netloc = urlsplit(origin).netloc.lower()
     public = urlsplit(settings.public_url).netloc.lower() if settings.public_url else None
     return netloc == ws.headers.get("host", "").lower() or netloc == public  # behind a proxy: the public URL
+
+
+class NoAuthGuard:
+    """With ``--no-auth`` (loopback only) nothing but the machine's own pages may drive the server (pure ASGI).
+
+    Without keys, two browser attacks remain: DNS rebinding (a site's name resolved to 127.0.0.1, so its
+    pages read the API as "same origin": their ``Host`` names that site) and cross-site requests (any page
+    can POST a form to 127.0.0.1). So requests must name a loopback host (or ``--public-url``'s), and a
+    request that changes something must come from this origin (or a ``--cors-origin``) when a browser says
+    where it comes from.
+    """
+
+    SAFE = ("GET", "HEAD", "OPTIONS")
+
+    def __init__(self, app, settings):
+        self.app = app
+        self.cors = {o.lower() for o in settings.cors_origins}
+        self.public = urlsplit(settings.public_url).hostname if settings.public_url else None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
+        host = headers.get("host", "")
+        why = self._refused(headers, host, scope.get("method", "GET"))
+        if why is None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4403, "reason": why[:120]})
+        else:
+            body = json.dumps({"error": {"status": 403, "code": "forbidden", "message": why}}).encode()
+            headers_out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 403, "headers": headers_out})
+            await send({"type": "http.response.body", "body": body})
+
+    def _refused(self, headers: dict, host: str, method: str) -> str | None:
+        if not self._local(host):
+            return f"host {host!r} is not this machine: --no-auth serves loopback names only"
+        origin = headers.get("origin")
+        foreign = origin and origin.lower() not in self.cors and urlsplit(origin).netloc.lower() != host.lower()
+        if foreign and method not in self.SAFE:
+            return f"a page of {origin} may not change anything here (--no-auth)"
+        return None
+
+    def _local(self, host: str) -> bool:
+        name = urlsplit(f"//{host}").hostname or ""
+        return name == self.public or is_loopback(name)
