@@ -55,3 +55,17 @@ def test_sessions_spin_briefly_between_kernels_and_the_environment_can_change_it
     monkeypatch.setenv("AFFECTLENS_ORT_SPIN_US", "fast")
     with pytest.raises(AffectlensError, match="AFFECTLENS_ORT_SPIN_US"):
         session(path, threads=2)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
+def test_sessions_use_the_cores_the_process_may_run_on():
+    """Under taskset or a container's cpuset, not every core of the host."""
+    from affectlens.runtime import usable_cores
+
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(before)})
+        assert usable_cores() == 1
+    finally:
+        os.sched_setaffinity(0, before)
+    assert usable_cores() == len(before)

@@ -69,6 +69,11 @@ def set_spin_window(opts: ort.SessionOptions) -> None:
         opts.add_session_config_entry("session.intra_op.spin_duration_us", str(us))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: ``taskset``, a container's cpuset), not the host's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def session(
     path: str | Path, threads: int | None = None, providers: list[str] | None = None, device: str = "cpu"
 ) -> ort.InferenceSession:
@@ -77,7 +82,7 @@ def session(
     ``providers`` wins over ``device``; a file ONNX Runtime cannot load is an :class:`AffectlensError`.
     """
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    opts.intra_op_num_threads = threads or usable_cores()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     # batches change size with the faces in them; ONNX Runtime's memory patterns are planned per input shape

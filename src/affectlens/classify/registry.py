@@ -38,8 +38,8 @@ def get_model(name_or_path: str | Path | None = None) -> ExpressionClassifier:
         return ExpressionClassifier(path, ModelCard.load(card_path(path)))
     if path.suffix in (".pt", ".pth"):
         raise AffectlensError(
-            f"{path} is a training checkpoint: export it first (affectlens export {path} --out model.onnx), "
-            "or pass it to the command line's --model, which exports it on the fly"
+            f"{path} is a training checkpoint: export it first (affectlens export {path} --out model.onnx) "
+            "and give the .onnx file (`affectlens analyze` and `eval` also export a checkpoint on the fly)"
         )
     file = WEIGHTS / f"{name}.onnx"
     if file.is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -9,6 +10,8 @@ import cv2
 
 from affectlens.errors import AffectlensError
 from affectlens.sources.base import Frame, Source
+
+log = logging.getLogger(__name__)
 
 
 def _quietly_open(device: int) -> cv2.VideoCapture:
@@ -49,6 +52,7 @@ class WebcamSource(Source):
                 if not ok:
                     if index == 0:
                         raise AffectlensError(f"camera {self.device} gives no frames")
+                    log.warning("camera %s stopped giving frames after %d (unplugged or taken?)", self.device, index)
                     break
                 now = time.monotonic()
                 t0 = now if t0 is None else t0

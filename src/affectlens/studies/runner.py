@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import signal
 import threading
 import time
@@ -21,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from affectlens.runtime import usable_cores
 from affectlens.studies.models import PENDING, RUNNING, Recording, Study
 from affectlens.studies.privacy import drop_uploaded_media
 from affectlens.studies.store import Finished, StudyStore, new_claimer
@@ -55,7 +55,7 @@ def _ignore_sigint_and_init(threads: int | None) -> None:
 
 
 def _executor(workers: int) -> Executor:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     threads = max(1, cores // workers)
     if workers == 1:
         init_worker(threads)

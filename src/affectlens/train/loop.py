@@ -29,7 +29,7 @@ from affectlens.errors import AffectlensError
 from affectlens.evaluate.metrics import classification_report
 from affectlens.faces.preprocess import Preprocess
 from affectlens.labels import EMOTIONS
-from affectlens.runtime import cpu_flags
+from affectlens.runtime import cpu_flags, usable_cores
 from affectlens.train.augment import AugmentConfig, augment, photometric
 from affectlens.train.models import create_model, get_spec
 
@@ -363,7 +363,7 @@ class _Trainer:
         self.cfg, self.out, self.progress = cfg, out, progress
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(usable_cores())
         self.dev = _device()
         self.pre = cfg.preprocess()
         self.data = _load_data(cfg, self.pre)
