@@ -103,15 +103,32 @@ def test_tickets_expire_and_cannot_be_forged():
     from affectlens.serve.tickets import Tickets
 
     tickets = Tickets()
-    t, expires = tickets.issue("/v1/live", ttl_s=60, now=1000.0)
-    assert expires == 1060 and tickets.valid(t, "/v1/live", now=1059.0)
+    t, expires = tickets.issue("/v1/live", ttl_s=60, now=1000.0, key_id="k1")
+    assert expires == 1060 and tickets.key_of(t, "/v1/live", now=1059.0) == "k1"
     assert not tickets.valid(t, "/v1/live", now=1061.0)  # expired
     assert not tickets.valid(t, "/v1/jobs/a/annotated", now=1001.0)  # another path
     assert not Tickets().valid(t, "/v1/live", now=1001.0)  # another server (secret)
-    forged = f"{expires + 10**6}.{t.split('.')[1]}"  # a later expiry with the old signature
-    assert not tickets.valid(forged, "/v1/live", now=1001.0)
+    _, kid, mac = t.split(".")
+    assert not tickets.valid(f"{expires + 10**6}.{kid}.{mac}", "/v1/live", now=1001.0)  # a later expiry
+    assert not tickets.valid(f"{expires}.k2.{mac}", "/v1/live", now=1001.0)  # another key's name
     assert not tickets.valid("garbage", "/v1/live") and not tickets.valid(None, "/v1/live")
-    assert not tickets.valid("².abc", "/v1/live") and not tickets.valid(f"{expires}.é", "/v1/live", now=1001.0)
+    assert not tickets.valid("².k1.abc", "/v1/live") and not tickets.valid(f"{expires}.k1.é", "/v1/live", now=1001.0)
+
+
+def test_revoking_a_key_ends_its_tickets(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from affectlens.serve import ServeSettings, create_app
+    from affectlens.serve.keys import create_key, revoke_key
+
+    app = create_app(ServeSettings(auth=True, data_dir=tmp_path, load_models=False))
+    key = create_key(app.state.serve.db, "t")
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        r = c.post("/v1/tickets", json={"path": "/v1/jobs/x/annotated", "ttl_s": 86400}, headers={"X-API-Key": key})
+        url = r.json()["url"]
+        assert c.get(url).status_code == 404  # let in (no such job), not 401
+        revoke_key(app.state.serve.db, key)
+        assert c.get(url).status_code == 401
 
 
 def test_no_key_or_ticket_in_the_access_log(auth_server, media):

@@ -40,6 +40,20 @@ def verify_key(db: sessionmaker, key: str | None) -> bool:
     return row is not None and not row.revoked and hmac.compare_digest(row.secret_sha256, _digest(secret))
 
 
+def key_id_of(key: str | None) -> str:
+    """The public id part of a key (``al_<id>_<secret>``); empty when it is not one."""
+    return key[3:].split("_", 1)[0] if key and key.startswith("al_") and key.count("_") >= 2 else ""
+
+
+def key_active(db: sessionmaker, key_id: str) -> bool:
+    """Whether the key with this id exists and is not revoked (its tickets die with it)."""
+    if not key_id:
+        return False
+    with db() as s:
+        row = s.get(ApiKey, key_id)
+    return row is not None and not row.revoked
+
+
 def list_keys(db: sessionmaker) -> list[ApiKey]:
     with db() as s:
         return list(s.scalars(select(ApiKey).order_by(ApiKey.created_at)))

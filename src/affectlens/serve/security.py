@@ -12,7 +12,7 @@ from fastapi import Request, Security, WebSocket
 from fastapi.security import APIKeyHeader
 
 from affectlens.serve.errors import ApiError
-from affectlens.serve.keys import HEADER, verify_key
+from affectlens.serve.keys import HEADER, key_active, verify_key
 from affectlens.serve.settings import is_loopback
 
 api_key_header = APIKeyHeader(
@@ -33,8 +33,10 @@ def authorized(conn: Request | WebSocket, header_value: str | None = None) -> bo
     if not state.settings.auth:
         return True
     read_only = isinstance(conn, WebSocket) or conn.method in ("GET", "HEAD")
-    if read_only and state.tickets.valid(conn.query_params.get("ticket"), conn.url.path):
-        return True
+    if read_only:
+        key_id = state.tickets.key_of(conn.query_params.get("ticket"), conn.url.path)
+        if key_id is not None and key_active(state.db, key_id):
+            return True
     return verify_key(state.db, presented_key(conn, header_value))
 
 

@@ -22,21 +22,28 @@ class Tickets:
     def __init__(self, secret: bytes | None = None):
         self._secret = secret or secrets.token_bytes(32)
 
-    def _mac(self, path: str, expires: int) -> str:
-        msg = f"{path}\n{expires}".encode()
+    def _mac(self, path: str, expires: int, key_id: str) -> str:
+        msg = f"{path}\n{expires}\n{key_id}".encode()
         return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:40]
 
-    def issue(self, path: str, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> tuple[str, int]:
-        """A ticket for ``path`` and its expiry (Unix seconds)."""
+    def issue(
+        self, path: str, ttl_s: int = DEFAULT_TTL_S, now: float | None = None, key_id: str = ""
+    ) -> tuple[str, int]:
+        """A ticket for ``path`` and its expiry (Unix seconds), on behalf of API key ``key_id`` (revoking the
+        key ends its tickets too)."""
         expires = int((now or time.time()) + max(1, min(ttl_s, MAX_TTL_S)))
-        return f"{expires}.{self._mac(path, expires)}", expires
+        return f"{expires}.{key_id}.{self._mac(path, expires, key_id)}", expires
+
+    def key_of(self, ticket: str | None, path: str, now: float | None = None) -> str | None:
+        """The id of the key a valid, unexpired ticket for ``path`` was issued under; None otherwise."""
+        if not ticket or ticket.count(".") != 2:
+            return None
+        expires_s, key_id, mac = ticket.split(".")
+        if not (expires_s.isascii() and expires_s.isdigit() and mac.isascii() and key_id.isascii()):
+            return None  # ("²".isdigit() is True)
+        if int(expires_s) < (now or time.time()):
+            return None
+        return key_id if hmac.compare_digest(mac, self._mac(path, int(expires_s), key_id)) else None
 
     def valid(self, ticket: str | None, path: str, now: float | None = None) -> bool:
-        if not ticket or "." not in ticket:
-            return False
-        expires_s, _, mac = ticket.partition(".")
-        if not (expires_s.isascii() and expires_s.isdigit() and mac.isascii()):  # "²".isdigit() is True
-            return False
-        if int(expires_s) < (now or time.time()):
-            return False
-        return hmac.compare_digest(mac, self._mac(path, int(expires_s)))
+        return self.key_of(ticket, path, now) is not None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from affectlens.serve.errors import ApiError
-from affectlens.serve.security import require_key
+from affectlens.serve.keys import key_id_of
+from affectlens.serve.security import presented_key, require_key
 from affectlens.serve.state import ServeState, get_state
 from affectlens.serve.tickets import DEFAULT_TTL_S, MAX_TTL_S
 
@@ -35,8 +36,8 @@ class Ticket(BaseModel):
     summary="A short-lived ticket for one link or the live WebSocket (the key never travels in a URL)",
     responses={422: {"description": "a path tickets cannot open"}},
 )
-def issue_ticket(body: TicketRequest, state: ServeState = Depends(get_state)) -> Ticket:
+def issue_ticket(body: TicketRequest, request: Request, state: ServeState = Depends(get_state)) -> Ticket:
     if not TICKETED.fullmatch(body.path):
         raise ApiError(422, f"no ticket for {body.path!r}: only /v1/live and GET links to results, media and reports")
-    ticket, expires = state.tickets.issue(body.path, body.ttl_s)
+    ticket, expires = state.tickets.issue(body.path, body.ttl_s, key_id=key_id_of(presented_key(request)))
     return Ticket(ticket=ticket, url=f"{body.path}?ticket={ticket}", expires=expires)
