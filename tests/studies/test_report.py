@@ -269,3 +269,9 @@ def test_report_player_syncs_with_the_charts_in_chromium(tmp_path):
             page.screenshot(path=str(out / f"{i:02d}-{name}.png"))
         b.close()
     assert not errors, errors
+
+
+def test_a_key_moment_in_the_last_partial_second_ends_with_the_stimulus():
+    from affectlens.report.html import _second_end
+
+    assert (_second_end(11, 12.4), _second_end(12, 12.4), _second_end(9, 10.0)) == ("12", "12.4", "10")

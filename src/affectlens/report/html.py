@@ -139,6 +139,11 @@ def _respondents(t: StudyTables) -> str:
     return _table(recs[cols], {"offset_s": "{:.2f}", "face_frames": "{:.0f}", "seconds": "{:.0f}"})
 
 
+def _second_end(s: int, duration: float) -> str:
+    """Where second ``s`` ends: ``s + 1``, or the stimulus's end in its last, partial second ("12–12.4 s")."""
+    return str(s + 1) if s + 1 <= duration else f"{duration:.1f}".rstrip("0").rstrip(".")
+
+
 def _moments(study: Study, t: StudyTables) -> str:
     km = t.key_moments
     if km.empty:
@@ -163,7 +168,7 @@ def _moments(study: Study, t: StudyTables) -> str:
         img = f'<img alt="stimulus at {s} s" src="{uri}">' if uri else ""
         value = f"{r['value']:.1f}" if r["metric"] == "engagement" else f"{r['value']:.2f}"
         cards.append(
-            f'<div class="moment">{img}<b>{_e(r["metric"])} {_e(r["kind"])}</b> at {s}–{s + 1} s: '
+            f'<div class="moment">{img}<b>{_e(r["metric"])} {_e(r["kind"])}</b> at {s}–{_second_end(s, dur)} s: '
             f"{_e(value)} ({int(r['n_respondents'])} respondents)</div>"
         )
     return note + f'<div class="moments">{"".join(cards)}</div>'

@@ -2,9 +2,9 @@
 
 ONNX Runtime's static quantiser (QDQ format, per-channel int8 weights, int8 activations) is fed
 ``n`` preprocessed faces of a calibration set to fix the activation ranges; the quantised graph
-keeps the float model's input, output and card (preprocessing, labels), its softmax temperature
-is fitted again on held-out faces (quantisation shifts the logits a little), and its accuracy is
-measured into its card beside the float model's, so the loss is a figure, not a guess.
+keeps the float model's input, output and card (preprocessing, labels, softmax temperature: ``affectlens
+quantize --temperature-on`` fits it again on held-out faces, as quantisation shifts the logits a little),
+and its accuracy is measured into its card beside the float model's, so the loss is a figure, not a guess.
 
 Weights use 7 of their 8 bits (``reduce_range``) so that the model reads the same on every x86 CPU.
 Without VNNI (AVX2-only CPUs, the speed goals' machines) ONNX Runtime multiplies uint8 activations
@@ -21,6 +21,7 @@ ONNX Runtime does. Measured in ``benchmarks/model-runs.md``.
 from __future__ import annotations
 
 import copy
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,12 +106,12 @@ def quantize_classifier(
     described = " + ".join(f"{ds.name} {ds.split}" for ds in sets)
     reader = _reader(clf, crops)
     with tempfile.TemporaryDirectory() as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
+        prepared, written = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(clf.path), str(prepared))
         keep = float_head(prepared)
         quantize_static(
             str(prepared),
-            str(out),
+            str(written),
             reader,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
@@ -119,6 +120,7 @@ def quantize_classifier(
             reduce_range=reduce_range,
             nodes_to_exclude=keep,
         )
+        shutil.move(written, out)  # at ``out`` only once whole: a failed run leaves no half-written graph there
     card = copy.deepcopy(clf.card)
     card.name = f"{clf.card.name}-int8"
     card.description = (
