@@ -11,6 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from affectlens.serve.db import Job
 from affectlens.serve.errors import ApiError
@@ -71,7 +72,8 @@ async def create_job(
     blur_faces: bool = Form(False, description="blur every face in the annotated video"),
     state: ServeState = Depends(get_state),
 ) -> JobInfo:
-    state.jobs.check_capacity()
+    # the queue's checks read the database: off the event loop (a busy database must not stall every connection)
+    await run_in_threadpool(state.jobs.check_capacity)
     job_id = state.jobs.new_id()
     folder = state.jobs_dir / job_id
     saved = await save_upload(file, folder, state.settings.max_upload_bytes)
@@ -86,7 +88,7 @@ async def create_job(
         options={"blur_faces": blur_faces},
     )
     try:
-        return JobInfo.of(state.jobs.submit(job))
+        return JobInfo.of(await run_in_threadpool(state.jobs.submit, job))
     except BaseException:  # full by now (others came in while this one uploaded): its upload goes too
         shutil.rmtree(folder, ignore_errors=True)
         raise
