@@ -18,7 +18,7 @@ from affectlens.serve.keys import verify_key
 from affectlens.serve.limits import BodyLimit
 from affectlens.serve.respondent import Links
 from affectlens.serve.routes import analyze, jobs, live, respondent, studies, tickets, ui
-from affectlens.serve.security import NoAuthGuard
+from affectlens.serve.security import NoAuthGuard, key_from_headers, scope_headers
 from affectlens.serve.settings import ServeSettings
 from affectlens.serve.state import ServeState
 
@@ -84,11 +84,7 @@ def _header_key_ok(state: ServeState):
     def check(scope) -> bool:
         if not state.settings.auth:
             return True
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
-        auth = headers.get("authorization", "")
-        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""  # the scheme is case-insensitive
-        key = headers.get("x-api-key") or bearer
-        return bool(key) and verify_key(state.db, key)
+        return verify_key(state.db, key_from_headers(scope_headers(scope)))
 
     return check
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -35,6 +36,14 @@ class ApiError(StarletteHTTPException):
     def __init__(self, status: int, message: str, code: str | None = None):
         super().__init__(status_code=status, detail=message)
         self.code = code or _CODES.get(status, "error")
+
+
+async def send_error(send, status: int, message: str, code: str | None = None) -> None:
+    """The same JSON error sent from pure ASGI middleware (before routing: no Response object there)."""
+    body = json.dumps({"error": {"status": status, "code": code or _CODES.get(status, "error"), "message": message}})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body.encode())).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body.encode()})
 
 
 def error_response(status: int, message: str, code: str | None = None, **extra) -> JSONResponse:

@@ -31,27 +31,28 @@ def create_key(db: sessionmaker, name: str = "") -> str:
     return f"al_{key_id}_{secret}"
 
 
-def verify_key(db: sessionmaker, key: str | None) -> bool:
-    if not key or not key.startswith("al_") or key.count("_") < 2:
-        return False
-    key_id, secret = key[3:].split("_", 1)
-    with db() as s:
-        row = s.get(ApiKey, key_id)
-    return row is not None and not row.revoked and hmac.compare_digest(row.secret_sha256, _digest(secret))
-
-
 def key_id_of(key: str | None) -> str:
     """The public id part of a key (``al_<id>_<secret>``); empty when it is not one."""
     return key[3:].split("_", 1)[0] if key and key.startswith("al_") and key.count("_") >= 2 else ""
 
 
-def key_active(db: sessionmaker, key_id: str) -> bool:
-    """Whether the key with this id exists and is not revoked (its tickets die with it)."""
+def _active(db: sessionmaker, key_id: str) -> ApiKey | None:
+    """The stored key with this id, unless there is none or it is revoked."""
     if not key_id:
-        return False
+        return None
     with db() as s:
         row = s.get(ApiKey, key_id)
-    return row is not None and not row.revoked
+    return row if row is not None and not row.revoked else None
+
+
+def verify_key(db: sessionmaker, key: str | None) -> bool:
+    row = _active(db, key_id_of(key))
+    return row is not None and hmac.compare_digest(row.secret_sha256, _digest(key.split("_", 2)[2]))
+
+
+def key_active(db: sessionmaker, key_id: str) -> bool:
+    """Whether the key with this id exists and is not revoked (its tickets die with it)."""
+    return _active(db, key_id) is not None
 
 
 def list_keys(db: sessionmaker) -> list[ApiKey]:

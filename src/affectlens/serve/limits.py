@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-from affectlens.serve.errors import ApiError
+from affectlens.serve.errors import ApiError, send_error
 
 DRAIN_MAX = 32 << 20  # read (and drop) up to this much of a refused body so the client sees the 413
 CHECK_KEY_OVER = 64 << 10  # bodies larger than this (or of unknown length) to /v1 wait for a valid key
@@ -35,18 +33,14 @@ class BodyLimit:
             length = None
         if length is not None and length > self.limit + self.slack:
             if not self.authorized(scope):
-                await self._respond(
-                    send, 401, "unauthorized", "missing or invalid API key: send it in the X-API-Key header"
-                )
+                await send_error(send, 401, "missing or invalid API key: send it in the X-API-Key header")
                 return
             await self._drain(receive, min(length, DRAIN_MAX))
-            await self._respond(send, 413, "too_large", self._message())
+            await send_error(send, 413, self._message())
             return
         if self._large_upload(scope, length) and not self.authorized(scope):
             await self._drain(receive, min(length or DRAIN_MAX, DRAIN_MAX))  # read and dropped, never stored
-            await self._respond(
-                send, 401, "unauthorized", "missing or invalid API key: send it in the X-API-Key header"
-            )
+            await send_error(send, 401, "missing or invalid API key: send it in the X-API-Key header")
             return
         seen = 0
 
@@ -79,10 +73,3 @@ class BodyLimit:
             budget -= len(message.get("body", b""))
             if not message.get("more_body"):
                 return
-
-    @staticmethod
-    async def _respond(send, status: int, code: str, message: str) -> None:
-        body = json.dumps({"error": {"status": status, "code": code, "message": message}}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})

@@ -5,13 +5,12 @@ WebSockets also refuse pages of other origins (cross-site WebSocket hijacking)."
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 from fastapi import Request, Security, WebSocket
 from fastapi.security import APIKeyHeader
 
-from affectlens.serve.errors import ApiError
+from affectlens.serve.errors import ApiError, send_error
 from affectlens.serve.keys import HEADER, key_active, verify_key
 from affectlens.serve.settings import is_loopback
 
@@ -20,12 +19,23 @@ api_key_header = APIKeyHeader(
 )
 
 
-def presented_key(conn: Request | WebSocket, header_value: str | None = None) -> str | None:
-    key = header_value or conn.headers.get(HEADER)
-    auth = conn.headers.get("authorization", "")
+def scope_headers(scope) -> dict[str, str]:
+    """An ASGI scope's headers by lower-case name (middleware, before routing)."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
+
+
+def key_from_headers(headers) -> str | None:
+    """The API key a request presents: ``X-API-Key``, else ``Authorization: Bearer`` (any case of the scheme).
+    ``headers``: Starlette's (case-insensitive) or :func:`scope_headers`'s."""
+    key = headers.get(HEADER.lower())
+    auth = headers.get("authorization", "")
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()
     return key or None
+
+
+def presented_key(conn: Request | WebSocket, header_value: str | None = None) -> str | None:
+    return header_value or key_from_headers(conn.headers)
 
 
 def authorized(conn: Request | WebSocket, header_value: str | None = None) -> bool:
@@ -83,7 +93,7 @@ class NoAuthGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
+        headers = scope_headers(scope)
         host = headers.get("host", "")
         why = self._refused(headers, host, scope.get("method", "GET"))
         if why is None:
@@ -91,10 +101,7 @@ class NoAuthGuard:
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4403, "reason": why[:120]})
         else:
-            body = json.dumps({"error": {"status": 403, "code": "forbidden", "message": why}}).encode()
-            headers_out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            await send({"type": "http.response.start", "status": 403, "headers": headers_out})
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, 403, why)
 
     def _refused(self, headers: dict, host: str, method: str) -> str | None:
         if not self._local(host):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affectlens.errors import AffectlensError
-from affectlens.studies.models import Recording, Study, utcnow
+from affectlens.studies.models import Recording, RecordingTag, Study, utcnow
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
@@ -45,7 +45,7 @@ def check_respondent(respondent: str) -> str:
     return r
 
 
-TAG_KEY_MAX, TAG_VALUE_MAX = 100, 200  # the recording_tags columns' lengths
+TAG_KEY_MAX, TAG_VALUE_MAX = RecordingTag.key.type.length, RecordingTag.value.type.length  # the columns' lengths
 
 
 def check_pseudonymous(key: str, value: str) -> None:
