@@ -118,6 +118,35 @@ def test_keyframe_detection_runs_the_detector_on_every_nth_frame_and_follows_fac
     assert key["face_presence"].notna().all() and (key["face_presence"] > 0.5).mean() > 0.95
 
 
+def test_a_face_moving_between_keyframes_keeps_its_id(media, tmp_path):
+    """The tracker saw only keyframes: a face swaying side to side (up to 21 px a frame) met, on each
+    keyframe, a prediction made five frames before and started a new id (11 ids in 150 frames)."""
+    import av
+    import cv2
+
+    from affectlens.pipeline import AnalyzerConfig
+
+    im = load_image(media / "expressions" / "happy.jpg")
+    h, w = im.shape[:2]
+    s = min(h, w)
+    face = cv2.resize(
+        im[(h - s) // 2 : (h + s) // 2, (w - s) // 2 : (w + s) // 2], (160, 160), interpolation=cv2.INTER_AREA
+    )
+    clip = tmp_path / "sway.mp4"
+    with av.open(str(clip), "w") as out:
+        st = out.add_stream("libx264", rate=30)
+        st.width, st.height, st.pix_fmt = 640, 360, "yuv420p"
+        for i in range(150):
+            frame = np.full((360, 640, 3), 90, np.uint8)
+            x = int(240 + 100 * np.sin(2 * np.pi * i / 30))
+            frame[100:260, x : x + 160] = face
+            out.mux(st.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(st.encode())
+    for every in (1, 5):
+        rows = to_dataframe(Analyzer(AnalyzerConfig(detect_every=every)).analyze(clip))
+        assert len(rows) >= 145 and rows["track_id"].nunique() == 1, every
+
+
 def test_detecting_ahead_in_a_worker_gives_the_rows_of_one_thread(media):
     clip = media / "videos" / "two_faces_composite.mp4"
     ahead = to_dataframe(Analyzer().analyze(clip))
@@ -229,3 +258,20 @@ def test_an_array_of_any_common_format_reads_as_its_rgb_image(analyzer, media):
     assert len(analyzer.analyze_image(gray).faces) == 1
     with pytest.raises(AffectlensError, match="expected an image"):
         analyzer.analyze_image(np.zeros((4, 4, 7), np.uint8))
+
+
+def test_crops_mode_reads_a_face_image_as_eval_does(ferplus):
+    """``--crops`` gave the classifier the whole image shrunk to 87 % inside a smeared frame (the detector
+    box's ``crop_scale``), not the centred square training and ``affectlens eval`` read."""
+    from PIL import Image
+
+    from affectlens.types import Faces
+
+    a = Analyzer(crops=True)
+    pre = a.classifier.preprocess
+    for name in ("fer0032223.png", "fer0032224.png"):
+        img = np.asarray(Image.open(ferplus / "FER2013Test" / name).convert("RGB"))
+        whole = Faces(np.array([[0, 0, 48, 48]], np.float32), np.ones(1, np.float32))  # no eyes: no roll
+        got = a.crops(img, whole)[0].astype(int)
+        want = pre.crop_image(img).astype(int)
+        assert np.abs(got - want).mean() < 8, name  # the old crop: 24 (sub-pixel resampling differences: 4-5)

@@ -32,6 +32,14 @@ from affectlens.track import FaceTracker
 from affectlens.types import Faces, FrameResult
 
 
+def _whole_face_box(image: np.ndarray, crop_scale: float) -> np.ndarray:
+    """``--crops``: the box whose crop is the image's centred square, as training and ``eval`` read a face
+    image (the full-frame box scaled by ``crop_scale`` read the face 13 % small in a smeared frame)."""
+    h, w = image.shape[:2]
+    half = min(h, w) / 2 / crop_scale
+    return np.array([w / 2 - half, h / 2 - half, w / 2 + half, h / 2 + half], np.float32)
+
+
 @dataclass
 class AnalyzerConfig:
     detector: str = "blazeface"
@@ -211,7 +219,8 @@ class Analyzer:
         out = []
         for i in range(len(faces)):
             eyes = faces.landmarks[i, :2] if faces.landmarks is not None else None
-            out.append(pre.crop_box(image, faces.boxes[i], eyes))
+            box = _whole_face_box(image, pre.crop_scale) if self.config.crops else faces.boxes[i]
+            out.append(pre.crop_box(image, box, eyes))
         shape = (0, pre.size, pre.size) + (() if pre.channels == 1 else (3,))
         return np.stack(out) if out else np.zeros(shape, np.uint8)
 
@@ -423,14 +432,18 @@ class Stream:
         # on the frame after its first detection, as with every-frame detection
         # (the analyser's signal extractor is looked up now: a live session's analyser is lent per frame)
         follower = MeshFollower(self.analyzer.signals) if self.follow else None
+        # without timestamps the frame index is the clock: the tracker sees only some of the frames
+        t = frame.time_s
+        if t is None and self.keyframes.every > 1:
+            t = frame.index / self.tracker.frame_rate
         if not key and self._last is not None and not self.tracker.tentative:
-            faces = self._last if follower is None else follower.follow(frame.image, self._last)
+            if follower is None:
+                faces = self._last
+            else:  # the tracker learns where the mesh saw each face: the next keyframe matches against it
+                faces = follower.follow(frame.image, self._last)
+                self.tracker.follow(faces, t)
         else:
             faces = detected if detected is not None else self.analyzer.detect(frame.image, self.video)
-            # without timestamps the frame index is the clock: the tracker sees only some of the frames
-            t = frame.time_s
-            if t is None and self.keyframes.every > 1:
-                t = frame.index / self.tracker.frame_rate
             self.tracker.update(faces, t)
             faces = faces[faces.track_ids >= 0]
             if follower is not None:

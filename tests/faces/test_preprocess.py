@@ -63,3 +63,38 @@ def test_a_profiles_close_eye_keypoints_do_not_turn_its_crop():
     tilted = eye_roll(np.array([[100.0, 100.0], [130.0, 111.0]]), 80.0)  # a frontal face tilted ~20°
     assert abs(tilted - 20.1) < 0.1
     assert eye_roll(np.array([[130.0, 111.0], [100.0, 100.0]]), 80.0) == tilted  # eyes in either order
+
+
+def test_a_face_larger_than_the_crop_is_shrunk_by_area_not_aliased():
+    """warpAffine reads INTER_AREA as bilinear: a 480 px face cut to 48 px sampled one pixel in ten, so fine
+    detail (hair, stubble, JPEG noise) came out as coarse noise and flipped readings (angry.jpg at 48 px)."""
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (600, 600, 3), np.uint8)
+    crop = Preprocess(size=48, color="gray", crop_scale=1.0, align=False).crop_box(noise, np.array([60, 60, 540, 540]))
+    assert crop.std() < 12  # averaged over 10x10 pixels (bilinear sampling keeps the noise's std of ~74)
+
+
+@pytest.mark.parametrize(
+    "box, eyes",
+    [
+        ((150, 100, 450, 400), None),  # inside the frame
+        ((-60, -40, 240, 260), None),  # over the top-left corner: edge pixels replicated
+        ((200, 150, 520, 470), np.array([[280.0, 260.0], [440.0, 330.0]])),  # rolled by 24°, over the corner
+    ],
+)
+def test_the_shrunk_crop_matches_the_direct_warp_on_smooth_images(box, eyes):
+    """Where there is no detail to alias, shrinking first must not move, scale or turn the crop."""
+    import cv2
+
+    yy, xx = np.mgrid[0:480, 0:560].astype(np.float32)
+    img = np.stack([xx * 255 / 559, yy * 255 / 479, 128 + 100 * np.sin(xx / 60) * np.cos(yy / 50)], -1).astype(np.uint8)
+    pre = Preprocess(size=64, color="rgb", crop_scale=1.15, align=True)
+    got = pre.crop_box(img, np.array(box, np.float32), eyes).astype(int)
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1) * pre.crop_scale
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    angle = 0.0 if eyes is None else float(np.degrees(np.arctan2(eyes[1, 1] - eyes[0, 1], eyes[1, 0] - eyes[0, 0])))
+    m = cv2.getRotationMatrix2D((cx, cy), angle, 64 / side)
+    m[:, 2] += (32 - cx, 32 - cy)
+    want = cv2.warpAffine(img, m, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(int)
+    assert np.abs(got - want).mean() < 1.0 and np.abs(got - want).max() <= 6

@@ -59,6 +59,29 @@ def eye_roll(eyes: np.ndarray, box_width: float) -> float:
     return float(np.clip(angle, -ALIGN_MAX_DEG, ALIGN_MAX_DEG))
 
 
+def _shrunk_around(frame: np.ndarray, m: np.ndarray, centre, side: float, scale: float):
+    """The part of ``frame`` a rotated crop of ``side`` pixels around ``centre`` can read, shrunk by
+    ``scale`` with INTER_AREA (edge pixels replicated where it leaves the frame), and the affine ``m``
+    re-expressed on it: the warp that follows is then about 1:1 and samples no aliased detail."""
+    h, w = frame.shape[:2]
+    r = side * 0.7072 + 2  # half the diagonal of the crop's square, at any roll, plus bilinear's neighbours
+    x0, y0 = int(np.floor(centre[0] - r)), int(np.floor(centre[1] - r))
+    x1, y1 = int(np.ceil(centre[0] + r)), int(np.ceil(centre[1] + r))
+    roi = frame[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+    if roi.size == 0:
+        return frame, m
+    pads = (max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0))
+    if any(pads):
+        roi = cv2.copyMakeBorder(roi, *pads, cv2.BORDER_REPLICATE)
+    rh, rw = roi.shape[:2]
+    nw, nh = max(int(round(rw * scale)), 1), max(int(round(rh * scale)), 1)
+    small = cv2.resize(roi, (nw, nh), interpolation=cv2.INTER_AREA)
+    sx, sy = nw / rw, nh / rh
+    # small's pixel (u, v) samples the frame's ((u + .5) / sx - .5 + x0, (v + .5) / sy - .5 + y0)
+    back = np.array([[1 / sx, 0, (0.5 / sx - 0.5) + x0], [0, 1 / sy, (0.5 / sy - 0.5) + y0], [0, 0, 1]])
+    return small, (np.vstack([m, [0, 0, 1]]) @ back)[:2]
+
+
 @dataclass(frozen=True)
 class Preprocess:
     size: int = 48
@@ -115,12 +138,10 @@ class Preprocess:
         m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
         m[0, 2] += self.size / 2 - cx
         m[1, 2] += self.size / 2 - cy
+        if scale < 1:  # a face larger than the crop: shrink by area first (warpAffine reads INTER_AREA as LINEAR)
+            frame_rgb, m = _shrunk_around(frame_rgb, m, (cx, cy), side, scale)
         crop = cv2.warpAffine(
-            frame_rgb,
-            m,
-            (self.size, self.size),
-            flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
+            frame_rgb, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         return to_color(crop, self.color)
 
