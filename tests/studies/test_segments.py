@@ -65,3 +65,37 @@ def test_groups_below_the_minimum_are_not_tested():
     ps, tags = _planted(n_per_group=1)
     whole, seconds = segment_tests(ps, tags)
     assert whole.empty and seconds.empty
+
+
+def test_a_second_with_unequal_missingness_holds_its_size():
+    """10 respondents of a against 2 of b's 10 (8 looked away), no difference: labels are shuffled only
+    among the 12 with a value, so p <= 0.05 about 5% of the time and never below what 66 splits allow."""
+    rng = np.random.default_rng(1)
+    in_a = np.array([True] * 10 + [False] * 10)
+    x = rng.normal(size=(20, 400))
+    x[12:] = np.nan
+    x[[0, 5], 200:] = np.nan  # a second pattern of missingness: 8 of a against 2 of b
+    _, p = permutation_pvalues(x, in_a, n_permutations=999)
+    assert 0.02 <= float((p <= 0.05).mean()) <= 0.09
+    assert p.min() > 0.5 / 66  # 2 of 12 values: the most extreme split is 1 of 66 (45 with 10)
+
+
+def test_null_groups_with_unequal_missingness_get_no_stars():
+    """End to end: 8 of group b's respondents leave after 5 s; with no difference no second is flagged."""
+    from affectlens.studies.seconds import per_second
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(20):
+        for t in np.arange(0, 60, 0.5):
+            if i >= 12 and t >= 5:
+                break
+            rows.append({"respondent": f"r{i:02d}", "stimulus_time_s": t, "engagement": rng.normal(50, 10)})
+    frames = pd.DataFrame(rows).assign(p_neutral=1.0, p_happiness=0.0)
+    ps = per_second(frames, 60.0, emotions=("neutral", "happiness"))
+    tags = pd.DataFrame([(f"r{i:02d}", "arm", "a" if i < 10 else "b") for i in range(20)])
+    tags.columns = ["respondent", "key", "value"]
+    _, seconds = segment_tests(ps, tags, metrics=("engagement",), n_permutations=2000)
+    late = seconds[seconds["second"] >= 5]
+    assert len(late) == 55 and not late["significant"].any()  # shuffling everyone flagged 3 (p = 0.0005)
+    assert late["p_value"].min() > 0.5 / 66 and (late["p_value"] <= 0.05).mean() <= 0.15  # was 20%

@@ -57,12 +57,14 @@ group's curve of every metric (chosen from the chart's menu).</dd>
 <dt>Do the groups differ? Segment tests</dt>
 <dd>For every pair of groups of a tag and every metric (engagement, attention, valence score, each emotion's
 probability), the difference of the group means is tested with a two-sided permutation test: the group labels
-are shuffled 4,000 times (seeded, so the report is reproducible) and the p-value is the share of shuffles with a
-difference at least as large as the observed one, (1 + k) / (1 + 4000). No normality is assumed. Over the whole
-stimulus each respondent counts with their mean over the seconds they watched; per second, with their value that
-second. <em>Multiple comparisons</em> are controlled with the Benjamini-Hochberg procedure at a false discovery
-rate of 5 %: across all the tag's pair × metric tests for the whole-stimulus table, and across the seconds of
-each pair and metric for the ★ marks on the charts. Groups of fewer than two respondents are not tested.</dd>
+are shuffled 4,000 times among the respondents with a value (per second, those whose face was read that
+second, so every shuffle keeps the two groups' observed sizes; seeded, so the report is reproducible) and the
+p-value is the share of shuffles with a difference at least as large as the observed one, (1 + k) / (1 +
+4000). No normality is assumed. Over the whole stimulus each respondent counts with their mean over the
+seconds they watched; per second, with their value that second. <em>Multiple comparisons</em> are controlled
+with the Benjamini-Hochberg procedure at a false discovery rate of 5 %: across all the tag's pair × metric
+tests for the whole-stimulus table, and across the seconds of each pair and metric for the ★ marks on the
+charts. Groups of fewer than two respondents are not tested.</dd>
 <dt>Norms: among your studies</dt>
 <dd>Each headline figure's percentile rank among the other studies in the same database (or studies folder)
 that have analysed respondents: the share of those studies with a lower value, ties counting half. With no
