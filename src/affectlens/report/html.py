@@ -277,7 +277,7 @@ def build_report(study: Study, t: StudyTables, norms: Norms | None = None) -> st
     tl = t.timeline
     sections = [
         ("Headline", _headline(t, norms) + _warnings(study, t)),
-        ("Stimulus", stimulus.section(study.stimulus_path, study.stimulus_duration_s)),
+        ("Stimulus", stimulus.section(study.stimulus_path, study.stimulus_duration_s, study.stimulus_fps)),
         ("Summary", _summary(study, t)),
         (
             "Emotions",
@@ -305,7 +305,7 @@ def build_report(study: Study, t: StudyTables, norms: Norms | None = None) -> st
         (
             "Respondents",
             _fig(
-                figures.heatmap(t.per_second, n_seconds(study.stimulus_duration_s)),
+                figures.heatmap(t.per_second, n_seconds(study.stimulus_duration_s, study.stimulus_fps)),
                 t.per_second[["respondent", "second", "engagement"]] if len(t.per_second) else None,
                 "engagement-per-respondent",
             ),

@@ -15,6 +15,8 @@ import math
 import mimetypes
 from pathlib import Path
 
+from affectlens.studies.aggregate import n_seconds
+
 MAX_INLINE_MB = 25.0
 MAX_FRAMES = 40  # filmstrip frames at most (one per second for stimuli up to 40 s)
 
@@ -67,21 +69,22 @@ def _player(path: Path) -> str:
     )
 
 
-def filmstrip_times(duration_s: float, max_frames: int = MAX_FRAMES) -> list[float]:
-    """The middle of every ``step``-th second, ``step`` chosen so at most ``max_frames`` frames."""
-    n = max(1, math.ceil(duration_s - 1e-9))
+def filmstrip_times(duration_s: float, max_frames: int = MAX_FRAMES, fps: float | None = None) -> list[float]:
+    """The middle of every ``step``-th second of the timeline (:func:`n_seconds`), ``step`` chosen so at most
+    ``max_frames`` frames."""
+    n = n_seconds(duration_s, fps)
     step = max(1, math.ceil(n / max_frames))
     return [min(s + 0.5, max(duration_s - 1e-3, 0.0)) for s in range(0, n, step)]
 
 
-def section(stimulus_path: str, duration_s: float) -> str:
+def section(stimulus_path: str, duration_s: float, fps: float | None = None) -> str:
     """The player (when small enough) and the filmstrip; a note when the stimulus file is gone."""
     path = Path(stimulus_path)
     if not path.is_file():
         return f'<p class="note">Stimulus {html.escape(stimulus_path)} not found: no player or filmstrip.</p>'
     from affectlens.studies.media import frames_at, jpeg_data_uri
 
-    times = filmstrip_times(duration_s)
+    times = filmstrip_times(duration_s, fps=fps)
     frames = frames_at(path, times)
     cells = "".join(
         f'<figure data-second="{math.floor(t)}"><img alt="stimulus at {math.floor(t)} s" '

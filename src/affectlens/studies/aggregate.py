@@ -28,13 +28,25 @@ VALENCES = ("positive", "neutral", "negative")
 RANGES = {"engagement": (0.0, 100.0), "attention": (0.0, 1.0)}
 
 
-def n_seconds(duration_s: float) -> int:
-    return max(1, math.ceil(duration_s - 1e-9))
+def n_seconds(duration_s: float, fps: float | None = None) -> int:
+    """Seconds of the stimulus timeline: those a frame can start in.
+
+    ``duration_s`` ends with the last frame's display, and frames are binned by their start time: with the
+    frame rate known, the last second is the one the last frame starts in (an NTSC ad of 450 frames at
+    29.97 fps lasts 15.015 s but has 15 seconds, not a 16th that no frame can fall in). Without it,
+    ``ceil(duration)``."""
+    n = max(1, math.ceil(duration_s - 1e-9))
+    if fps and fps > 0:
+        last_start = duration_s - 1.0 / fps  # 1e-3: the duration is stored to 4 decimals
+        n = min(n, max(1, math.floor(last_start + 1e-3) + 1))
+    return n
 
 
-def timeline(per_second: pd.DataFrame, duration_s: float, emotions: tuple[str, ...] = EMOTIONS) -> pd.DataFrame:
-    """Per-respondent seconds → one row per stimulus second 0 … ceil(duration) - 1 (see module doc)."""
-    seconds = pd.Index(range(n_seconds(duration_s)), name="second")
+def timeline(
+    per_second: pd.DataFrame, duration_s: float, emotions: tuple[str, ...] = EMOTIONS, fps: float | None = None
+) -> pd.DataFrame:
+    """Per-respondent seconds → one row per stimulus second 0 … :func:`n_seconds` - 1 (see module doc)."""
+    seconds = pd.Index(range(n_seconds(duration_s, fps)), name="second")
     out = pd.DataFrame(index=seconds)
     ps = per_second
     g = ps.groupby("second")
@@ -141,7 +153,11 @@ def groups_by_tag(per_second: pd.DataFrame, tags: pd.DataFrame) -> dict[str, dic
 
 
 def compare_tags(
-    per_second: pd.DataFrame, tags: pd.DataFrame, duration_s: float, emotions: tuple[str, ...] = EMOTIONS
+    per_second: pd.DataFrame,
+    tags: pd.DataFrame,
+    duration_s: float,
+    emotions: tuple[str, ...] = EMOTIONS,
+    fps: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Groups of respondents by tag: (summary per tag value, timeline per tag value).
 
@@ -164,6 +180,6 @@ def compare_tags(
             row |= {"attention_mean": sub["attention"].mean(), "valence_score": sub["valence_score"].mean()}
             row |= {f"mean_p_{c}": sub[f"p_{c}"].mean() for c in emotions}
             summary_rows.append(row)
-            tl = timeline(per_second[per_second["respondent"].isin(members)], duration_s, emotions)
+            tl = timeline(per_second[per_second["respondent"].isin(members)], duration_s, emotions, fps)
             timelines.append(tl.assign(key=key, value=value))
     return pd.DataFrame(summary_rows), pd.concat(timelines, ignore_index=True)

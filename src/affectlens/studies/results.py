@@ -44,7 +44,7 @@ def load_frames(study: Study, recordings: list[Recording]) -> pd.DataFrame:
 
 def viewers(study: Study, recordings: list[Recording]) -> pd.Series:
     """Per stimulus second: respondents (with results) still watching, i.e. who saw at least part of it."""
-    seconds = pd.RangeIndex(n_seconds(study.stimulus_duration_s), name="second")
+    seconds = pd.RangeIndex(n_seconds(study.stimulus_duration_s, study.stimulus_fps), name="second")
     spans = [r.watched_s(study.stimulus_duration_s) for r in recordings if r.status in WITH_RESULTS]
     spans = np.array([s for s in spans if s is not None], dtype=float)
     return pd.Series([int((spans > s).sum()) for s in seconds], index=seconds, name="viewers")
@@ -74,7 +74,7 @@ def study_tables(study: Study, recordings: list[Recording], groups: bool = True)
     """Every table of the study; ``groups=False`` leaves the tag groups and their permutation tests
     empty (what only the headline figures need, e.g. the norms over other studies)."""
     ps = per_second(load_frames(study, recordings), study.stimulus_duration_s)
-    tl = timeline(ps, study.stimulus_duration_s)
+    tl = timeline(ps, study.stimulus_duration_s, fps=study.stimulus_fps)
     tl["viewers"] = viewers(study, recordings).reindex(tl["second"]).fillna(0).astype(int).to_numpy()
     tags = pd.DataFrame(
         [(r.respondent, k, v) for r in recordings for k, v in r.tag_dict.items()],
@@ -82,7 +82,7 @@ def study_tables(study: Study, recordings: list[Recording], groups: bool = True)
     )
     if not groups:
         tags = tags.iloc[0:0]  # no tag, no group: compare_tags and segment_tests return empty tables
-    comparison, group_timelines = compare_tags(ps, tags, study.stimulus_duration_s)
+    comparison, group_timelines = compare_tags(ps, tags, study.stimulus_duration_s, fps=study.stimulus_fps)
     whole, seconds = segment_tests(ps, tags)
     recs = recordings_table(study, recordings)
     return StudyTables(ps, tl, key_moments(tl), comparison, group_timelines, recs, whole, seconds)

@@ -1,0 +1,92 @@
+"""Report and timeline edge cases found in review: NTSC frame rates, gaps in the bands, key moments at the
+stimulus's end, rounding and intervals in the headline, and the words of the summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from affectlens.labels import EMOTIONS
+from affectlens.report import build_report
+from affectlens.report.stimulus import filmstrip_times
+from affectlens.studies.aggregate import compare_tags, key_moments, n_seconds, timeline
+from affectlens.studies.media import probe
+from affectlens.studies.models import DONE, Recording, Study
+from affectlens.studies.results import StudyTables, viewers
+from affectlens.studies.seconds import per_second
+from affectlens.studies.segments import segment_tests
+from tests.studies.conftest import clip
+
+
+def _study(stimulus: Path, duration: float, fps: float | None = None) -> Study:
+    return Study(
+        name="review",
+        stimulus_path=str(stimulus),
+        stimulus_sha256="0" * 64,
+        stimulus_duration_s=duration,
+        stimulus_fps=fps,
+        data_dir="/nonexistent",
+        created_at=datetime(2026, 1, 1),
+    )
+
+
+def _frames(respondents: list[str], times: np.ndarray, top: str = "happiness", p: float = 0.6, eng: float = 50.0):
+    probs = {f"p_{c}": (p if c == top else (1 - p) / (len(EMOTIONS) - 1)) for c in EMOTIONS}
+    rows = [
+        {"respondent": r, "stimulus_time_s": float(t), "engagement": eng, "attention": 0.5} | probs
+        for r in respondents
+        for t in times
+    ]
+    return pd.DataFrame(rows)
+
+
+def _tables(frames: pd.DataFrame, duration: float, fps: float | None = None) -> StudyTables:
+    ps = per_second(frames, duration)
+    tl = timeline(ps, duration, fps=fps)
+    tags = pd.DataFrame(columns=["respondent", "key", "value"])
+    comparison, groups = compare_tags(ps, tags, duration, fps=fps)
+    recs = pd.DataFrame({"respondent": sorted(frames["respondent"].unique()), "status": "done"})
+    return StudyTables(ps, tl, key_moments(tl), comparison, groups, recs, *segment_tests(ps, tags))
+
+
+def _ntsc_clip(tmp_path: Path, frames: int = 150) -> Path:
+    """The first ``frames`` frames of a real clip, re-encoded at 29.97 fps (30000/1001)."""
+    import av
+
+    out = tmp_path / "ntsc.mp4"
+    with av.open(str(clip("short_hamilton_clip.mp4"))) as src, av.open(str(out), "w") as dst:
+        st = dst.add_stream("mpeg4", rate=Fraction(30000, 1001))
+        st.pix_fmt = "yuv420p"
+        for n, frame in enumerate(src.decode(video=0)):
+            if n == frames:
+                break
+            if n == 0:
+                st.width, st.height = frame.width // 2 * 2, frame.height // 2 * 2
+            img = frame.reformat(width=st.width, height=st.height, format="yuv420p")
+            img.pts, img.time_base = n, Fraction(1001, 30000)
+            dst.mux(st.encode(img))
+        dst.mux(st.encode())
+    return out
+
+
+def test_an_ntsc_stimulus_has_no_phantom_last_second(tmp_path):
+    """150 frames at 29.97 fps last 5.005 s, but no frame starts after 4.97 s: 5 seconds, all covered."""
+    stim = _ntsc_clip(tmp_path)
+    info = probe(stim)
+    assert info.frames == 150 and info.duration_s > 5.0
+    assert n_seconds(info.duration_s, info.fps) == 5
+    assert n_seconds(15.015, 30000 / 1001) == 15 and n_seconds(12.04, 25.0) == 13  # a frame starts at 12.0
+    assert n_seconds(info.duration_s) == 6  # without the frame rate: ceil, as before
+    t = _tables(_frames(["a", "b", "c"], np.arange(150) * 1001 / 30000), info.duration_s, info.fps)
+    assert len(t.timeline) == 5 and (t.timeline["n_respondents"] == 3).all()
+    study = _study(stim, info.duration_s, info.fps)
+    rec = Recording(respondent="a", status=DONE, offset_s=0.0, duration_s=info.duration_s, source="upload")
+    assert list(viewers(study, [rec])) == [1] * 5
+    assert len(filmstrip_times(info.duration_s, fps=info.fps)) == 5
+    page = build_report(study, t)
+    assert "seconds of the stimulus" not in page  # no coverage warning: every second has data
+    assert 'data-second="5"' not in page and 'data-second="4"' in page  # the filmstrip stops at second 4
