@@ -90,3 +90,35 @@ def test_an_ntsc_stimulus_has_no_phantom_last_second(tmp_path):
     page = build_report(study, t)
     assert "seconds of the stimulus" not in page  # no coverage warning: every second has data
     assert 'data-second="5"' not in page and 'data-second="4"' in page  # the filmstrip stops at second 4
+
+
+def test_confidence_bands_leave_a_gap_where_a_second_has_no_interval():
+    """Seconds 4-5 have one respondent (no interval): the band is two polygons, 0-3 and 6-9, none joined
+    across the gap (a NaN edge with fill='tonexty' drew garbage there)."""
+    from affectlens.report import figures
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for i, r in enumerate(["a", "b", "c"]):
+        ts = np.arange(0, 10, 0.25)
+        if r != "a":
+            ts = ts[(ts < 4) | (ts >= 6)]
+        d = _frames([r], ts, eng=40 + 15 * i)
+        d["engagement"] += rng.normal(0, 5, len(d))
+        d["p_happiness"] += rng.uniform(-0.1, 0.1, len(d))
+        parts.append(d)
+    tl = _tables(pd.concat(parts, ignore_index=True), 10.0).timeline
+    assert tl["engagement_ci_low"].isna().tolist() == [False] * 4 + [True] * 2 + [False] * 4
+    eng = figures.with_band(tl, "engagement", "Engagement", "engagement", "#1f77b4")
+    emo = figures.emotions(tl)
+    for fig, n_bands in ((eng, 2), (emo, 2 * len(EMOTIONS))):
+        bands = [tr for tr in fig.data if tr.fill]
+        assert len(bands) == n_bands and all(tr.fill == "toself" for tr in bands)
+        for tr in bands:
+            xs, ys = np.array(tr.x, dtype=float), np.array(tr.y, dtype=float)
+            assert not np.isnan(ys).any()
+            assert set(xs) in ({0.0, 1.0, 2.0, 3.0}, {6.0, 7.0, 8.0, 9.0})  # never across seconds 4-5
+    first = next(tr for tr in eng.data if tr.fill)
+    hi, lo = tl["engagement_ci_high"].to_numpy()[:4], tl["engagement_ci_low"].to_numpy()[:4]
+    np.testing.assert_allclose(first.y, np.r_[hi, lo[::-1]])  # the upper edge out, the lower edge back
+    assert sum(bool(tr.showlegend) for tr in eng.data if tr.name == "95% CI") == 1  # one legend entry

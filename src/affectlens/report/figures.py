@@ -34,7 +34,7 @@ def _x(tl: pd.DataFrame) -> pd.Series:
 
 def _axes(fig: go.Figure, title: str, y: str) -> go.Figure:
     fig.update_layout(title=title, **_LAYOUT)
-    n = len(fig.data[0].x) if fig.data and fig.data[0].x is not None else 0
+    n = max((len(set(tr.x)) for tr in fig.data if getattr(tr, "x", None) is not None), default=0)  # seconds shown
     fig.update_xaxes(title="stimulus second", dtick=1 if n <= 30 else None)
     fig.update_layout(yaxis_title=y)
     return fig
@@ -46,9 +46,9 @@ def emotions(tl: pd.DataFrame) -> go.Figure:
     x = _x(tl)
     for c in EMOTIONS:
         if f"mean_p_{c}_ci_high" in tl:
-            band = {"mode": "lines", "line_width": 0, "legendgroup": c, "showlegend": False, "hoverinfo": "skip"}
-            fig.add_scatter(x=x, y=tl[f"mean_p_{c}_ci_high"], **band)
-            fig.add_scatter(x=x, y=tl[f"mean_p_{c}_ci_low"], fill="tonexty", fillcolor=_rgba(COLOURS[c], 0.12), **band)
+            add_band(
+                fig, x, tl[f"mean_p_{c}_ci_low"], tl[f"mean_p_{c}_ci_high"], _rgba(COLOURS[c], 0.12), legendgroup=c
+            )
         fig.add_scatter(x=x, y=tl[f"mean_p_{c}"], name=c, mode="lines+markers", line_color=COLOURS[c], legendgroup=c)
     fig = _axes(fig, "Emotions: mean probability over respondents, with 95% bands", "mean probability")
     fig.update_yaxes(range=[0, 1])
@@ -84,6 +84,57 @@ def valence(tl: pd.DataFrame) -> go.Figure:
     return _axes(fig, "Valence: share of respondents per group, and valence score", "share of respondents")
 
 
+def band_runs(x, low, high) -> list[tuple[list, list, list]]:
+    """(x, low, high) of each run of consecutive seconds where the interval is defined (both ends not NaN)."""
+    x = [float(v) for v in x]
+    lo, hi = pd.to_numeric(pd.Series(low), errors="coerce"), pd.to_numeric(pd.Series(high), errors="coerce")
+    ok = (lo.notna() & hi.notna()).to_numpy()
+    runs: list[tuple[list, list, list]] = []
+    for i, (xi, good) in enumerate(zip(x, ok, strict=True)):
+        if not good:
+            continue
+        if runs and i > 0 and ok[i - 1] and xi - x[i - 1] == 1:
+            runs[-1][0].append(xi)
+            runs[-1][1].append(float(lo.iloc[i]))
+            runs[-1][2].append(float(hi.iloc[i]))
+        else:
+            runs.append(([xi], [float(lo.iloc[i])], [float(hi.iloc[i])]))
+    return runs
+
+
+def add_band(fig: go.Figure, x, low, high, fillcolor: str, name: str | None = None, legendgroup: str | None = None):
+    """A confidence band: one closed polygon per run of consecutive seconds with an interval, so a second
+    without one (fewer than 2 respondents) leaves a gap instead of a fill joined across it. A lone second
+    gets a short vertical bar. The runs share one legend entry (``name``), or none."""
+    group = legendgroup or (f"band-{name}" if name else None)
+    for k, (xs, lo, hi) in enumerate(band_runs(x, low, high)):
+        show = name is not None and k == 0
+        if len(xs) == 1:  # a polygon of one second has no area: draw its interval as a bar
+            fig.add_scatter(
+                x=[xs[0], xs[0]],
+                y=[lo[0], hi[0]],
+                mode="lines",
+                line={"color": fillcolor, "width": 6},
+                name=name,
+                showlegend=show,
+                legendgroup=group,
+                hoverinfo="skip",
+            )
+            continue
+        fig.add_scatter(
+            x=xs + xs[::-1],
+            y=hi + lo[::-1],
+            mode="lines",
+            line_width=0,
+            fill="toself",
+            fillcolor=fillcolor,
+            name=name,
+            showlegend=show,
+            legendgroup=group,
+            hoverinfo="skip",
+        )
+
+
 MIN_RESPONDENTS = 3  # seconds (and groups) with fewer respondents are greyed out / flagged
 
 
@@ -91,16 +142,7 @@ def with_band(tl: pd.DataFrame, metric: str, title: str, y: str, colour: str) ->
     """Mean of ``metric`` with its 95% confidence band."""
     fig = go.Figure()
     x = _x(tl)
-    fig.add_scatter(x=x, y=tl[f"{metric}_ci_high"], mode="lines", line_width=0, showlegend=False, hoverinfo="skip")
-    fig.add_scatter(
-        x=x,
-        y=tl[f"{metric}_ci_low"],
-        mode="lines",
-        line_width=0,
-        fill="tonexty",
-        fillcolor=_rgba(colour, 0.2),
-        name="95% CI",
-    )
+    add_band(fig, x, tl[f"{metric}_ci_low"], tl[f"{metric}_ci_high"], _rgba(colour, 0.2), name="95% CI")
     fig.add_scatter(x=x, y=tl[f"{metric}_mean"], mode="lines+markers", name=f"mean {metric}", line_color=colour)
     grey_low_coverage(fig, tl)
     return _axes(fig, title, y)
