@@ -9,11 +9,12 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from affectlens.db import connect
+from affectlens.db import connect, dispose
 from affectlens.studies.store import NewStimulus, StudyStore
 from tests.conftest import need
 
@@ -98,14 +99,15 @@ def postgres_server():
 
 
 @pytest.fixture
-def postgres_url(postgres_server) -> str:
+def postgres_url(postgres_server) -> Iterator[str]:
     """A fresh, empty database on the test server."""
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(f"{postgres_server.replace('+psycopg', '')}/postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    return f"{postgres_server}/{name}"
+    yield f"{postgres_server}/{name}"
+    dispose(f"{postgres_server}/{name}")  # the process's engine on it: its idle connections count on the server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
