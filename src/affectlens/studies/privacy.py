@@ -126,15 +126,19 @@ class Erased:
     respondent: str
     recordings: int
     files: int
+    note: str | None = None  # what was not done (the database's compaction postponed), else None
 
 
 def forget(store, study: Study, respondent: str, erased_by: str | None = None) -> Erased:
-    """Erase ``respondent`` from ``study``: rows, result files, kept media, uploads; audit it."""
+    """Erase ``respondent`` from ``study``: rows, result files, kept media, uploads; audit it.
+
+    The files go right after the rows' deletion is committed, before the database is compacted: a compaction
+    that waits, fails or is interrupted must not leave them behind (a second forget finds no respondent)."""
     recs = [r for r in store.recordings(study) if r.respondent == respondent]
     files = [f for r in recs for f in owned_files(study, r) + _stray_temp_files(study, r)]
-    removed = store.forget(study, respondent, erased_by or operator(), files=len(files))  # raises if unknown
+    removed = store.forget(study, respondent, erased_by or operator(), files=len(files), compact=False)
     n = _remove(files)
-    return Erased(respondent, len(removed), n)
+    return Erased(respondent, len(removed), n, store.compact())
 
 
 def delete_study(store, study: Study, erased_by: str | None = None, default_db: bool = True) -> Erased:
@@ -142,10 +146,12 @@ def delete_study(store, study: Study, erased_by: str | None = None, default_db: 
     folder = Path(study.data_dir)
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
     who = erased_by or operator()
-    n = store.delete_study(study, who, files=len(files))
-    store.engine.dispose()
-    if folder.is_dir():
+    n = store.delete_study(study, who, files=len(files), compact=False)
+    if default_db:  # the study's own SQLite file goes with its folder: nothing to compact
+        store.engine.dispose()
+    if folder.is_dir():  # the files first: a compaction that waits or fails must not leave them behind
         shutil.rmtree(folder)
+    note = None if default_db else store.compact()
     if default_db:  # the study's own SQLite file is gone with its audit table: keep the audit beside it
         entry = {
             "study_name": study.name,
@@ -155,7 +161,7 @@ def delete_study(store, study: Study, erased_by: str | None = None, default_db: 
         }
         with open(folder.parent / "erasures.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry | {"recordings": n, "files": len(files)}) + "\n")
-    return Erased("", n, len(files))
+    return Erased("", n, len(files), note)
 
 
 def drop_uploaded_media(study: Study, rec: Recording) -> bool:

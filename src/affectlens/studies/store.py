@@ -8,6 +8,7 @@ to ``pending`` with the same conditional update, so no recording is ever process
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -15,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +35,13 @@ from affectlens.studies.models import (
     Study,
     utcnow,
 )
+
+log = logging.getLogger("affectlens.studies")
+
+#: how long an erasure's compaction waits for the database (another connection's transaction) before it gives up
+COMPACT_WAIT_S = 5.0
+#: SQLite: how long the log's checkpoint waits for another connection's read to end
+SQLITE_CHECKPOINT_WAIT_S = 2.0
 
 
 def new_claimer() -> str:
@@ -190,8 +198,11 @@ class StudyStore:
         return [r for r in self.recordings(study, PENDING) if not r.consent]
 
     # -- erasure ------------------------------------------------------------------------------
-    def forget(self, study: Study, respondent: str, erased_by: str, files: int) -> list[Recording]:
-        """Delete every row of ``respondent`` in ``study`` and audit it, in one transaction."""
+    def forget(
+        self, study: Study, respondent: str, erased_by: str, files: int, compact: bool = True
+    ) -> list[Recording]:
+        """Delete every row of ``respondent`` in ``study`` and audit it, in one transaction (then compact, unless
+        the caller does so once it has removed the files: :func:`affectlens.studies.privacy.forget`)."""
         with self.session() as s:
             recs = list(
                 s.scalars(select(Recording).where(Recording.study_id == study.id, Recording.respondent == respondent))
@@ -210,10 +221,11 @@ class StudyStore:
             s.execute(delete(Recording).where(Recording.id.in_(ids)))
             s.add(self._erasure(study.name, "forget_respondent", erased_by, len(ids), files))
             s.commit()
-        self.compact()
+        if compact:
+            self.compact()
         return recs
 
-    def delete_study(self, study: Study, erased_by: str, files: int) -> int:
+    def delete_study(self, study: Study, erased_by: str, files: int, compact: bool = True) -> int:
         """Delete the study and all its rows; the audit row (study name, counts) stays."""
         with self.session() as s:
             recs = list(s.scalars(select(Recording).where(Recording.study_id == study.id)))
@@ -229,7 +241,8 @@ class StudyStore:
             s.execute(delete(Study).where(Study.id == study.id))
             s.add(self._erasure(study.name, "delete_study", erased_by, len(ids), files))
             s.commit()
-        self.compact()
+        if compact:
+            self.compact()
         return len(ids)
 
     def exists(self, rid: int) -> bool:
@@ -249,17 +262,35 @@ class StudyStore:
             study_name=name, action=action, erased_by=by, erased_at=utcnow(), recordings=recordings, files=files
         )
 
-    def compact(self) -> None:
-        """Rewrite the storage so deleted rows leave no trace in free pages (SQLite) or dead tuples (PostgreSQL)."""
+    def compact(self, wait_s: float = COMPACT_WAIT_S) -> str | None:
+        """Rewrite the storage so deleted rows leave no trace in free pages (SQLite) or dead tuples (PostgreSQL).
+
+        It needs the database to itself for a moment; another connection's open transaction would make it wait
+        (PostgreSQL's VACUUM FULL queues every other client behind it) or fail to truncate the log (SQLite). It
+        waits at most ``wait_s`` and then returns why the compaction was postponed (None: done); it never raises.
+        """
         dialect = self.engine.dialect.name
         if dialect not in ("sqlite", "postgresql"):
-            return
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            if dialect == "sqlite":
-                conn.execute(text("VACUUM"))
-                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-            else:
-                conn.execute(text("VACUUM FULL recordings, recording_tags, invites, studies"))
+            return None
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                if dialect == "sqlite":
+                    return _compact_sqlite(conn, min(wait_s, SQLITE_CHECKPOINT_WAIT_S))
+                conn.exec_driver_sql(f"SET lock_timeout = {int(wait_s * 1000)}")
+                try:
+                    conn.exec_driver_sql("VACUUM FULL recordings, recording_tags, invites, studies")
+                finally:
+                    conn.rollback()  # after an error the connection takes no statement before a rollback
+                    conn.exec_driver_sql("RESET lock_timeout")
+        except Exception as exc:  # lock timeout, database locked, connection lost
+            first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
+            note = (
+                f"compaction postponed ({first}): another connection is using the database, so the erased rows "
+                "may remain in its storage until the next erasure compacts it"
+            )
+            log.warning(note)
+            return note
+        return None
 
     # -- claims -------------------------------------------------------------------------------
     def claim(self, study: Study, claimer: str) -> Recording | None:
@@ -405,6 +436,24 @@ class StudyStore:
             )
             s.commit()
             return res.rowcount
+
+
+def _compact_sqlite(conn, wait_s: float) -> str | None:
+    conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+    try:
+        conn.exec_driver_sql("VACUUM")
+        busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    finally:
+        conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+    if not busy:
+        return None
+    note = (
+        "compaction incomplete: another connection is reading the database, so its file keeps the erased rows "
+        "until their rewrite is copied in from the write-ahead log (SQLite does so once every other connection "
+        "to it has closed, or at the next erasure)"
+    )
+    log.warning(note)
+    return note
 
 
 def _when(busy: list[Recording]) -> str:
