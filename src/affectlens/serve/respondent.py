@@ -10,11 +10,12 @@ with the stimulus's playback time, and keeps the rows in a :class:`~affectlens.s
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-from affectlens.errors import NotFound
+from affectlens.errors import Gone, NotFound
 from affectlens.faces.preprocess import GRAY_WEIGHTS
 from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.live import LiveSession
@@ -151,15 +152,28 @@ class RespondentSession:
         assert self.recording is not None
         with self.pool.borrow() as analyzer:
             result = self.live.push(analyzer, image, stimulus_time_s)
-        self.recording.add(result, camera_time_s)
+        with self._ends():
+            self.recording.add(result, camera_time_s)
         return {"type": "ack", "t": round(stimulus_time_s, 3), "faces": len(result.faces)}
 
     def progress(self, stimulus_time_s: float) -> None:
         if self.recording is not None:
-            self.recording.progress(stimulus_time_s)
+            with self._ends():
+                self.recording.progress(stimulus_time_s)
 
     def finish(self, stimulus_time_s: float | None = None) -> str | None:
         """Settle the recording once (``done`` if playback reached the end, else ``partial``)."""
         if self.recording is not None and self.state is None:
-            self.state = self.recording.finish(stimulus_time_s)
+            with self._ends():
+                self.state = self.recording.finish(stimulus_time_s)
         return self.state
+
+    @contextmanager
+    def _ends(self):
+        """A session whose recording was settled or erased meanwhile ends (:class:`Gone`, said once): nothing
+        more is written, not even at the disconnect."""
+        try:
+            yield
+        except Gone:
+            self.state = "ended"
+            raise

@@ -16,6 +16,7 @@ import time
 
 import pandas as pd
 
+from affectlens.errors import Gone
 from affectlens.studies.models import DONE, PARTIAL, Recording, Study
 from affectlens.studies.respondent import respondent_rows, stored_row
 from affectlens.studies.runner import result_file
@@ -25,6 +26,9 @@ from affectlens.types import FrameResult
 
 #: the stimulus counts as watched to its end when playback reached this close to its duration
 END_TOLERANCE_S = 0.5
+#: what the respondent reads when their session can no longer be recorded
+ERASED = "This session has ended: your data was erased at your request. Thank you."
+SETTLED = "This session has ended (it was silent too long). Thank you for taking part."
 
 
 class RemoteRecording:
@@ -36,9 +40,11 @@ class RemoteRecording:
         self.watched_s = 0.0  # furthest stimulus time reached
         self.path = result_file(study, recording.id)
         self._flushed = (0.0, time.monotonic())  # stimulus time and clock of the last write
+        self.ended: str | None = None  # why the session can no longer be recorded (the claim was lost)
 
     def add(self, result: FrameResult, camera_time_s: float) -> None:
         """One analysed frame (its ``time_s`` is the stimulus time)."""
+        self._check()
         self.frames += 1
         self.rows += [stored_row(r) | {"camera_time_s": round(camera_time_s, 4)} for r in result.rows()]
         self.progress(float(result.time_s or 0.0))
@@ -63,15 +69,32 @@ class RemoteRecording:
 
     def flush(self) -> None:
         """Write the rows so far (the recording stays ``running``) and beat the claim's heart."""
+        self._check()
         self._flushed = (self.watched_s, time.monotonic())
-        self.store.remote_progress(self.rec.id, self.claimer, self._write())
+        if not self.store.remote_progress(self.rec.id, self.claimer, self._write()):
+            self._lost()
 
     def finish(self, stimulus_time_s: float | None = None) -> str:
         """Write the rows and settle the state: ``done`` if playback reached the stimulus's end (at
         ``stimulus_time_s`` when the page says where it ended), else ``partial``."""
+        self._check()
         if stimulus_time_s is not None:
             self._reached(stimulus_time_s)
         done = self.watched_s >= self.study.stimulus_duration_s - END_TOLERANCE_S
         status = DONE if done else PARTIAL
-        self.store.remote_finish(self.rec.id, self.claimer, self._write(), status)
+        if not self.store.remote_finish(self.rec.id, self.claimer, self._write(), status):
+            self._lost()
         return status
+
+    def _lost(self) -> None:
+        """The claim is gone: the session was settled (silent too long) and maybe erased since. An erased
+        respondent's rows must not come back with this write: the file goes and the session ends."""
+        erased = not self.store.exists(self.rec.id)
+        if erased:
+            self.path.unlink(missing_ok=True)
+        self.ended = ERASED if erased else SETTLED
+        raise Gone(self.ended)
+
+    def _check(self) -> None:
+        if self.ended:
+            raise Gone(self.ended)
