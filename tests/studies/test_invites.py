@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from affectlens.errors import AffectlensError, Conflict, Gone, NotFound
 from affectlens.studies.invites import InviteBook, parse_expiry, pseudonyms, state, token_hash
 from affectlens.studies.models import PARTIAL, REMOTE, RUNNING, Invite, Recording
-from affectlens.studies.store import new_claimer
+from affectlens.studies.store import new_claimer, new_recording
 from tests.studies.conftest import STIM
 
 
@@ -100,3 +100,45 @@ def test_a_session_whose_server_died_is_settled_partial_not_requeued(store):
     assert store.reclaim_stale(study, 600) == 1
     (got,) = store.recordings(study)
     assert got.status == PARTIAL and store.claim(study, new_claimer()) is None
+
+
+def test_an_invited_pseudonym_cannot_be_uploaded_and_a_clash_is_one_error(store):
+    study = store.create_study("ad", STIM, "/tmp/ad")
+    book = InviteBook(store)
+    _, b = book.create(study, ["r1", "r2"], {}, timedelta(days=1))
+    with pytest.raises(Conflict, match="invite"):  # was: accepted, then the session's start crashed
+        store.add_recording(study, "r1", "/v/r1.mp4", "b" * 64, 0.0, {})
+    # a database holding both already (added before this check): the start is refused in one line
+    with store.session() as s:
+        s.add(new_recording(study, "r2", "/v/r2.mp4", "c" * 64, {}))
+        s.commit()
+    book.consented(book.usable(token_hash(b.token)))
+    with pytest.raises(Conflict, match="cannot start"):  # was: IntegrityError, a traceback in the WebSocket
+        book.start(study, book.by_hash(token_hash(b.token)), new_claimer())
+    assert book.by_hash(token_hash(b.token)).started_at is None
+
+
+def test_a_live_session_of_an_erased_respondent_writes_nothing_more(store, tmp_path):
+    from affectlens.studies.remote import RemoteRecording
+
+    study = store.create_study("ad", STIM, str(tmp_path / "ad"))
+    book = InviteBook(store)
+    (a,) = book.create(study, ["r1"], {}, timedelta(days=1))
+    book.consented(book.usable(token_hash(a.token)))
+    claimer = "otherhost:1:x"
+    rec = book.start(study, book.by_hash(token_hash(a.token)), claimer)
+    live = RemoteRecording(store, study, rec, claimer)
+    row = {"frame": 5, "time_s": 1.0, "track_id": 1, "x1": 0, "y1": 0, "x2": 50, "y2": 50, "happy": 0.9}
+    live.rows.append(row)
+    live.flush()
+    assert live.path.exists()
+    store._set(rec.id, claimer, RUNNING, status=PARTIAL)  # silent for 2 minutes: settled, so it may be erased
+    store.forget(study, "r1", "test", 0)
+    live.path.unlink()
+    live.rows.append(row | {"frame": 30, "time_s": 6.0})  # the socket was still open: the respondent comes back
+    with pytest.raises(Gone, match="erased"):
+        live.flush()
+    assert not live.path.exists()  # was: the erased respondent's rows were written again
+    with pytest.raises(Gone):
+        live.finish(6.0)  # the disconnect's final write: nothing
+    assert not live.path.exists()

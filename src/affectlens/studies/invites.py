@@ -209,5 +209,11 @@ class InviteBook:
                 source=REMOTE,
             )
             s.add(rec)
-            s.commit()
+            try:
+                s.commit()
+            except IntegrityError:  # the pseudonym has a recording already (uploaded before invites checked)
+                raise Conflict(
+                    "This session cannot start: the study already has a recording under this link's respondent. "
+                    "Please contact the study's organisers."
+                ) from None
             return rec

@@ -168,6 +168,12 @@ class StudyStore:
             )
             if taken is not None:
                 raise Conflict(f"respondent {respondent!r} already has a recording in {study.name!r}")
+            invited = s.scalar(select(Invite.id).where(Invite.study_id == study.id, Invite.respondent == respondent))
+            if invited is not None:  # their live session would make a second recording of the same respondent
+                raise Conflict(
+                    f"respondent {respondent!r} has an invite link in {study.name!r}; give the upload another "
+                    "pseudonym, or revoke and forget the invite first"
+                )
             rec = new_recording(study, respondent, path, sha256, tags, offset_s=offset_s, consent=consent)
             s.add(rec)
             try:
