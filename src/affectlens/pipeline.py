@@ -8,6 +8,7 @@ detector runs ahead of the later stages in another (:func:`detect_ahead`).
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -30,6 +31,10 @@ from affectlens.smoothing import EmaSmoother
 from affectlens.sources import Frame, Source, open_sources
 from affectlens.track import FaceTracker
 from affectlens.types import Faces, FrameResult
+
+DEVICES = ("auto", "cpu", "cuda")
+_FLAGS = {"smoothing_alpha": "--alpha", "analysis_fps": "--fps", "stride": "--stride", "detect_every": "--detect-every"}
+_FLAGS |= {"min_face": "--min-face", "device": "--device"}
 
 
 def _whole_face_box(image: np.ndarray, crop_scale: float) -> np.ndarray:
@@ -63,6 +68,29 @@ class AnalyzerConfig:
     )
     detect_every: int = 1  # video: run the detector on every N-th frame and after cuts; between, faces are followed
     detect_ahead: bool = True  # video: decode and detect in a worker thread, overlapping the later stages
+
+    def __post_init__(self) -> None:
+        """Refuse values no run can use, here, before any model is loaded or output file opened."""
+        if self.analysis_fps == 0:
+            self.analysis_fps = None
+        self.device = str(self.device).lower()
+        checks = [
+            ("smoothing_alpha", self.smoothing_alpha, 0 < self.smoothing_alpha <= 1, "in (0, 1]: 1 is no smoothing"),
+            ("analysis_fps", self.analysis_fps, self.analysis_fps is None or 0 < self.analysis_fps < 1e4, "> 0"),
+            ("stride", self.stride, self.stride >= 1, ">= 1"),
+            ("detect_every", self.detect_every, self.detect_every >= 1, ">= 1"),
+            ("batch_frames", self.batch_frames, self.batch_frames >= 1, ">= 1"),
+            ("min_face", self.min_face, self.min_face >= 0, ">= 0"),
+            ("min_score", self.min_score, 0 <= self.min_score <= 1, "in [0, 1]"),
+            ("lost_track_buffer_s", self.lost_track_buffer_s, 0 <= self.lost_track_buffer_s < 1e6, ">= 0"),
+            ("pad_retry", self.pad_retry, 0 <= self.pad_retry <= 10, "in [0, 10]"),
+            ("device", self.device, self.device in DEVICES, f"one of {', '.join(DEVICES)}"),
+            ("threads", self.threads, self.threads is None or self.threads >= 1, ">= 1"),
+        ]
+        for name, value, ok, want in checks:  # NaN fails every comparison, so it is refused too
+            if not ok:
+                flag = f" ({_FLAGS[name]})" if name in _FLAGS else ""
+                raise AffectlensError(f"{name}{flag} = {value!r}: must be {want}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -183,7 +211,11 @@ class Analyzer:
 
     def analyze_source(self, src: Source) -> Iterator[FrameResult]:
         try:
-            yield from self._run(iter(src), video=src.is_video, fps=src.fps)
+            frames, video = iter(src), src.is_video
+            if video:  # a video of one frame (a photo behind a URL, --stride past the end) is read as a photo:
+                head, frames = _peek(frames, 2)  # a face is tracked, and so written, from its second frame
+                video = len(head) > 1
+            yield from self._run(frames, video=video, fps=src.fps)
         finally:
             src.close()
 
@@ -251,6 +283,24 @@ class Analyzer:
             pairs.close()
             if video:
                 release_free_memory()
+
+
+def _peek(frames: Iterator[Frame], n: int) -> tuple[list[Frame], Iterator[Frame]]:
+    """The first ``n`` frames (fewer if the source ends or breaks) and an iterator over all of them."""
+    head: list[Frame] = []
+    try:
+        while len(head) < n:
+            head.append(next(frames))
+    except StopIteration:
+        return head, iter(head)
+    except AffectlensError as exc:  # raised again after the frames before it
+        return head, itertools.chain(head, _raise(exc))
+    return head, itertools.chain(head, frames)
+
+
+def _raise(exc: Exception) -> Iterator:
+    raise exc
+    yield  # a generator: raises when iterated
 
 
 def _next_or_fail(pairs: Iterator) -> tuple | AffectlensError | None:
@@ -382,12 +432,14 @@ class Stream:
         self.follow = self.keyframes.every > 1 and analyzer.signals is not None
         self._last: Faces | None = None  # the tracked faces of the last frame, kept between keyframes
 
-    def due(self, frame: Frame) -> bool:
-        """At a reduced analysis rate, the first frame of each 1/analysis_fps interval is analysed."""
+    def due(self, frame: Frame, faces: Faces) -> bool:
+        """At a reduced analysis rate, the first frame of each 1/analysis_fps interval is analysed; where
+        it holds no face with an id but one waits for its second detection to get one, the next frame is
+        (the video's first frame never has an id: its first 1/analysis_fps s was lost, --fps 0.1 gave no row)."""
         if self.analysis_fps is None or frame.time_s is None:
             return True
         slot = int(np.floor(frame.time_s * self.analysis_fps + 1e-6))
-        if slot == self._slot:
+        if slot == self._slot or (not len(faces) and self.tracker.tentative):
             return False
         self._slot = slot
         return True
@@ -404,7 +456,7 @@ class Stream:
         t = time.perf_counter()
         if self.tracker is not None:
             faces = self._tracked(frame, detected, key)
-            if not self.due(frame):
+            if not self.due(frame, faces):
                 a.timings.detect += time.perf_counter() - t
                 return []
         else:  # a still image: ids 0..N-1 from left to right

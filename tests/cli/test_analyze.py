@@ -235,3 +235,107 @@ def test_an_unknown_model_fails_before_any_file_is_written(media, tmp_path):
     proc = cli("analyze", media / "photos" / "two_people.jpg", "--model", "nope", "--out", tmp_path / "out")
     assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith("error: unknown model 'nope'")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_option_fails_before_an_earlier_runs_tables_are_touched(media, tmp_path):
+    """--alpha 0 (or --fps inf, --device foo) was refused by a traceback only once the tables of the
+    output folder had been opened: the previous run's faces.csv was left a header."""
+    cli("analyze", media / "photos" / "two_people.jpg", "--out", tmp_path, check=True)
+    before = (tmp_path / "faces.csv").read_bytes()
+    for option in (["--alpha", "0"], ["--alpha", "nan"], ["--fps", "inf"], ["--device", "foo"]):
+        proc = cli("analyze", media / "videos" / "expressions_man.mp4", "--out", tmp_path, *option)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, option
+        assert proc.stderr.strip().splitlines()[-1].startswith("error:"), option
+        assert (tmp_path / "faces.csv").read_bytes() == before, option
+
+
+def test_an_engagement_config_with_a_typo_or_a_wrong_value_is_refused(media, tmp_path):
+    for text, message in (("[weights]\nhapy = 0\n", "unknown expressions"), ('yaw_away = "x"\n', "finite number")):
+        (tmp_path / "e.toml").write_text(text)
+        proc = cli("analyze", media / "photos" / "two_people.jpg", "--out", tmp_path / "o", "--engagement-config",
+                   tmp_path / "e.toml")  # fmt: skip
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "o").exists()
+
+
+def test_an_output_path_that_is_a_file_is_one_line(media, tmp_path):
+    (tmp_path / "taken.txt").write_text("mine")
+    proc = cli("analyze", media / "photos" / "two_people.jpg", "--out", tmp_path / "taken.txt")
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+        f"error: --out {tmp_path / 'taken.txt'}: {tmp_path / 'taken.txt'} is a file, not a folder"
+    ]
+    assert (tmp_path / "taken.txt").read_text() == "mine"
+
+
+def test_an_input_given_twice_is_analysed_once(media, tmp_path):
+    clip = media / "videos" / "intel_two_people_head_pose.mp4"
+    cli("analyze", clip, "--out", tmp_path / "once", check=True)
+    proc = cli("analyze", clip, clip, "--out", tmp_path / "twice", check=True)
+    assert "more than once" in proc.stderr
+    for table in ("faces", "tracks"):
+        once, twice = (pd.read_csv(tmp_path / d / f"{table}.csv") for d in ("once", "twice"))
+        assert len(twice) == len(once) and twice["n_frames" if table == "tracks" else "frame"].equals(
+            once["n_frames" if table == "tracks" else "frame"]
+        )
+
+
+def test_a_video_cut_short_of_its_header_is_reported(media, tmp_path):
+    """A broken download of an MP4 whose index is at the start: FFmpeg stops quietly at the cut, and the run
+    said nothing (133 of 275 frames, exit 0); the header's frame count tells."""
+    whole = tmp_path / "whole.mp4"
+    clip = media / "videos" / "short_hamilton_clip.mp4"
+    with av.open(str(clip)) as inp, av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    proc = cli("analyze", cut, "--out", tmp_path / "out")
+    assert proc.returncode == 1 and "truncated" in proc.stderr and "Traceback" not in proc.stderr
+    rows = pd.read_csv(tmp_path / "out" / "faces.csv")
+    assert 50 < rows["frame"].max() < 270  # the frames before the cut are kept
+    assert "truncated" in json.loads((tmp_path / "out" / "run.json").read_text())["failed"][0]
+
+
+def test_a_one_frame_video_reads_as_a_photo(media, tmp_path):
+    """A face gets its track id on its second frame: a video of one frame (a photo behind a URL, a stride past
+    the end) gave no row at all."""
+    proc = cli("analyze", media / "videos" / "intel_two_people_head_pose.mp4", "--stride", "100000", "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    rows = pd.read_csv(tmp_path / "faces.csv")
+    assert len(rows) == 2 and rows["frame"].tolist() == [0, 0]
+
+
+def test_a_reduced_rate_keeps_the_first_second(media, tmp_path):
+    """--fps 1 spent the first second's slot on frame 0, where no face has its id yet: second 0 had no row,
+    and --fps 0.1 on a 4.7 s clip no row at all."""
+    clip = media / "videos" / "intel_two_people_head_pose.mp4"
+    cli("analyze", clip, "--fps", "1", "--out", tmp_path / "a", check=True)
+    assert 0 in set(pd.read_csv(tmp_path / "a" / "seconds.csv")["second"])
+    cli("analyze", clip, "--fps", "0.1", "--out", tmp_path / "b", check=True)
+    assert len(pd.read_csv(tmp_path / "b" / "faces.csv")) == 2
+
+
+def test_a_folder_skips_hidden_files_and_names_its_subfolders(media, tmp_path):
+    import shutil
+
+    shutil.copy(media / "photos" / "two_people.jpg", tmp_path / "a.jpg")
+    (tmp_path / "._a.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS's resource fork beside a copy
+    (tmp_path / "sub").mkdir()
+    shutil.copy(media / "photos" / "two_people.jpg", tmp_path / "sub" / "b.jpg")
+    proc = cli("analyze", tmp_path, "--out", tmp_path / "sub" / "out")
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert "subfolders not searched" in proc.stderr and "sub" in proc.stderr
+    assert set(pd.read_csv(tmp_path / "sub" / "out" / "faces.csv")["source"]) == {str(tmp_path / "a.jpg")}
+
+
+def test_a_run_without_faces_types_its_parquet_columns_and_clears_other_formats(media, tmp_path):
+    cli("analyze", media / "photos" / "two_people.jpg", "--out", tmp_path, "--format", "csv,parquet", check=True)
+    cli("analyze", media / "photos" / "dogs.jpg", "--out", tmp_path, "--format", "parquet", check=True)
+    assert not (tmp_path / "faces.csv").exists()  # the earlier run's table is not left beside this one's
+    faces = pd.read_parquet(tmp_path / "faces.parquet")
+    assert len(faces) == 0 and str(faces["frame"].dtype) == "int64" and str(faces["score"].dtype) == "float64"
+    assert str(faces["label"].dtype) in ("object", "string", "str") and str(faces["blink"].dtype) == "bool"
+    assert json.loads((tmp_path / "run.json").read_text())["formats"] == ["parquet"]

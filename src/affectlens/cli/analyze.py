@@ -86,7 +86,7 @@ def analyze_cmd(
         typer.Option(
             "--ray",
             metavar="[ADDRESS]",
-            help="run on Ray: alone a local runtime; or auto, ray://HOST:10001, HOST:6379 (the [ray] extra)",
+            help="run on Ray: alone a local runtime; or auto, ray://HOST:10001, HOST:6379 (the \\[ray] extra)",
         ),
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
@@ -141,21 +141,27 @@ class _AnalyzeRun:
     summary: dict = field(default_factory=dict)
 
     def execute(self, ray: str | None) -> None:
+        from affectlens.errors import AffectlensError
         from affectlens.pipeline import Analyzer
         from affectlens.sinks import AnalysisTables, StopRequested, Tally, stop_signals
         from affectlens.sources import list_inputs, open_item
 
-        # a missing path or a single bad file fails before any model is loaded or file written
-        items = [item for spec in self.inputs for item in list_inputs(spec)]
+        # a missing path, a single bad file or an unusable output folder fails before any model is loaded
+        items = _distinct([item for spec in self.inputs for item in list_inputs(spec)])
         self.single = len(items) == 1 and not items[0].in_folder
         first = open_item(items[0], self.cfg.stride) if self.single and ray is None else None
+        _output_folder(self.out)
         tally, t0 = Tally(), time.perf_counter()
         with stop_signals():
             try:  # a bad model or device fails here, before any file is written; a stop while loading does not
                 self.analyzer = Analyzer(self.cfg) if ray is None else None  # on Ray the workers load the models
             except StopRequested as exc:
                 self.stopped = exc
-            tables = AnalysisTables(self.out, self.fmts, signals=self.cfg.signals)
+            hold = self.cfg.engagement.look_away_min_s
+            try:
+                tables = AnalysisTables(self.out, self.fmts, signals=self.cfg.signals, look_away_hold_s=hold)
+            except OSError as exc:
+                raise AffectlensError(f"--out {self.out}: {exc.strerror or exc}") from None
             try:
                 with tables:
                     if self.stopped is not None:
@@ -257,6 +263,7 @@ class _AnalyzeRun:
             failed=self.failures,
             interrupted=self.stopped is not None,
             labels=self.analyzer.labels if self.analyzer is not None else (),
+            formats=self.fmts,
             config=self.cfg.to_dict(),
         )
         write_json(self.out / "run.json", self.summary)
@@ -301,6 +308,37 @@ def demo_cmd(
         + f"\nnext: affectlens analyze YOUR_VIDEO.mp4 --out results   (samples: {Path(samples[0]).parent})",
         err=True,
     )
+
+
+def _distinct(items: list) -> list:
+    """Each input once: a file given twice (or inside a folder also given) would be analysed twice and its
+    tracks' summaries merged under one source name (frames counted twice, 24 frames a second at 12 fps)."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        key = item.location if item.kind in ("stream", "camera") else str(Path(item.location).resolve())
+        if key in seen:
+            log.warning("%s is given more than once: analysed once", item.location)
+            continue
+        seen.add(key)
+        out.append(item)
+    return out
+
+
+def _output_folder(out: Path) -> None:
+    """Check ``--out`` can be written (it, or the folder it would be made in) before any model loads, so
+    a bad one is one line rather than a traceback once the models have loaded; nothing is created yet."""
+    import os
+
+    from affectlens.errors import AffectlensError
+
+    place = out.absolute()
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise AffectlensError(f"--out {out}: {place} is a file, not a folder")
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise AffectlensError(f"--out {out}: {place} is not writable")
 
 
 def _progress(stack: ExitStack, enabled: bool):
@@ -378,7 +416,7 @@ def webcam_cmd(
         if out:
             sinks += [
                 stack.enter_context(FaceTable(out / "faces.csv")),
-                stack.enter_context(TrackSummary([out / "tracks.csv"])),
+                stack.enter_context(TrackSummary([out / "tracks.csv"], look_away_hold_s=eng.look_away_min_s)),
             ]
             sinks.append(stack.enter_context(AnnotatedMedia(out / "annotated", "webcam", True, src.fps, annotator)))
         if not headless:

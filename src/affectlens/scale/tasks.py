@@ -101,7 +101,8 @@ def analyze_paths(
 
 def _analyze_path(path: str, config: dict, annotate_dir: str | None, blur_faces: bool, stem: str | None = None) -> dict:
     analyzer = _analyzer(config)
-    rows, tracks, seconds, tally = _Rows(), TrackSummary(), SecondSummary(), Tally()
+    hold = analyzer.config.engagement.look_away_min_s
+    rows, tracks, seconds, tally = _Rows(), TrackSummary(look_away_hold_s=hold), SecondSummary(), Tally()
     error = None
     try:
         for src in open_sources(path, stride=config.get("stride", 1)):

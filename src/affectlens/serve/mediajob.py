@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from affectlens.errors import AffectlensError
 from affectlens.pipeline import Analyzer
 from affectlens.sinks import FORMATS, TABLES, AnalysisTables, AnnotatedMedia, Annotator, Tally, consume
 from affectlens.sinks.outputs import run_summary, timing_breakdown, write_json
@@ -50,10 +51,15 @@ def run_media_job(
         if cancelled():
             raise Cancelled()
 
-    tables = AnalysisTables(out_dir, FORMATS, analyzer.labels, analyzer.signals is not None)
+    hold = analyzer.config.engagement.look_away_min_s
+    tables = AnalysisTables(out_dir, FORMATS, analyzer.labels, analyzer.signals is not None, hold)
     media = AnnotatedMedia(out_dir, src.name, kind == "video", src.fps, Annotator(blur_faces=blur_faces), "annotated")
     with tables, media:
-        consume(analyzer.analyze_source(src), [tables, media], tally, after_frame)
+        try:
+            consume(analyzer.analyze_source(src), [tables, media], tally, after_frame)
+        except AffectlensError:
+            if not getattr(src, "truncated", False):
+                raise  # a cut-off upload keeps what it holds, with the warning below
     extra = {"video_fps": src.fps, "duration_s": src.duration_s}
     if total and tally.frames < total * 0.95:  # FFmpeg stops quietly at some truncations
         extra["warning"] = f"decoded {tally.frames} of the {total} frames the container announces (truncated?)"

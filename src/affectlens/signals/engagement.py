@@ -36,6 +36,7 @@ expression inputs are exported as columns of their own:
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -103,17 +104,34 @@ class EngagementConfig:
         return cls().with_overrides(data, str(path))
 
     def with_overrides(self, data: dict, where: str = "engagement config") -> EngagementConfig:
+        """This config with ``data``'s values (a file's keys); unknown keys, expressions and values that
+        are not finite numbers are refused, naming them (a typo must not be silently ignored)."""
         known = {f.name for f in fields(self)}
         unknown = set(data) - known
         if unknown:
             raise AffectlensError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
         data = dict(data)
+        for key, value in data.items():
+            if key != "weights":
+                data[key] = _number(value, f"{where}: {key}")
         if "weights" in data:
-            data["weights"] = {**self.weights, **{k: float(v) for k, v in data["weights"].items()}}
+            weights = data["weights"]
+            if not isinstance(weights, dict):
+                raise AffectlensError(f"{where}: weights must be a table of expression = weight")
+            bad = sorted(set(weights) - set(DEFAULT_WEIGHTS))
+            if bad:
+                raise AffectlensError(f"{where}: unknown expressions in weights {bad}; known: {list(DEFAULT_WEIGHTS)}")
+            data["weights"] = {**self.weights, **{k: _number(v, f"{where}: weights.{k}") for k, v in weights.items()}}
         return replace(self, **data)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise AffectlensError(f"{what} = {value!r}: must be a finite number")
+    return float(value)
 
 
 def expression_engagement(probs: np.ndarray, labels: tuple[str, ...], weights: dict[str, float]) -> np.ndarray:

@@ -12,3 +12,19 @@ def face_columns(labels: tuple[str, ...], signals: bool = True) -> list[str]:
     """Columns of :meth:`FrameResult.rows` for a model with ``labels`` (signals on or off)."""
     cols = [*FACE_BASE, *(f"p_{c}" for c in labels), *(f"raw_p_{c}" for c in labels)]
     return cols + ([*MEASURED, *DERIVED] if signals else [])
+
+
+_STRINGS = {"source", "label", "valence", "state", "state_reason", "dominant_label", "dominant_valence"}
+_INTS = {"frame", "track_id", "second", "n_frames", "first_frame", "last_frame", "smiles", "yawns", "blinks"}
+_INTS |= {"peak_time_s", "dip_time_s"}  # the start of a whole second
+_BOOLS = set(DERIVED[: DERIVED.index("blink") + 1])  # laugh ... blink
+
+
+def column_type(name: str) -> str:
+    """The Arrow type alias a column has in a table with rows, for the schema of one without (an empty
+    Parquet file typed all-string made ``pd.concat`` with a real run's file turn numbers into objects)."""
+    if name in _STRINGS:
+        return "string"
+    if name in _INTS or name.startswith("frames_"):
+        return "int64"
+    return "bool" if name in _BOOLS else "float64"

@@ -8,32 +8,41 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from affectlens.labels import EMOTIONS
+from affectlens.signals.engagement import EngagementConfig
 from affectlens.sinks.base import Sink, Tally
 from affectlens.sinks.columns import face_columns
 from affectlens.sinks.stop import deferred_stop
-from affectlens.sinks.tables import FaceTable
+from affectlens.sinks.tables import FORMATS, FaceTable
 from affectlens.sinks.tracks import SecondSummary, TrackSummary
 from affectlens.types import FrameResult
 
 TABLES = ("faces", "tracks", "seconds")
+log = logging.getLogger(__name__)
 
 
 class AnalysisTables(Sink):
     """Sink: faces, tracks and seconds tables in every format of ``formats`` under ``out``."""
 
     def __init__(
-        self, out: str | Path, formats: Sequence[str], labels: tuple[str, ...] = EMOTIONS, signals: bool = True
+        self,
+        out: str | Path,
+        formats: Sequence[str],
+        labels: tuple[str, ...] = EMOTIONS,
+        signals: bool = True,
+        look_away_hold_s: float = EngagementConfig.look_away_min_s,
     ):
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         self.formats = list(formats)
+        _remove_stale(out, self.formats)
         self.faces = [FaceTable(out / f"faces.{f}", face_columns(labels, signals)) for f in formats]
-        self.tracks = TrackSummary([out / f"tracks.{f}" for f in formats], labels, signals)
+        self.tracks = TrackSummary([out / f"tracks.{f}" for f in formats], labels, signals, look_away_hold_s)
         self.seconds = SecondSummary([out / f"seconds.{f}" for f in formats], labels, signals)
 
     def add(self, result: FrameResult) -> None:
@@ -65,6 +74,17 @@ class AnalysisTables(Sink):
                 self.seconds.close()
 
 
+def _remove_stale(out: Path, formats: Sequence[str]) -> None:
+    """A run writes its tables in ``formats``; an earlier run's tables in other formats would be read as
+    this run's (a faces.parquet of 283 rows beside this run's faces.csv of one): they are removed."""
+    for table in TABLES:
+        for fmt in FORMATS:
+            old = out / f"{table}.{fmt}"
+            if fmt not in formats and old.is_file():
+                log.info("removed %s of an earlier run (this run writes %s)", old, ", ".join(formats))
+                old.unlink()
+
+
 def run_summary(
     inputs: list[str],
     tally: Tally,
@@ -79,7 +99,10 @@ def run_summary(
     **extra,
 ) -> dict:
     """The ``run.json`` of every analysis run (CLI, Ray, service jobs): one set of keys."""
+    from affectlens import __version__
+
     return {
+        "affectlens": __version__,
         "inputs": list(inputs),
         "frames": tally.frames,
         "faces": tally.faces,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from affectlens.sinks.base import Sink
+from affectlens.sinks.columns import column_type
 from affectlens.types import FrameResult, plain
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -134,7 +135,8 @@ class TableWriter:
                     import pyarrow.parquet as pq
 
                     cols = self.columns or []
-                    pq.write_table(pa.table({c: pa.array([], pa.string()) for c in cols}), self.path)
+                    empty = {c: pa.array([], pa.type_for_alias(column_type(c))) for c in cols}
+                    pq.write_table(pa.table(empty), self.path)
                 else:
                     self._parquet.close()
             elif self._fh:

@@ -41,8 +41,17 @@ def _file_source(path: Path, stride: int) -> Source:
 
 
 def media_files(folder: Path) -> list[Path]:
-    """Images and videos directly inside ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+    """Images and videos directly inside ``folder``, sorted by name; hidden files (``.name``, macOS's
+    ``._name`` resource forks beside every copied photo) are not media."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+    )
+
+
+def _subfolders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,7 @@ def list_inputs(spec: str | Path) -> list[InputItem]:
     """Classify one input spec: an image or video file, a folder (its media by name), a stream URL or
     a camera index (``"0"``). Raises :class:`AffectlensError` for a missing path or an empty folder."""
     s = str(spec)
-    if s.startswith(STREAM_SCHEMES):
+    if s.lower().startswith(STREAM_SCHEMES):
         return [InputItem("stream", s)]
     if s.isdigit() and not Path(s).exists():
         return [InputItem("camera", s)]
@@ -70,9 +79,15 @@ def list_inputs(spec: str | Path) -> list[InputItem]:
     if not path.exists():
         raise AffectlensError(f"{path}: no such file or folder")
     if path.is_dir():
-        files = media_files(path)
+        files, subs = media_files(path), _subfolders(path)
+        if subs:  # not searched: say so rather than leave their media out unnoticed
+            shown = ", ".join(subs[:3]) + (f" and {len(subs) - 3} more" if len(subs) > 3 else "")
+            log.warning("%s: subfolders not searched (give them as inputs too): %s", path, shown)
         if not files:
-            raise AffectlensError(f"{path}: folder holds no images or videos")
+            raise AffectlensError(
+                f"{path}: folder holds no images or videos"
+                + (" (only subfolders, which are not searched)" if subs else "")
+            )
         return [InputItem(_kind(f), str(f), in_folder=True) for f in files]
     return [InputItem(_kind(path), str(path))]
 

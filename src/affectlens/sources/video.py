@@ -66,9 +66,11 @@ class VideoSource(Source):
             self.duration_s = float(self.stream.duration * self.stream.time_base)
         elif self.container.duration:
             self.duration_s = self.container.duration / 1e6
+        self._announced = self.total_frames  # the container's frame count, when it states one
         if not self.total_frames and self.duration_s and self.fps:
             self.total_frames = int(round(self.duration_s * self.fps))
         self.error: str | None = None
+        self.truncated = False  # fewer frames decoded than the header lists
         self.decoded = 0
         self._closed = False
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -91,6 +93,10 @@ class VideoSource(Source):
                     self._queue.put(Frame(img, index, t, self.name))
                 index += 1
                 self.decoded = index
+            short = self._announced and not self._closed and index + max(3, 0.02 * self._announced) < self._announced
+            if short:  # FFmpeg ends a cut-off file (a broken download) quietly: its header knows better
+                self.truncated = True
+                self.error = f"{self.url}: video is truncated: {index} of the {self._announced} frames its header lists"
         except av.error.FFmpegError as exc:
             self.error = f"{self.url}: video is corrupt or truncated after frame {index}: {exc.strerror or exc}"
         except Exception as exc:  # report any decoder failure on the consumer side
