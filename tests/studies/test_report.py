@@ -272,6 +272,7 @@ def test_report_player_syncs_with_the_charts_in_chromium(tmp_path):
 
 
 def test_a_key_moment_in_the_last_partial_second_ends_with_the_stimulus():
-    from affectlens.report.html import _second_end
+    from affectlens.report.headline import second_end
 
-    assert (_second_end(11, 12.4), _second_end(12, 12.4), _second_end(9, 10.0)) == ("12", "12.4", "10")
+    assert (second_end(11, 12.4), second_end(12, 12.4), second_end(9, 10.0)) == ("12", "12.4", "10")
+    assert (second_end(12, 12.04), second_end(9, 9.1758), second_end(12, 12.004)) == ("12.04", "9.18", "12.004")

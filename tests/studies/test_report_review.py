@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from affectlens.labels import EMOTIONS
 from affectlens.report import build_report
@@ -122,3 +123,77 @@ def test_confidence_bands_leave_a_gap_where_a_second_has_no_interval():
     hi, lo = tl["engagement_ci_high"].to_numpy()[:4], tl["engagement_ci_low"].to_numpy()[:4]
     np.testing.assert_allclose(first.y, np.r_[hi, lo[::-1]])  # the upper edge out, the lower edge back
     assert sum(bool(tr.showlegend) for tr in eng.data if tr.name == "95% CI") == 1  # one legend entry
+
+
+def test_key_moments_in_the_last_partial_second_end_with_the_stimulus_everywhere():
+    """hamilton lasts 9.18 s: a dip in second 9 reads "9–9.18 s" in the panel, the summary and the card."""
+    from affectlens.report.headline import executive_summary, headline, panel_rows
+
+    stim = clip("short_hamilton_clip.mp4")
+    info = probe(stim)
+    times = np.arange(0, info.duration_s, 0.1)
+    parts = [_frames([r], times, eng=60.0 + i) for i, r in enumerate(["a", "b", "c"])]
+    frames = pd.concat(parts, ignore_index=True)
+    frames.loc[frames["stimulus_time_s"] >= 9, "engagement"] = 20.0
+    t = _tables(frames, info.duration_s, info.fps)
+    h = headline(t, info.duration_s)
+    assert h.weakest[0] == 9
+    assert dict(panel_rows(h))["weakest moment"].startswith("9–9.18 s")
+    assert "It was weakest at 9–9.18 s (20)." in executive_summary(h)
+    page = build_report(_study(stim, info.duration_s, info.fps), t)
+    assert "9–10 s" not in page and page.count("9–9.18 s") >= 3  # panel, summary, key moment card
+
+
+def test_the_summary_words_follow_the_rounded_figures():
+    """0.4 % positive against 0.2 % negative is not "Positive (0%) outweighed negative (0%)"; 69.6 reads 70,
+    which is high; 99.6 % is not 100 %."""
+    from affectlens.report.headline import executive_summary, headline, panel_rows
+
+    happy = _frames(["r1"], np.arange(0, 2, 0.5), top="happiness", eng=69.6)
+    sad = _frames(["r1"], np.arange(2, 3, 0.5), top="sadness", eng=69.6)
+    calm = _frames(["r1"], np.arange(3, 500, 0.5), top="neutral", eng=69.6)
+    h = headline(_tables(pd.concat([happy, sad, calm], ignore_index=True), 500.0))
+    text = " ".join(executive_summary(h))
+    assert "Engagement was high: 70 of 100" in text
+    assert "Positive and negative expressions were about as frequent (<1% of the moments each)." in text
+    rows = dict(panel_rows(h))
+    assert rows["positive moments"].startswith("<1%") and rows["negative moments"].startswith("<1%")
+    mostly = _frames(["r1", "r2"], np.arange(0, 498, 0.5), top="happiness")
+    end = _frames(["r1", "r2"], np.arange(498, 500, 0.5), top="sadness")
+    h = headline(_tables(pd.concat([mostly, end], ignore_index=True), 500.0))
+    assert "Positive expressions (>99% of the moments) outweighed negative ones (<1%)." in executive_summary(h)
+    assert dict(panel_rows(h))["positive moments"].startswith(">99% (95% CI")
+
+
+def test_headline_shares_keep_an_interval_at_zero_percent():
+    """2 respondents, neither with a negative second: not "0% (95% CI 0%–0%)" but a Wilson interval, n = 2."""
+    from affectlens.report.headline import headline, panel_rows
+    from affectlens.studies.stats import share_ci, wilson
+
+    h = headline(_tables(_frames(["r1", "r2"], np.arange(0, 10, 0.5), top="happiness"), 10.0))
+    m, lo, hi = h.negative
+    assert m == 0.0 and lo == 0.0 and hi > 0.6  # Wilson's upper bound for 0 of 2
+    assert float(wilson(0, 2)[1][()]) == pytest.approx(hi)
+    assert dict(panel_rows(h))["negative moments"] == "0% (95% CI 0%–66%)"
+    assert h.positive[1] < 0.4 and h.positive[2] == 1.0
+    m, lo, hi, n = share_ci([0.2, 0.3, 0.4])  # spread: Student's t over respondents, as before
+    assert n == 3 and lo == pytest.approx(0.3 - 4.3027 * 0.1 / 3**0.5, abs=1e-4)
+
+
+def test_texts_say_what_the_code_counts():
+    """One respondent: the summary table says there is no interval; the method and the summary speak of
+    faces read, not of watching, and the respondent's tracks rejoined after a look-away are named."""
+    from affectlens.report.headline import executive_summary, headline
+    from affectlens.report.html import _summary
+    from affectlens.report.method import METHOD_HTML
+
+    t = _tables(_frames(["solo"], np.arange(0, 5, 0.5)), 5.0)
+    study = _study(clip("short_hamilton_clip.mp4"), 5.0)
+    summary = _summary(study, t)
+    assert "50.00 (no interval: one respondent)" in summary and "CI – –" not in summary
+    none = _tables(pd.DataFrame(columns=["respondent", "stimulus_time_s"]), 5.0)
+    assert "<th>mean engagement (0-100)</th><td>–</td>" in _summary(study, none)
+    assert executive_summary(headline(t))[0] == "1 respondent had their face read while watching."
+    method = " ".join(METHOD_HTML.split())
+    assert "joined by the tracks of the same face" in method
+    assert "seconds with a face read for at least half" in method and "seconds they watched" not in method

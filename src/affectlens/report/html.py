@@ -12,7 +12,7 @@ import plotly.io as pio
 
 from affectlens.labels import EMOTIONS
 from affectlens.report import figures, stimulus
-from affectlens.report.headline import executive_summary, headline, panel_rows
+from affectlens.report.headline import executive_summary, headline, interval, panel_rows, second_span
 from affectlens.report.method import METHOD_HTML
 from affectlens.report.norms import Norms
 from affectlens.studies.aggregate import n_seconds
@@ -83,8 +83,8 @@ _NORM_OF = {
 }
 
 
-def _headline(t: StudyTables, norms: Norms | None = None) -> str:
-    h = headline(t)
+def _headline(study: Study, t: StudyTables, norms: Norms | None = None) -> str:
+    h = headline(t, study.stimulus_duration_s)
     rows = []
     for k, v in panel_rows(h):
         norm = ""
@@ -110,7 +110,7 @@ def _summary(study: Study, t: StudyTables) -> str:
         ("recordings", ", ".join(f"{v} {k}" for k, v in sorted(status.items())) or "none"),
         ("expression model", study.model_name or "the default"),
         ("respondents analysed", str(n)),
-        ("mean engagement (0-100)", f"{_num(m)} (95% CI {_num(lo)} – {_num(hi)})"),
+        ("mean engagement (0-100)", interval((m, lo, hi), "{:.2f}")),
         ("mean attention (0-1)", _num(per_resp["attention"].mean()) if len(ps) else "–"),
         ("mean valence score", _num(per_resp["valence_score"].mean()) if len(ps) else "–"),
         ("dominant emotion (mean probability)", dominant),
@@ -139,11 +139,6 @@ def _respondents(t: StudyTables) -> str:
     return _table(recs[cols], {"offset_s": "{:.2f}", "face_frames": "{:.0f}", "seconds": "{:.0f}"})
 
 
-def _second_end(s: int, duration: float) -> str:
-    """Where second ``s`` ends: ``s + 1``, or the stimulus's end in its last, partial second ("12–12.4 s")."""
-    return str(s + 1) if s + 1 <= duration else f"{duration:.1f}".rstrip("0").rstrip(".")
-
-
 def _moments(study: Study, t: StudyTables) -> str:
     km = t.key_moments
     if km.empty:
@@ -168,7 +163,7 @@ def _moments(study: Study, t: StudyTables) -> str:
         img = f'<img alt="stimulus at {s} s" src="{uri}">' if uri else ""
         value = f"{r['value']:.1f}" if r["metric"] == "engagement" else f"{r['value']:.2f}"
         cards.append(
-            f'<div class="moment">{img}<b>{_e(r["metric"])} {_e(r["kind"])}</b> at {s}–{_second_end(s, dur)} s: '
+            f'<div class="moment">{img}<b>{_e(r["metric"])} {_e(r["kind"])}</b> at {second_span(s, dur)}: '
             f"{_e(value)} ({int(r['n_respondents'])} respondents)</div>"
         )
     return note + f'<div class="moments">{"".join(cards)}</div>'
@@ -264,7 +259,7 @@ def _segment_table(t: StudyTables) -> str:
     return (
         "<h3>Do the groups differ? (whole stimulus)</h3>"
         + _table(shown.rename(columns=names), fmt)
-        + "<p class='note'>Each respondent's mean over the seconds they watched, compared between two groups "
+        + "<p class='note'>Each respondent's mean over the seconds their face was read, compared between two groups "
         "with a permutation test; q is the Benjamini-Hochberg adjusted p-value over all the tag's tests "
         "(significant: q ≤ 0.05). See the method section.</p>"
     )
@@ -276,7 +271,7 @@ def build_report(study: Study, t: StudyTables, norms: Norms | None = None) -> st
 
     tl = t.timeline
     sections = [
-        ("Headline", _headline(t, norms) + _warnings(study, t)),
+        ("Headline", _headline(study, t, norms) + _warnings(study, t)),
         ("Stimulus", stimulus.section(study.stimulus_path, study.stimulus_duration_s, study.stimulus_fps)),
         ("Summary", _summary(study, t)),
         (

@@ -10,7 +10,10 @@ stimulus starts or after it ends (outside [0, duration)) are dropped. Second <em
 s ≤ stimulus time &lt; s + 1. Times come from the video container's timestamps.</dd>
 <dt>Respondent</dt>
 <dd>The respondent is the main face of their recording: the face track seen in the most frames (ties: the
-larger face). Other faces in the recording are ignored and never stored.</dd>
+larger face), joined by the tracks of the same face before or after it was lost (a look-away, an occlusion):
+tracks never seen in a frame with those already taken, whose mean centre lies within 1.5 face widths of the
+main track's and whose mean face width is within a factor of 2 of the main track's. Other faces in the recording are
+ignored and never stored.</dd>
 <dt>Per respondent and second</dt>
 <dd>The mean of the respondent's frames in that second: the probability of each of the eight FER+ emotions
 (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt; temporally smoothed per face),
@@ -34,21 +37,25 @@ respondents carry Wilson score intervals, which stay inside 0–100 % even at 0 
 </dd>
 <dt>Headline figures</dt>
 <dd>Mean engagement, mean attention and the positive and negative moments are means over respondents of each
-respondent's own figure over the seconds they watched (for the moments: the share of their seconds whose top
-emotion is positive, or negative), with the Student's t interval above over respondents: the respondent is the
-unit, so a longer watch weighs no more than a shorter one, and one respondent gets no interval. The summary
-table's means are taken the same way.</dd>
+respondent's own figure over the seconds their face was read (for the moments: the share of those seconds
+whose top emotion is positive, or negative), with the Student's t interval above over respondents: the
+respondent is the unit, so a longer watch weighs no more than a shorter one, and one respondent gets no
+interval. Where every respondent has the same share (often 0 %: no one had a negative second) the spread is 0
+and t would give an interval of no width; the moments then carry the Wilson score interval of that share with
+the respondents as n. Moments print as whole percentages, or "&lt;1%" and "&gt;99%" when not exactly 0 % or
+100 %, and the summary's words (which outweighs the other, the level of engagement) follow the figures as
+printed. A key moment in the stimulus's last, partial second ends where the stimulus does. The summary table's
+means are taken the same way.</dd>
 <dt>Respondents contributing</dt>
 <dd>The number of respondents with at least one detected face frame in that second (a respondent looking
 away so far that no face is found, or out of frame, does not count that second).</dd>
 <dt>Key moments</dt>
-<dd>Peaks and dips of mean engagement and of mean happiness probability, among the seconds watched
-by at least half as many respondents as the most-watched second. A peak must stand at least a minimum
+<dd>Peaks and dips of mean engagement and of mean happiness probability, among the seconds with a face read
+for at least half as many respondents as the best-covered second. A peak must stand at least a minimum
 prominence above the curve's median (5 engagement points; 0.05 of probability, and a probability peak must
 exceed 0.05), a dip as far below it: one second is never both, and a flat curve has no key moment. The three
-most extreme of each kind are taken greedily, at least two seconds apart. Each shows the stimulus frame at
-the middle of that second (frames
-come from the stimulus only, never from respondents' recordings).</dd>
+most extreme of each kind are taken greedily, at least two seconds apart. Each shows the stimulus frame at the
+middle of that second (frames come from the stimulus only, never from respondents' recordings).</dd>
 <dt>Comparison between tags</dt>
 <dd>Respondents are grouped by the value of each tag key (respondents without the key form "(untagged)").
 Per group: respondents, and the mean over respondents of each respondent's mean over the stimulus of
@@ -61,7 +68,7 @@ are shuffled 4,000 times among the respondents with a value (per second, those w
 second, so every shuffle keeps the two groups' observed sizes; seeded, so the report is reproducible) and the
 p-value is the share of shuffles with a difference at least as large as the observed one, (1 + k) / (1 +
 4000). No normality is assumed. Over the whole stimulus each respondent counts with their mean over the
-seconds they watched; per second, with their value that second. <em>Multiple comparisons</em> are controlled
+seconds their face was read; per second, with their value that second. <em>Multiple comparisons</em> are controlled
 with the Benjamini-Hochberg procedure at a false discovery rate of 5 %: across all the tag's pair × metric
 tests for the whole-stimulus table, and across the seconds of each pair and metric for the ★ marks on the
 charts. Groups of fewer than two respondents are not tested.</dd>

@@ -98,11 +98,12 @@ def key_moments(
 ) -> pd.DataFrame:
     """Peaks and dips of engagement and of P(happiness) on the timeline.
 
-    Only seconds watched by at least ``min_share_of_respondents`` of the most-watched second's
-    respondents count. A peak lies at least the metric's prominence (5 engagement points, 0.05 of
-    probability) above the curve's median, a dip as far below it, so one second is never both and a
-    flat curve has none; a probability peak also needs a value over 0.05. The ``k`` most extreme
-    seconds of each kind are taken greedily, each at least ``min_gap_s`` seconds from those taken.
+    Only seconds with a face read for at least ``min_share_of_respondents`` of the best-covered second's
+    respondents (``n_respondents``) count. A peak lies at least the metric's prominence (5 engagement
+    points, 0.05 of probability) above the curve's median, a dip as far below it, so one second is never
+    both and a flat curve has none; a probability peak also needs a value over 0.05. The ``k`` most
+    extreme seconds of each kind are taken greedily, each at least ``min_gap_s`` seconds from those
+    taken.
     """
     cols = ["kind", "metric", "second", "value", "n_respondents", "prominence"]
     if tl.empty or tl["n_respondents"].max() == 0:

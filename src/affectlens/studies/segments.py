@@ -3,7 +3,7 @@
 For every tag key, every pair of its values (groups of respondents) and every metric (engagement,
 attention, valence score, each emotion's probability):
 
-* **over the whole stimulus**: each respondent's mean over the seconds they watched, compared
+* **over the whole stimulus**: each respondent's mean over the seconds their face was read, compared
   between the two groups with a two-sided permutation test of the difference in means;
 * **per second**: the same test on that second's per-respondent values.
 

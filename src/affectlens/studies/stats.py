@@ -5,6 +5,10 @@
   (the mean itself can never leave it); undefined (NaN) for fewer than two respondents.
 * A share (the share of respondents with a positive moment): the Wilson score interval, which stays
   inside [0, 1] and is sensible at 0 %, 100 % and small n.
+* A mean of per-respondent shares (each respondent's share of positive seconds): the Student's t interval
+  over respondents, except where every respondent has the same share (0 % for all, often): there the
+  sample spread is 0 and t would give an interval of no width, so the Wilson interval of that share with
+  the respondents as n is used.
 """
 
 from __future__ import annotations
@@ -73,3 +77,16 @@ def mean_ci(values, lo: float | None = None, hi: float | None = None) -> tuple[f
     h = float(ci_half_width(np.array([v.std(ddof=1)]), np.array([n]))[0])
     low, high = clipped_ci(m, h, lo, hi)
     return m, float(low), float(high), n
+
+
+def share_ci(values) -> tuple[float, float, float, int]:
+    """(mean, low, high, n) of per-respondent shares in [0, 1], ignoring NaN: :func:`mean_ci` clipped to
+    [0, 1], or, where all ``n >= 2`` shares are equal (no spread: t has no width, "0% (95% CI 0%–0%)"), the
+    Wilson interval of that share with the ``n`` respondents as trials."""
+    m, lo, hi, n = mean_ci(values, 0.0, 1.0)
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if n >= 2 and np.ptp(v) == 0:
+        low, high = wilson(m * n, n)
+        lo, hi = float(low), float(high)
+    return m, lo, hi, n
