@@ -140,20 +140,29 @@ class JobQueue:
 
     def _work(self) -> None:
         analyzer: Analyzer | None = None
+        backoff = 0.0
         while not self._stop.is_set():
-            job = self._claim()
-            if job is None:
-                self._wake.wait(timeout=2.0)
-                self._wake.clear()
-                continue
-            if analyzer is None:
-                try:
-                    analyzer = self.analyzer_factory()
-                except Exception as exc:  # e.g. a broken install: say so on the job instead of hanging
-                    log.exception("cannot load the models")
-                    self._finish(job.id, error=f"the server cannot load its models: {exc}")
+            try:
+                job = self._claim()
+                if job is None:
+                    self._wake.wait(timeout=2.0)
+                    self._wake.clear()
+                    backoff = 0.0
                     continue
-            self._run(analyzer, job)
+                if analyzer is None:
+                    try:
+                        analyzer = self.analyzer_factory()
+                    except Exception as exc:  # e.g. a broken install: say so on the job instead of hanging
+                        log.exception("cannot load the models")
+                        self._finish(job.id, error=f"the server cannot load its models: {exc}")
+                        continue
+                self._run(analyzer, job)
+                backoff = 0.0
+            except Exception as exc:  # the database went away a moment (restart, failover): the worker lives on
+                backoff = min(max(2 * backoff, 0.5), 30.0)
+                first = (str(exc).splitlines() or [""])[0]
+                log.warning("job worker: %s: %s; trying again in %.1f s", exc.__class__.__name__, first, backoff)
+                self._stop.wait(backoff)
 
     def _run(self, analyzer: Analyzer, job: Job) -> None:
         last = [0.0]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from affectlens.serve.db import Job
@@ -44,6 +44,12 @@ class JobInfo(BaseModel):
     note: str | None
     summary: dict[str, Any] | None
     links: dict[str, str]
+
+    @field_validator("created_at", "started_at", "finished_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """The database keeps naive UTC: say so (``…Z``), as the studies API does."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
     @classmethod
     def of(cls, job: Job) -> JobInfo:
