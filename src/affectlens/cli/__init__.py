@@ -52,3 +52,21 @@ def main() -> None:
     except AffectlensError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except Exception as exc:
+        message = _environment_error(exc)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+
+def _environment_error(exc: Exception) -> str | None:
+    """One line for a failure of the environment rather than of affectlens: the database refused (read-only,
+    locked, unreachable, gone mid-way) or the file system did (permissions, missing folder, full disk)."""
+    sa = sys.modules.get("sqlalchemy.exc")  # imported only if a database was used
+    if sa is not None and isinstance(exc, sa.DBAPIError):
+        first = (str(exc.orig or exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        return f"database: {first}"
+    if isinstance(exc, OSError):
+        return str(exc) or exc.__class__.__name__
+    return None

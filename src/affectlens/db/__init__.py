@@ -159,7 +159,7 @@ def _sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite:///"):
         return None
     path = url.removeprefix("sqlite:///").split("?", 1)[0]
-    if not path or path == ":memory:":
+    if not path or path == ":memory:" or path.startswith("file:"):  # a URI (uri=true) is the driver's
         return None
     return Path(path).expanduser()
 
