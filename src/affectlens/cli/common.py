@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def resolve_model(name: str) -> str:
-    """A ``.pt`` training checkpoint is exported to a temporary ONNX file (the ``[train]`` extra); any
+    """A ``.pt`` training checkpoint is exported to a temporary ONNX file, removed at exit (the ``[train]`` extra); any
     other name (a shipped model, an ``.onnx`` file) is passed on as it is."""
     from affectlens.errors import AffectlensError
 

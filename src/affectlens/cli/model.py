@@ -162,7 +162,7 @@ def eval_cmd(
         _write_eval_outputs(out, report, clf, ds, probs)
         report["outputs"] = str(out)
     if as_json:
-        typer.echo(json.dumps(report))
+        typer.echo(json.dumps(report, allow_nan=False))
         return
     _print_report(report)
 
@@ -173,7 +173,7 @@ def _write_eval_outputs(out: Path, report: dict, clf, ds, probs) -> None:
     from affectlens.evaluate.plots import plot_confusion, plot_gallery, plot_learning_curves
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    (out / "metrics.json").write_text(json.dumps(report, indent=2, allow_nan=False))
     title = (
         f"{report['model']} on {report['dataset']} {report['split']} (n={report['n']}, acc {report['accuracy']:.3f})"
     )
@@ -243,11 +243,9 @@ def export_cmd(
     for c in checkpoint:
         if not c.is_file():
             raise AffectlensError(f"checkpoint {c} not found")
-    path = export_onnx(list(checkpoint), out, name=name, crop_scale=crop_scale, tta=tta)
+    path = export_onnx(list(checkpoint), out, name=name, crop_scale=crop_scale, tta=tta)  # refuses bad parity
     clf = get_model(path)
     parity = clf.card.metrics["onnx_parity_max_abs_diff"]
-    if parity > 1e-4:
-        raise AffectlensError(f"ONNX and PyTorch disagree by {parity:.2e} (> 1e-4)")
     _calibrate_and_measure(clf, calibrate, evaluate_on)
     clf.card.save(card_path(path))
     size = path.stat().st_size / 1e6

@@ -29,6 +29,12 @@ def evaluate(clf: ExpressionClassifier, ds: FaceDataset, batch_size: int = 256) 
     t1 = time.perf_counter()
     probs = clf.predict(crops, batch_size)
     t2 = time.perf_counter()
+    if not np.isfinite(probs).all():  # NaN weights: argmax would read every face as class 0, ECE as NaN
+        bad = int((~np.isfinite(probs).all(1)).sum())
+        raise AffectlensError(
+            f"{clf.card.name} gives probabilities that are not finite numbers on {bad} of {len(probs)} faces "
+            "(NaN or infinite weights?): nothing to measure"
+        )
     p = restrict(probs, clf.labels, ds.classes)
     report = classification_report(ds.labels, p, ds.classes)
     if tuple(ds.classes) != tuple(clf.labels):

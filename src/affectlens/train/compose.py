@@ -28,6 +28,7 @@ import numpy as np
 from affectlens.classify.card import ModelCard, card_path
 from affectlens.errors import AffectlensError
 from affectlens.faces.preprocess import GRAY_WEIGHTS
+from affectlens.train.parity import require_parity
 
 
 def parse_member(spec: str) -> tuple[str, float]:
@@ -121,6 +122,23 @@ def _head(onnx, helper, i: int, card: ModelCard, logits: str, weight: float) -> 
     return nodes, inits
 
 
+def _host(clfs):
+    """The ensemble's preprocessing: the first member's. Members must agree on how the face is cut from the
+    frame (``crop_scale``, ``align``): the graph adapts crop size, colour and normalisation, never the crop's
+    extent, so a member made for another crop would read faces it was not trained on, and its card's figures
+    would no longer hold."""
+    host = clfs[0].card.preprocess
+    for c in clfs[1:]:
+        pre = c.card.preprocess
+        for what in ("crop_scale", "align"):
+            if getattr(pre, what) != getattr(host, what):
+                raise AffectlensError(
+                    f"members cut faces differently: {clfs[0].path} has {what}={getattr(host, what)}, {c.path} "
+                    f"has {what}={getattr(pre, what)}; compose models made for the same crop"
+                )
+    return host
+
+
 def _embed(clfs, host) -> tuple[list, list, dict[str, int], int, list]:
     """Every member's graph, prefixed ``m{i}_`` and fed from the host's crops (``input``): nodes,
     initialisers, opsets, IR version and the prefixed member graphs (for their outputs)."""
@@ -191,7 +209,7 @@ def compose_ensemble(members: list[tuple[str, float]], out: str | Path, name: st
     clfs = [get_model(m) for m, _ in members]
     total = sum(w for _, w in members)
     weights = [w / total for _, w in members]
-    host = clfs[0].card.preprocess
+    host = _host(clfs)
     nodes, inits, opsets, ir, graphs = _embed(clfs, host)
     mixture = []
     for i, (clf, g, w) in enumerate(zip(clfs, graphs, weights, strict=True)):
@@ -206,7 +224,9 @@ def compose_ensemble(members: list[tuple[str, float]], out: str | Path, name: st
         for c, w in zip(clfs, weights, strict=True)
     ]
     card = _card(clfs, host, name or out.stem, "weighted ensemble: " + " + ".join(parts), weights)
-    card.metrics["onnx_parity_max_abs_diff"] = _parity(out, clfs, weights, host)
+    card.metrics["onnx_parity_max_abs_diff"] = require_parity(
+        _parity(out, clfs, weights, host), out, "the composed graph and its members run one by one"
+    )
     card.save(card_path(out))
     return out
 
@@ -248,7 +268,7 @@ def compose_joint(
     if len(members) < 2:
         raise AffectlensError("a joint head needs at least two members")
     clfs = [get_model(m) for m in members]
-    host = clfs[0].card.preprocess
+    host = _host(clfs)
     nodes, inits, opsets, ir, graphs = _embed(clfs, host)
     feats, dims = [], []
     for clf, g in zip(clfs, graphs, strict=True):  # each member's own head goes; its input (the features) stays
@@ -277,7 +297,9 @@ def compose_joint(
     card = _card(
         clfs, host, name or out.stem, "one linear head over the concatenated pooled features of " + " + ".join(parts)
     )
-    card.metrics["onnx_parity_max_abs_diff"] = _joint_parity(out, clfs, host, weight, bias)
+    card.metrics["onnx_parity_max_abs_diff"] = require_parity(
+        _joint_parity(out, clfs, host, weight, bias), out, "the joint graph and its head on the members' features"
+    )
     card.save(card_path(out))
     return out
 

@@ -28,10 +28,16 @@ def training_faces(specs: list[str], split: str, pre: Preprocess) -> np.ndarray:
 
 def teacher_probs(teacher: str | Path, faces: list[np.ndarray], flip: bool = True) -> np.ndarray:
     """Probabilities over the 8 classes of one teacher on the raw training images (its own crop)."""
+    import tempfile
+
     from affectlens.classify import get_model
     from affectlens.train.export import export_temporary
 
-    clf = get_model(export_temporary(teacher) if Path(teacher).suffix in (".pt", ".pth") else teacher)
+    if Path(teacher).suffix in (".pt", ".pth"):  # exported for the while it is read, then removed
+        with tempfile.TemporaryDirectory(prefix="affectlens-") as tmp:
+            clf = get_model(export_temporary(teacher, tmp)).prepare()
+    else:
+        clf = get_model(teacher)
     crops = clf.preprocess.crop_images(faces)
     p = clf.predict(crops)
     if flip:

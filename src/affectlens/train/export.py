@@ -13,6 +13,7 @@ from affectlens.classify.card import ModelCard, card_path
 from affectlens.errors import AffectlensError
 from affectlens.labels import EMOTIONS
 from affectlens.train.loop import load_checkpoint, to_input
+from affectlens.train.parity import require_parity
 
 LICENCES = {
     "ferplus": "FER+ labels MIT (Microsoft); FER2013 images: ICML 2013 challenge data, research use",
@@ -127,7 +128,7 @@ def export_onnx(
         dynamo=False,
     )
     fold_pads(onnx_path)
-    parity = check_parity(model, onnx_path, pre)
+    parity = require_parity(check_parity(model, onnx_path, pre), onnx_path, "ONNX and PyTorch")
     kinds = sorted({s.split(":", 1)[0] for lc in loaded for s in lc[1].train})
     records = [_training_record(c, lc[1], lc[3]) for c, lc in zip(paths, loaded, strict=True)]
     training = (
@@ -235,13 +236,34 @@ def measure_into_card(clf, ds, spec: str) -> dict:
     return rep
 
 
-def export_temporary(checkpoint: str | Path) -> Path:
-    """A ``.pt`` checkpoint as an ONNX file (with its card) in a new temporary folder, for eval/analyze."""
+def export_temporary(checkpoint: str | Path, folder: str | Path | None = None) -> Path:
+    """A ``.pt`` checkpoint as an ONNX file (with its card), for eval/analyze/teach, checked as ``export``
+    checks it (:func:`require_parity`). It is written in ``folder`` when given (the caller's to remove);
+    otherwise in a new temporary folder removed when this process exits (each is a few MB, one per use)."""
+    checkpoint = Path(checkpoint)
+    if folder is None:
+        folder = _temporary_folder()
+    out = Path(folder) / (checkpoint.parent.name or "checkpoint")
+    return export_onnx(checkpoint, out.with_suffix(".onnx"), name=f"{checkpoint.parent.name}/{checkpoint.stem}")
+
+
+def _temporary_folder() -> Path:
+    """A new folder under the system's temporary one, removed at exit by the process that made it (a forked
+    worker that inherits the exit hook leaves it alone)."""
+    import atexit
+    import os
+    import shutil
     import tempfile
 
-    checkpoint = Path(checkpoint)
-    out = Path(tempfile.mkdtemp(prefix="affectlens-")) / (checkpoint.parent.name or "checkpoint")
-    return export_onnx(checkpoint, out.with_suffix(".onnx"), name=f"{checkpoint.parent.name}/{checkpoint.stem}")
+    folder = Path(tempfile.mkdtemp(prefix="affectlens-"))
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(remove)
+    return folder
 
 
 def check_parity(model: torch.nn.Module, onnx_path: Path, pre, n: int = 64, seed: int = 0) -> float:

@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import os
+import re
 import sys
 import time
 import warnings
@@ -291,7 +292,7 @@ def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
 def _build_model(cfg: TrainConfig, pre: Preprocess, dev: torch.device) -> torch.nn.Module:
     model = create_model(cfg.model, in_chans=pre.channels)
     if cfg.init:
-        init = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        init = read_checkpoint(cfg.init)
         if init["config"]["model"] != cfg.model:
             raise AffectlensError(f"--init {cfg.init} is a {init['config']['model']}, not a {cfg.model}")
         model.load_state_dict(init["weights"])
@@ -390,7 +391,7 @@ class _Trainer:
         last = self.out / "last.pt"
         if not last.is_file():
             return
-        ck = torch.load(last, map_location=self.dev, weights_only=False)
+        ck = read_checkpoint(last, map_location=self.dev)
         self.model.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["optimizer"])
         if ck["config"].get("epochs") == self.cfg.epochs:
@@ -559,11 +560,43 @@ def _write_metrics(path: Path, history: list[dict]) -> None:
         w.writerows(history)
 
 
+CHECKPOINT_KEYS = ("weights", "config", "preprocess")
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The dict a training run saved at ``path``, read without running pickled code (``weights_only``: the
+    checkpoints hold only tensors, numbers, strings and containers of them); anything else, a file that is
+    no checkpoint or one of another tool, is one clear error."""
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise AffectlensError(f"checkpoint {path} not found") from None
+    except Exception as exc:  # a refused global, or whatever a file that is no torch file makes torch.load raise
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        why = (
+            f"it holds a Python object ({refused.group(1)}) besides tensors, numbers and strings, and checkpoints "
+            "are read without running their code"
+            if refused
+            else "PyTorch cannot read it"
+        )
+        raise AffectlensError(f"{path}: not a checkpoint written by `affectlens train`: {why}") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        raise AffectlensError(f"{path}: not a checkpoint written by `affectlens train`: no {', '.join(missing)}")
+    return ck
+
+
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, Preprocess, dict]:
     """A trained model (the EMA weights where used) with its config, preprocessing and history."""
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    cfg, pre = TrainConfig.from_dict(ck["config"]), Preprocess.from_dict(ck["preprocess"])
-    model = create_model(cfg.model, in_chans=pre.channels)
-    model.load_state_dict(ck["weights"])
+    ck = read_checkpoint(path)
+    try:
+        cfg, pre = TrainConfig.from_dict(ck["config"]), Preprocess.from_dict(ck["preprocess"])
+        model = create_model(cfg.model, in_chans=pre.channels)
+        model.load_state_dict(ck["weights"])
+    except AffectlensError:
+        raise
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:  # another version's config, other weights
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AffectlensError(f"{path}: its configuration or weights do not load ({why[:200]})") from None
     model.eval()
     return model, cfg, pre, ck
