@@ -45,3 +45,22 @@ def test_quantise_on_two_datasets_keeping_the_head_in_float(tmp_path, joint, fer
     f, q = get_model(str(joint)), get_model(str(out))
     pf, pq = f.predict_images(faces), q.predict_images(faces)
     assert (pf.argmax(1) == pq.argmax(1)).mean() > 0.9 and np.abs(pf - pq).mean() < 0.02
+
+
+def test_the_int8_card_does_not_claim_the_float_graphs_calibration(tmp_path):
+    # the float card's calibration block (fitted_on, nll_after, ece_after) was copied as the int8 graph's own
+    from affectlens.classify.card import ModelCard
+    from affectlens.datasets import FaceDataset
+    from affectlens.train.quantize import quantize_classifier
+
+    path = random_model(tmp_path, 48)
+    card = ModelCard.load(card_path(path))
+    card.calibration = {"fitted_on": "ferplus_valid", "n": 3000, "nll_after": 0.5, "ece_after": 0.02}
+    card.save(card_path(path))
+    faces = np.random.default_rng(0).integers(0, 256, (32, 48, 48), dtype=np.uint8)
+    ds = FaceDataset("faces", "train", faces, np.zeros(32, np.int64))
+    q = quantize_classifier(get_model(str(path)), ds, tmp_path / "int8.onnx", n=32)
+    saved = json.loads(card_path(q.path).read_text())
+    assert saved["temperature"] == card.temperature  # the float graph's, until --temperature-on refits it
+    assert "fitted_on" not in saved["calibration"] and "ece_after" not in saved["calibration"]
+    assert saved["calibration"]["fitted_on_float_graph"]["fitted_on"] == "ferplus_valid"

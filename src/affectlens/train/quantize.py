@@ -136,6 +136,16 @@ def quantize_classifier(
         "float_training": clf.card.training,
     }
     card.metrics = {f"float_{k}": v for k, v in clf.card.metrics.items() if not k.startswith("float_")}
+    # the temperature is the float graph's until `--temperature-on` refits it on this graph: its fit (NLL and ECE
+    # after, the faces) describes the float graph's logits, so it is kept under that name, not as this graph's
+    card.calibration = (
+        {
+            "fitted_on_float_graph": clf.card.calibration,
+            "note": f"the temperature of {clf.card.name}, fitted on its float logits; not refitted on this graph",
+        }
+        if clf.card.calibration
+        else {}
+    )
     card.speed = {}
     card.save(card_path(out))
     return ExpressionClassifier(out, card)
