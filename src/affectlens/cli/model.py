@@ -206,11 +206,11 @@ def _print_report(report: dict) -> None:
         console.print(f"figures and metrics.json in {report['outputs']}")
 
 
-EvalOn = Annotated[list[str], typer.Option("--eval", help="KIND:PATH[@SPLIT] to measure into the card; repeatable")]
+EvalOn = Annotated[list[str], typer.Option("--eval", help="KIND:PATH\\[@SPLIT] to measure into the card; repeatable")]
 OnnxOut = Annotated[Path, typer.Option("--out", help="the .onnx file to write (its .json card goes beside it)")]
 CardName = Annotated[str | None, typer.Option("--name", help="model name in the card")]
 CalibrateOn = Annotated[
-    str | None, typer.Option("--calibrate", help="KIND:PATH[@SPLIT] held-out data to fit the softmax temperature on")
+    str | None, typer.Option("--calibrate", help="KIND:PATH\\[@SPLIT] held-out data to fit the softmax temperature on")
 ]
 
 
@@ -283,7 +283,7 @@ def compose_cmd(
 
 
 def _calibrate_and_measure(clf, calibrate: str | None, evaluate_on: list[str]) -> None:
-    """Fit the card's temperature on ``calibrate`` (KIND:PATH[@SPLIT], valid by default), then measure
+    """Fit the card's temperature on ``calibrate`` (KIND:PATH\\[@SPLIT], valid by default), then measure
     each of ``evaluate_on`` (test by default) into the card, echoing the figures."""
     from affectlens.datasets import load_dataset
     from affectlens.train.export import calibrate_card, measure_into_card
@@ -310,11 +310,11 @@ def quantize_cmd(
         list[str],
         typer.Option(
             "--calibrate-on",
-            help="KIND:PATH[@SPLIT] faces that fix the activation ranges; repeatable (equal shares of each)",
+            help="KIND:PATH\\[@SPLIT] faces that fix the activation ranges; repeatable (equal shares of each)",
         ),
     ],
     temperature_on: Annotated[
-        str | None, typer.Option("--temperature-on", help="KIND:PATH[@SPLIT] held-out faces to refit the temperature")
+        str | None, typer.Option("--temperature-on", help="KIND:PATH\\[@SPLIT] held-out faces to refit the temperature")
     ] = None,
     evaluate_on: EvalOn = [],  # noqa: B006
     faces: Annotated[int, typer.Option("--faces", min=16, help="calibration faces")] = 1024,
@@ -393,7 +393,7 @@ def benchmark_models_cmd(
         list[str], typer.Option("--peer", help="NAME=PYTHON: a peer runner and its environment's python")
     ] = [],  # noqa: B006
     datasets: Annotated[
-        list[str], typer.Option("--dataset", help="KIND:PATH[@SPLIT] (default split test); repeatable")
+        list[str], typer.Option("--dataset", help="KIND:PATH\\[@SPLIT] (default split test); repeatable")
     ] = ["ferplus:../shared/data/ferplus"],  # noqa: B006
     threads: Annotated[int, typer.Option("--threads", help="CPU threads for every model")] = 2,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="also write the table to this file")] = None,
