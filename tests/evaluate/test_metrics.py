@@ -28,3 +28,16 @@ def test_ece_perfectly_calibrated_and_overconfident():
     over = np.stack([np.full(1000, 0.99), np.full(1000, 0.01)], 1)
     y = np.r_[np.zeros(600, int), np.ones(400, int)]
     assert expected_calibration_error(over, y) == pytest.approx(0.39, abs=1e-6)
+
+
+def test_macro_f1_counts_a_class_predicted_but_absent_from_the_truth():
+    # class c has no support but one face is predicted c: its F1 is 0 and counts (scikit-learn's macro average
+    # over the labels seen); it was left out, 0.833 instead of 0.556
+    y = np.array([0, 0, 1, 1])
+    p = np.eye(3)[[0, 2, 1, 1]]
+    rep = classification_report(y, p, ["a", "b", "c"])
+    assert rep["per_class"]["c"]["f1"] == 0.0 and rep["per_class"]["c"]["support"] == 0
+    assert rep["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    # a class neither in the truth nor predicted still stays out
+    rep = classification_report(y, np.eye(3)[[0, 0, 1, 1]], ["a", "b", "c"])
+    assert rep["macro_f1"] == 1.0

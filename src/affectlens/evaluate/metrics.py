@@ -44,7 +44,10 @@ def classification_report(y_true: np.ndarray, probs: np.ndarray, classes: tuple[
     y_pred = probs.argmax(1)
     cm = confusion_matrix(y_true, y_pred, k)
     pc = per_class(cm, classes)
-    present = [c for c in classes if pc[c]["support"] > 0]
+    # the usual macro average (scikit-learn's over the labels seen): every class in the truth or the predictions,
+    # so a class predicted but absent from the truth counts with F1 0 instead of being left out
+    predicted = cm.sum(0)
+    present = [c for i, c in enumerate(classes) if pc[c]["support"] > 0 or predicted[i] > 0]
     nll = -np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, None)).mean() if len(y_true) else 0.0
     return {
         "n": len(y_true),
