@@ -322,6 +322,7 @@ class Erasure(BaseModel):
     respondent: str | None
     recordings: int
     files: int
+    note: str | None = None  # what was postponed (the database's compaction, behind another client), else null
 
 
 @router.delete(
@@ -335,7 +336,7 @@ def forget_respondent(name: str, respondent: str, state: ServeState = Depends(ge
     if name in state.study_runs:
         raise ApiError(409, f"study {name!r} is running; erase respondents once the run ends")
     e = _call(studies.forget_respondent, name, respondent, state.settings.db_url, erased_by="affectlens serve")
-    return Erasure(study=name, respondent=e.respondent, recordings=e.recordings, files=e.files)
+    return Erasure(study=name, respondent=e.respondent, recordings=e.recordings, files=e.files, note=e.note)
 
 
 @router.delete("/{name}", response_model=Erasure, summary="Delete a whole study and its files", responses=ERRORS)
@@ -344,4 +345,4 @@ def delete_study(name: str, state: ServeState = Depends(get_state)) -> Erasure:
     if name in state.study_runs:
         raise ApiError(409, f"study {name!r} is running; delete it once the run ends")
     e = _call(studies.delete_study, name, state.settings.db_url, erased_by="affectlens serve")
-    return Erasure(study=name, respondent=None, recordings=e.recordings, files=e.files)
+    return Erasure(study=name, respondent=None, recordings=e.recordings, files=e.files, note=e.note)
