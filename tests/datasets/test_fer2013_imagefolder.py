@@ -91,3 +91,23 @@ def test_the_cache_reads_a_folder_again_once_images_are_added(tmp_path, media, m
     assert len(load_dataset(f"imagefolder:{root}", "all", use_cache=True)) == 2
     shutil.copy(media / "expressions" / "happy.jpg", root / "happy" / "b.jpg")
     assert len(load_dataset(f"imagefolder:{root}", "all", use_cache=True)) == 3  # not the stale 2
+
+
+def test_an_imagefolder_without_split_folders_is_the_split_all(tmp_path, media, caplog):
+    # every split of such a folder is the same images: it was labelled with the split asked for (train, valid)
+    from affectlens.datasets import images_read
+
+    for name in ("happy", "sad"):
+        (tmp_path / "flat" / name).mkdir(parents=True)
+        shutil.copy(media / "expressions" / f"{name}.jpg", tmp_path / "flat" / name / "a.jpg")
+        (tmp_path / "split" / "valid" / name).mkdir(parents=True)
+        shutil.copy(media / "expressions" / f"{name}.jpg", tmp_path / "split" / "valid" / name / "a.jpg")
+    with caplog.at_level("WARNING"):
+        ds = load_dataset(f"imagefolder:{tmp_path / 'flat'}", "valid", use_cache=False)
+    assert ds.split == "all" and "has no valid/ folder" in caplog.text
+    assert load_dataset(f"imagefolder:{tmp_path / 'split'}", "valid", use_cache=False).split == "valid"
+    flat = f"imagefolder:{tmp_path / 'flat'}"
+    assert images_read(flat, "train") == images_read(flat, "valid")
+    split = f"imagefolder:{tmp_path / 'split'}"
+    assert images_read(split, "valid") == images_read(f"imagefolder:{tmp_path / 'split' / 'valid'}", "train")
+    assert images_read(split, "valid") != images_read(split, "test")

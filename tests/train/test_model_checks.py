@@ -18,14 +18,15 @@ from tests.conftest import cli
 from tests.train.conftest import random_model
 
 
-def checkpoint(path, nan: bool = False):
-    """A checkpoint as `affectlens train` writes it (untrained affect_cnn_slim weights), NaN in its head if asked."""
+def checkpoint(path, nan: bool = False, train: str = "imagefolder:faces"):
+    """A checkpoint as `affectlens train` writes it (untrained affect_cnn_slim weights, "trained" on ``train``),
+    NaN in its head if asked."""
     import torch
 
     from affectlens.train.loop import TrainConfig
     from affectlens.train.models import create_model
 
-    cfg = TrainConfig(model="affect_cnn_slim", train=["imagefolder:faces"], valid=None)
+    cfg = TrainConfig(model="affect_cnn_slim", train=[train], valid=None)
     pre = cfg.preprocess()
     torch.manual_seed(0)
     weights = create_model(cfg.model, in_chans=pre.channels).eval().state_dict()
@@ -146,3 +147,21 @@ def test_a_file_that_is_no_checkpoint_is_one_line_and_runs_no_code(tmp_path, raf
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().startswith(f"error: {path}: not a checkpoint written by `affectlens train`")
     assert not marker.exists()
+
+
+def test_train_refuses_to_validate_on_its_training_images(tmp_path, faces):
+    # an ImageFolder without split folders gave the same images for train and valid: best.pt was picked on them
+    r = cli("train", "--out", tmp_path / "run", "--dataset", faces, "--valid", faces, "--epochs", "1", "--limit", "16",
+            "--batch-size", "8", "--no-progress")  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "the validation set" in r.stderr and "reads the same images as the training set" in r.stderr
+    assert not (tmp_path / "run" / "best.pt").exists()
+
+
+@pytest.mark.parametrize("option", ["--calibrate", "--eval"])
+def test_export_refuses_to_calibrate_or_measure_on_the_training_images(tmp_path, faces, option):
+    # export --calibrate imagefolder:X wrote a temperature fitted on the training faces into the card
+    ck = checkpoint(tmp_path / "run" / "best.pt", train=faces)
+    r = cli("export", ck, "--out", tmp_path / "m.onnx", option, faces)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{option} {faces}@" in r.stderr and "reads the same images as the training set" in r.stderr

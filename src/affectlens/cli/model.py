@@ -152,10 +152,15 @@ def eval_cmd(
     import json
 
     from affectlens.classify import get_model
-    from affectlens.datasets import load_dataset
+    from affectlens.datasets import load_dataset, require_apart
+    from affectlens.errors import AffectlensError
     from affectlens.evaluate.runner import evaluate
 
     clf = get_model(resolve_model(model) if model else None).prepare()
+    try:  # a figure on the training images may be wanted (training accuracy), but it is said to be one
+        require_apart((dataset, split), "--dataset", training_sets(clf.card.training))
+    except AffectlensError as exc:
+        typer.echo(f"warning: {exc}", err=True)
     ds = load_dataset(dataset, split, exclude_duplicates=not keep_duplicates)
     report, probs = evaluate(clf, ds)
     if out is not None:
@@ -282,19 +287,42 @@ def compose_cmd(
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {card_path(path)}")
 
 
+def training_sets(training: dict) -> list[tuple[str, str, str]]:
+    """(spec, split, "the training set") of every dataset a card's training record names: its own, its
+    ensemble members', the checkpoint it was fine-tuned from, the float graph of an int8 one."""
+    found: list[tuple[str, str, str]] = []
+
+    def walk(x) -> None:
+        if isinstance(x, dict):
+            if isinstance(x.get("data"), list) and isinstance(x.get("split"), str):
+                found.extend((d, x["split"], "the training set") for d in x["data"] if isinstance(d, str))
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(training)
+    return found
+
+
 def _calibrate_and_measure(clf, calibrate: str | None, evaluate_on: list[str]) -> None:
     """Fit the card's temperature on ``calibrate`` (KIND:PATH\\[@SPLIT], valid by default), then measure
     each of ``evaluate_on`` (test by default) into the card, echoing the figures."""
-    from affectlens.datasets import load_dataset
+    from affectlens.datasets import load_dataset, require_apart
     from affectlens.train.export import calibrate_card, measure_into_card
 
+    trained = training_sets(clf.card.training)
     if calibrate:
         spec, _, split = calibrate.partition("@")
+        require_apart((spec, split or "valid"), "--calibrate", trained)
+        trained.append((spec, split or "valid", "--calibrate"))
         ds = load_dataset(spec, split or "valid")
         calibrate_card(clf, ds)
         typer.echo(f"temperature {clf.card.temperature:.3f} fitted on {ds.name} {ds.split}: {clf.card.calibration}")
     for spec in evaluate_on:
         spec, _, split = spec.partition("@")
+        require_apart((spec, split or "test"), "--eval", trained)
         ds = load_dataset(spec, split or "test")
         rep = measure_into_card(clf, ds, spec)
         typer.echo(
@@ -332,13 +360,21 @@ def quantize_cmd(
 
     from affectlens.classify import get_model
     from affectlens.classify.card import card_path
-    from affectlens.datasets import load_dataset
+    from affectlens.datasets import load_dataset, require_apart
     from affectlens.evaluate.bench import bench_ours
     from affectlens.train.export import calibrate_card, measure_into_card
     from affectlens.train.quantize import quantize_classifier
 
+    float_clf = get_model(model)
+    trained = training_sets(float_clf.card.training)  # held-out sets are checked before the work starts
+    if temperature_on:
+        spec, _, split = temperature_on.partition("@")
+        require_apart((spec, split or "valid"), "--temperature-on", trained)
+        trained.append((spec, split or "valid", "--temperature-on"))
+    for spec, _, split in (e.partition("@") for e in evaluate_on):
+        require_apart((spec, split or "test"), "--eval", trained)
     sets = [load_dataset(spec, split or "train") for spec, _, split in (c.partition("@") for c in calibrate_on)]
-    q = quantize_classifier(get_model(model), sets, out, n=faces, reduce_range=reduce_range)
+    q = quantize_classifier(float_clf, sets, out, n=faces, reduce_range=reduce_range)
     q.card.training["command"] = "affectlens " + shlex.join(sys.argv[1:])
     if temperature_on:
         spec, _, split = temperature_on.partition("@")

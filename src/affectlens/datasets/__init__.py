@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 from affectlens.datasets import cache
 from affectlens.datasets.base import FaceDataset
 from affectlens.datasets.fer2013 import load_fer2013
 from affectlens.datasets.ferplus import load_ferplus
-from affectlens.datasets.imagefolder import load_imagefolder
+from affectlens.datasets.imagefolder import load_imagefolder, split_root
 from affectlens.datasets.rafdb import load_rafdb
 from affectlens.errors import AffectlensError
 
 KINDS = ("ferplus", "fer2013", "rafdb", "imagefolder")
+
+log = logging.getLogger(__name__)
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
@@ -34,7 +37,7 @@ def load_dataset(
     kind, path = parse_spec(spec)
     file = cache.cache_path(kind, path, split, extra=f"dedup={exclude_duplicates}")
     if use_cache and (ds := cache.load(file)) is not None:
-        return ds
+        return _warn_if_all(ds, path, split)
     if kind == "ferplus":
         ds = load_ferplus(path, split, exclude_duplicates=exclude_duplicates)
     elif kind == "fer2013":
@@ -46,16 +49,55 @@ def load_dataset(
     if use_cache:
         with contextlib.suppress(OSError):  # a read-only cache location only costs speed
             cache.save(ds, file)
+    return _warn_if_all(ds, path, split)
+
+
+def _warn_if_all(ds: FaceDataset, path: Path, split: str) -> FaceDataset:
+    if ds.name == "imagefolder" and ds.split == "all" and split not in ("all", ""):
+        log.warning("%s has no %s/ folder: its %r split is all of its images (the split 'all')", path, split, split)
     return ds
+
+
+def images_read(spec: str, split: str) -> tuple[str, str, str] | None:
+    """Which images ``load_dataset(spec, split)`` reads, as (kind, folder, split) without loading them: two
+    (spec, split) pairs with the same answer read the same images (an ImageFolder without split folders reads
+    all of them for any split). None where the path does not exist (here: a card's relative training path)."""
+    try:
+        kind, path = parse_spec(spec)
+    except AffectlensError:
+        return None
+    if kind == "imagefolder":
+        root, split = split_root(path, split)
+        return kind, str(root.resolve()), "all"  # the folder alone says which images
+    return kind, str(path.resolve()), split
+
+
+def require_apart(held_out: tuple[str, str], what: str, others: list[tuple[str, str, str]]) -> None:
+    """Refuse ``held_out`` (spec, split), used as ``what`` (validation, calibration, evaluation), when it reads
+    the same images as any of ``others`` ((spec, split, their use): the training sets, a calibration set):
+    figures measured on the images a model was fitted on say nothing about other faces."""
+    mine = images_read(*held_out)
+    if mine is None:
+        return
+    for spec, split, use in others:
+        if images_read(spec, split) == mine:
+            kind, folder, _ = mine
+            why = f" ({folder} has no split folders: every split is all of its images)" if kind == "imagefolder" else ""
+            raise AffectlensError(
+                f"{what} {held_out[0]}@{held_out[1]} reads the same images as {use} {spec}@{split}{why}; "
+                "give held-out images (e.g. PATH/train/<class>/ and PATH/valid/<class>/ folders)"
+            )
 
 
 __all__ = [
     "KINDS",
     "FaceDataset",
+    "images_read",
     "load_dataset",
     "load_fer2013",
     "load_ferplus",
     "load_imagefolder",
     "load_rafdb",
     "parse_spec",
+    "require_apart",
 ]

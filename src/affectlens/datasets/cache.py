@@ -16,7 +16,7 @@ import numpy as np
 
 from affectlens.datasets.base import FaceDataset
 
-VERSION = 1
+VERSION = 2  # 2: an ImageFolder without split folders is stored as the split "all"
 
 
 def cache_dir() -> Path:

@@ -1,6 +1,8 @@
 """Any folder of class-named sub-folders (``angry/``, ``Happy/``, ``3_sad/`` …).
 
-``PATH/<split>/<class>/*`` is used when ``PATH/<split>`` exists, else ``PATH/<class>/*``.
+``PATH/<split>/<class>/*`` is used when ``PATH/<split>`` exists, else ``PATH/<class>/*``: then every split is
+the same images, recorded as the split ``all`` (and commands refuse to validate, calibrate or measure on the
+images they train on: :func:`affectlens.datasets.require_apart`).
 Folder names map to our labels through the usual synonyms; images of any size are stored as
 square RGB crops of ``STORE_SIZE`` px (the model's own preprocessing then applies).
 """
@@ -19,11 +21,19 @@ from affectlens.labels import EMOTIONS, canonical
 STORE_SIZE = 112
 
 
+def split_root(path: Path, split: str | None) -> tuple[Path, str]:
+    """The folder ``split`` reads and the split its images are: ``PATH/<split>`` when it exists, else ``PATH``
+    itself, which is every image there: the split ``all``, whichever split was asked for."""
+    if split and (path / split).is_dir():
+        return path / split, split
+    return path, "all"
+
+
 def load_imagefolder(path: str | Path, split: str | None = None) -> FaceDataset:
     path = Path(path)
     if not path.is_dir():
         raise AffectlensError(f"{path}: not a folder (expected PATH/<class>/*.jpg)")
-    root = path / split if split and (path / split).is_dir() else path
+    root, split = split_root(path, split)
     subdirs = sorted(d for d in root.iterdir() if d.is_dir())
     mapping = {d: canonical(d.name) for d in subdirs}
     unknown = [d.name for d, c in mapping.items() if c is None]
@@ -47,7 +57,7 @@ def load_imagefolder(path: str | Path, split: str | None = None) -> FaceDataset:
         raise AffectlensError(f"{root}: none of the {len(paths)} images could be read")
     return FaceDataset(
         name="imagefolder",
-        split=split or "all",
+        split=split,
         images=np.stack([im for im in images if im is not None]),
         labels=np.asarray([lab for lab, k in zip(labels, ok, strict=True) if k], np.int64),
         classes=classes,

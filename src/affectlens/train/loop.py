@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from affectlens.datasets import FaceDataset, load_dataset
+from affectlens.datasets import FaceDataset, load_dataset, require_apart
 from affectlens.errors import AffectlensError
 from affectlens.evaluate.metrics import classification_report
 from affectlens.faces.preprocess import Preprocess
@@ -260,6 +260,9 @@ class _Data:
 
 
 def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
+    if cfg.valid:  # validating on the training images would pick best.pt (and report it) on what it learnt
+        trained = [(s, cfg.train_split, "the training set") for s in cfg.train]
+        require_apart((cfg.valid, cfg.valid_split), "the validation set", trained)
     train_sets = [load_dataset(s, cfg.train_split) for s in cfg.train]
     x_tr, t_tr, y_tr, m_tr = prepare(train_sets, pre)
     if cfg.distill:  # soft targets: teachers' ensemble blended with the vote distributions
