@@ -275,3 +275,16 @@ def test_crops_mode_reads_a_face_image_as_eval_does(ferplus):
         got = a.crops(img, whole)[0].astype(int)
         want = pre.crop_image(img).astype(int)
         assert np.abs(got - want).mean() < 8, name  # the old crop: 24 (sub-pixel resampling differences: 4-5)
+
+
+def test_small_faces_of_a_low_resolution_classroom_are_found_with_tiles(media):
+    """intel_classroom_four_people (480x270, faces of 13-25 px): one of four faces without tiles, and tiling
+    asked for added no view on frames under 576 px (its finest tiles were three times the model's input)."""
+    from affectlens.pipeline import AnalyzerConfig
+
+    clip = media / "videos" / "intel_classroom_four_people.mp4"
+    plain = to_dataframe(Analyzer(AnalyzerConfig()).analyze(clip))
+    tiled = to_dataframe(Analyzer(AnalyzerConfig(tile_video=True, min_face=12)).analyze(clip))
+    assert plain["track_id"].nunique() == 1
+    counts = tiled["track_id"].value_counts()
+    assert (counts >= 30).sum() == 4  # the four pupils, each tracked through most of the 45 frames

@@ -69,7 +69,18 @@ def analyze_cmd(
     ] = 1,
     model: Annotated[str | None, typer.Option("--model", help="expression model name or .onnx")] = None,
     detector: Annotated[str, typer.Option("--detector", help="face detector")] = "blazeface",
-    min_face: Annotated[int, typer.Option("--min-face", help="ignore faces smaller than this (px)")] = 16,
+    min_face: Annotated[
+        int | None,
+        typer.Option("--min-face", help="ignore faces smaller than this in px (default 16; 12 with --small-faces)"),
+    ] = None,
+    small_faces: Annotated[
+        bool,
+        typer.Option(
+            "--small-faces",
+            help="video: also search each frame in overlapping tiles for faces of 15-30 px (a classroom, a wide "
+            "shot); several times the detector's cost",
+        ),
+    ] = False,
     alpha: Annotated[float, typer.Option("--alpha", help="EMA smoothing factor per frame (1 = none)")] = 0.5,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
     crops: Annotated[
@@ -111,7 +122,8 @@ def analyze_cmd(
         stride=stride,
         analysis_fps=fps or None,
         detect_every=detect_every,
-        min_face=min_face,
+        min_face=min_face if min_face is not None else (12 if small_faces else 16),
+        tile_video=small_faces,
         device=device,
         keep_images=annotate,
     )

@@ -18,7 +18,8 @@ upright frontal face in an unmirrored photo, keypoint 0 is the eye on the image'
 Small faces in big images: the model sees the whole image at 192x192, so a face under ~7% of the
 long side is lost. ``tile`` also runs the model on overlapping square tiles (a pyramid whose finest
 tiles are three times the model input, 576 px for full-range, so faces down to ~2% of a 1500 px
-side are found), merging everything with the same weighted NMS; ``"auto"`` does so when the
+side are found; ``True`` on a frame no larger than those: tiles of 4/3 the input, for faces of 15-30 px
+in 480x270 or 640x360 video), merging everything with the same weighted NMS; ``"auto"`` does so when the
 image's long side is over three times the model input. Each view costs one model run (~10 ms on
 2 CPU cores): a 1080p still is 18 views with tiling.
 """
@@ -180,6 +181,8 @@ class BlazeFaceDetector:
         if tile is False or (tile == "auto" and side <= 3 * self.size):
             return views
         t = self.tile_size
+        if tile is True and side <= t:  # asked for on a small frame (480x270, 640x360): faces of 15-25 px
+            t = round(4 / 3 * self.size)  # are found in tiles near the input's size (a 576 px tile added none)
         while t < side:
             views += [(x, y, t) for y in _starts(h, t, self.tile_overlap) for x in _starts(w, t, self.tile_overlap)]
             t *= 2
