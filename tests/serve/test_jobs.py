@@ -33,6 +33,8 @@ def test_video_job_end_to_end(server, media):
         assert job["state"] == "done", job
         assert job["progress"] == 1.0 and job["frames_done"] == job["frames_total"] == 56
         assert job["summary"]["tracks"] >= 2
+        folder = server.data_dir / "jobs" / job["id"]
+        assert not list(folder.glob("input.*"))  # the upload is deleted once processed (README, Privacy)
 
         csv = pd.read_csv(io.BytesIO(c.get(job["links"]["faces.csv"]).content))
         jsonl = [json.loads(line) for line in c.get(job["links"]["faces.jsonl"]).text.splitlines()]

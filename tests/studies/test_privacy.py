@@ -118,6 +118,8 @@ def test_a_study_requiring_consent_processes_only_consented_recordings(home):
 def test_delete_removes_the_whole_study_and_audits_it(home):
     _study(None)
     folder = locate("priv").folder
+    r = cli("study", "delete", "priv")  # stdin is not a terminal: nobody to ask (it deleted without asking)
+    assert r.returncode == 1 and "needs --yes" in r.stderr and folder.exists()
     r = cli("study", "delete", "priv", "--yes", check=True)
     assert "2 recording(s)" in r.stdout and not folder.exists()
     assert '"delete_study"' in (folder.parent / "erasures.jsonl").read_text()

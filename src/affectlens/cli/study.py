@@ -159,13 +159,20 @@ def forget_cmd(
 @study_app.command("delete")
 def delete_cmd(
     name: Name,
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="do not ask for confirmation (required when stdin is not a terminal)")
+    ] = False,
     db: Db = None,
 ) -> None:
     """Remove a whole study: its rows, results, kept media and folder."""
+    from affectlens.errors import AffectlensError
     from affectlens.studies import delete_study
 
-    if not yes and sys.stdin.isatty():
+    if not yes:  # a pipe or a cron job cannot answer: it must say --yes (it deleted without asking)
+        if not sys.stdin.isatty():
+            raise AffectlensError(
+                f"deleting study {name!r} needs --yes when no one can be asked (stdin is not a terminal)"
+            )
         typer.confirm(f"delete study {name!r} and every result of it?", abort=True)
     e = delete_study(name, db)
     typer.echo(f"deleted study {name!r}: {e.recordings} recording(s), {e.files} file(s)")
@@ -277,7 +284,8 @@ def export_cmd(
     fmt: Annotated[str, typer.Option("--format", help="csv,parquet (comma-separated)")] = "csv,parquet",
     db: Db = None,
 ) -> None:
-    """Export the aggregated tables (timeline, per-respondent seconds, key moments, tag comparison)."""
+    """Export the aggregated tables: timeline, respondent_seconds, key_moments, tag_comparison, tag_timelines,
+    segments, segment_seconds, recordings."""
     from affectlens.studies import export_study
 
     formats = tuple(f.strip().lower() for f in fmt.split(",") if f.strip())

@@ -205,6 +205,11 @@ class JobQueue:
         log.info("job %s: done (%s frames)", job.id, summary["frames"])
 
     def _finish(self, job_id: str, summary: dict | None = None, error: str | None = None) -> None:
+        """Record the job's end; its upload is deleted (the service keeps derived data only: README, Privacy)."""
+        with self.db.begin() as s:
+            path = s.scalar(select(Job.input_path).where(Job.id == job_id))
+        if path:
+            Path(path).unlink(missing_ok=True)
         values: dict = {"finished_at": utcnow(), "state": "failed" if error else "done", "error": error}
         if summary is not None:
             values |= {"summary": summary, "frames_done": summary["frames"], "frames_total": summary["frames"]}
