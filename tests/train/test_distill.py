@@ -68,3 +68,32 @@ def test_a_negative_input_size_is_one_clear_error(tmp_path, faces):
         assert r.returncode == 1 and r.stderr.strip().splitlines() == [
             "error: --input-size -3: a crop size in pixels, or 0 for the architecture's"
         ], r.stderr[-500:]
+
+
+def test_hard_labels_keep_the_teachers_share(tmp_path, faces):
+    """--hard-labels replaced the blended targets by one-hot labels after the teachers were blended in: a
+    distillation run with it was a plain hard-label run."""
+    from affectlens.faces.preprocess import Preprocess
+    from affectlens.train.loop import TrainConfig, _load_data
+
+    _train(tmp_path / "t", faces, 0)
+    targets = tmp_path / "teachers.npz"
+    cli("teach", "--out", targets, "--teacher", tmp_path / "t" / "last.pt", "--dataset", faces, check=True)
+    cfg = TrainConfig(train=[faces], valid=None, soft_labels=False, distill=str(targets), distill_weight=0.7)
+    data = _load_data(cfg, Preprocess(size=48, color="gray"))
+    t = data.targets[:, : len(EMOTIONS)].numpy()
+    teacher = np.load(targets)["probs"].astype(np.float32)
+    onehot = np.eye(len(EMOTIONS), dtype=np.float32)[data.labels]
+    np.testing.assert_allclose(t, 0.7 * teacher + 0.3 * onehot, atol=1e-3)
+
+
+def test_class_priors_count_only_the_rows_that_can_be_the_class():
+    """RAF-DB's 7-class rows are never contempt: counting them made contempt look rarer than it is."""
+    from affectlens.train.loop import _class_counts, _log_prior
+
+    labels = np.array([0] * 60 + [7] * 10 + [0] * 30)  # 70 FER+ rows (10 contempt), 30 RAF-DB rows
+    masks = np.ones((100, len(EMOTIONS)), bool)
+    masks[70:, EMOTIONS.index("contempt")] = False
+    counts = _class_counts(labels, masks)
+    assert counts[0] == 90 and counts[7] == 10 * 100 / 70  # contempt's share among the rows that can be it
+    assert np.allclose(_log_prior(labels).numpy(), _log_prior(labels, np.ones_like(masks)).numpy())

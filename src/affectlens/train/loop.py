@@ -178,8 +178,19 @@ def predict(
     return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)
 
 
-def _class_weights(labels: np.ndarray, how: str) -> torch.Tensor:
+def _class_counts(labels: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+    """Each class's count, scaled to the rows that could be it (``masks``: the classes a row's dataset
+    annotates): RAF-DB's rows are never contempt, so counting them made contempt look 1.4x rarer in a
+    FER+ and RAF-DB run than it is where it can occur."""
     counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+    if masks is not None and len(masks):
+        can = np.asarray(masks, bool).sum(0).astype(np.float64)
+        counts = counts * len(masks) / np.maximum(can, 1.0)
+    return counts
+
+
+def _class_weights(labels: np.ndarray, how: str, masks: np.ndarray | None = None) -> torch.Tensor:
+    counts = _class_counts(labels, masks)
     if how == "none":
         w = np.ones_like(counts)
     else:
@@ -189,8 +200,8 @@ def _class_weights(labels: np.ndarray, how: str) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _log_prior(labels: np.ndarray) -> torch.Tensor:
-    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64) + 1.0
+def _log_prior(labels: np.ndarray, masks: np.ndarray | None = None) -> torch.Tensor:
+    counts = _class_counts(labels, masks) + 1.0
     return torch.tensor(np.log(counts / counts.sum()), dtype=torch.float32)
 
 
@@ -265,7 +276,9 @@ def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
         require_apart((cfg.valid, cfg.valid_split), "the validation set", trained)
     train_sets = [load_dataset(s, cfg.train_split) for s in cfg.train]
     x_tr, t_tr, y_tr, m_tr = prepare(train_sets, pre)
-    if cfg.distill:  # soft targets: teachers' ensemble blended with the vote distributions
+    if not cfg.soft_labels:  # majority labels, before any teacher is blended in (it was then overwritten)
+        t_tr = np.eye(len(EMOTIONS), dtype=np.float32)[y_tr]
+    if cfg.distill:  # soft targets: teachers' ensemble blended with the vote distributions (or labels)
         from affectlens.train.teachers import load_teacher_file
 
         teacher = load_teacher_file(cfg.distill, x_tr)
@@ -278,8 +291,6 @@ def _load_data(cfg: TrainConfig, pre: Preprocess) -> _Data:
         shape, shape_m = st.columns(), st.columns(mirrored=True)
     n = cfg.limit or len(x_tr)
     x_tr, t_tr, y_tr, m_tr = x_tr[:n], t_tr[:n], y_tr[:n], m_tr[:n]
-    if not cfg.soft_labels:
-        t_tr = np.eye(len(EMOTIONS), dtype=np.float32)[y_tr]
     valid = load_dataset(cfg.valid, cfg.valid_split) if cfg.valid else None
     return _Data(
         x=torch.from_numpy(x_tr),
@@ -379,8 +390,9 @@ class _Trainer:
         self.steps_per_epoch = max(len(self.data.x) // cfg.batch_size, 1)
         heads = [self.shape_head.linear] if self.shape_head else []
         self.opt, self.sched = _optimizer(cfg, [self.model, *heads], self.steps_per_epoch)
-        self.weights = _class_weights(self.data.labels, cfg.class_weights).to(self.dev)
-        self.adjust = (cfg.logit_adjust * _log_prior(self.data.labels)).to(self.dev)
+        masks = self.data.targets[:, len(EMOTIONS) :].numpy() > 0.5
+        self.weights = _class_weights(self.data.labels, cfg.class_weights, masks).to(self.dev)
+        self.adjust = (cfg.logit_adjust * _log_prior(self.data.labels, masks)).to(self.dev)
         self.start, self.best, self.history = 0, {"valid_accuracy": -1.0}, []
         self.bf16 = False
         self.gen: torch.Generator | None = None  # batch order and augmentation; saved with every checkpoint
