@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from affectlens.datasets.base import FaceDataset
-from affectlens.datasets.imageio import list_images, read_images
+from affectlens.datasets.imageio import list_images, read_dataset
 from affectlens.errors import AffectlensError
 from affectlens.labels import EMOTIONS, canonical
 
@@ -51,16 +49,6 @@ def load_imagefolder(path: str | Path, split: str | None = None) -> FaceDataset:
             labels.append(classes.index(c))
     if not paths:
         raise AffectlensError(f"{root}: the class folders hold no images")
-    images, bad = read_images(paths, gray=False, size=STORE_SIZE)
-    ok = [im is not None for im in images]
-    if not any(ok):
-        raise AffectlensError(f"{root}: none of the {len(paths)} images could be read")
-    return FaceDataset(
-        name="imagefolder",
-        split=split,
-        images=np.stack([im for im in images if im is not None]),
-        labels=np.asarray([lab for lab, k in zip(labels, ok, strict=True) if k], np.int64),
-        classes=classes,
-        files=np.asarray([str(p.relative_to(root)) for p, k in zip(paths, ok, strict=True) if k]),
-        info={"unreadable": bad},
-    )
+    files = [str(p.relative_to(root)) for p in paths]
+    missing = f"{root}: none of the {len(paths)} images could be read"
+    return read_dataset("imagefolder", split, paths, labels, files, classes, size=STORE_SIZE, missing=missing)

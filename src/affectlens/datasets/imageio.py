@@ -56,3 +56,30 @@ def read_images(
 
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def read_dataset(name: str, split: str, paths: list[Path], labels: list[int], files: list[str], classes, *,
+                 size: int, missing: str, info: dict | None = None):  # fmt: skip
+    """A :class:`~affectlens.datasets.base.FaceDataset` of the readable images of ``paths`` (RGB, at most
+    ``size`` pixels a side), with their ``labels`` and ``files``; the unreadable ones are left out and counted
+    in ``info["unreadable"]``; none readable raises :class:`AffectlensError` with ``missing``."""
+    from affectlens.datasets.base import FaceDataset
+    from affectlens.errors import AffectlensError
+
+    images, bad = read_images(paths, gray=False, size=size)
+    ok = [im is not None for im in images]
+    if not any(ok):
+        raise AffectlensError(missing)
+
+    def kept(seq):
+        return [x for x, k in zip(seq, ok, strict=True) if k]
+
+    return FaceDataset(
+        name=name,
+        split=split,
+        images=np.stack(kept(images)),
+        labels=np.asarray(kept(labels), np.int64),
+        classes=classes,
+        files=np.asarray(kept(files)),
+        info={"unreadable": bad, **(info or {})},
+    )

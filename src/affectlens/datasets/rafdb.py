@@ -15,10 +15,8 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-import numpy as np
-
 from affectlens.datasets.base import FaceDataset
-from affectlens.datasets.imageio import read_images
+from affectlens.datasets.imageio import read_dataset
 from affectlens.errors import AffectlensError
 from affectlens.labels import EMOTIONS
 
@@ -63,16 +61,6 @@ def load_rafdb(root: str | Path, split: str) -> FaceDataset:
     if not names:
         raise AffectlensError(f"{root}: RAF-DB split {split!r} is missing (no '{prefix}*' lines)")
     paths = [image_dir / (Path(n).stem + "_aligned" + Path(n).suffix) for n in names]
-    images, bad = read_images(paths, gray=False, size=100)
-    ok = [im is not None for im in images]
-    if not any(ok):
-        raise AffectlensError(f"no readable images in {image_dir}; {LAYOUT}")
-    return FaceDataset(
-        name="rafdb",
-        split=split,
-        images=np.stack([im for im in images if im is not None]),
-        labels=np.asarray([lab for lab, k in zip(labels, ok, strict=True) if k], np.int64),
-        classes=CLASSES,
-        files=np.asarray([n for n, k in zip(names, ok, strict=True) if k]),
-        info={"unreadable": bad, "valid_percent": VALID_PERCENT},
-    )
+    missing = f"no readable images in {image_dir}; {LAYOUT}"
+    info = {"valid_percent": VALID_PERCENT}
+    return read_dataset("rafdb", split, paths, labels, names, CLASSES, size=100, missing=missing, info=info)
