@@ -39,6 +39,51 @@ def _formats(spec: str) -> list[str]:
     return fmts
 
 
+# options of analyze that take more than a line to describe
+FpsOption = Annotated[
+    float,
+    typer.Option(
+        "--fps",
+        min=0,
+        help="analyse expressions and signals this often per second of video (0: every frame); "
+        "faces are still detected and tracked on every frame",
+    ),
+]
+
+DetectEveryOption = Annotated[
+    int,
+    typer.Option(
+        "--detect-every",
+        min=1,
+        help="video: detect faces on every N-th frame and after scene cuts; the face mesh follows them in "
+        "between (faster: README, Speed)",
+    ),
+]
+
+SmallFacesOption = Annotated[
+    bool,
+    typer.Option(
+        "--small-faces",
+        help="video: also search each frame in overlapping tiles for faces of 15-30 px (a classroom, a wide "
+        "shot); several times the detector's cost",
+    ),
+]
+
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="run on Ray: alone a local runtime; or auto, ray://HOST:10001, HOST:6379 (the \\[ray] extra)",
+    ),
+]
+
+MinFaceOption = Annotated[
+    int | None,
+    typer.Option("--min-face", help="ignore faces smaller than this in px (default 16; 12 with --small-faces)"),
+]
+
+
 @app.command("analyze")
 def analyze_cmd(
     inputs: Annotated[list[str], typer.Argument(help="image, video, folder, stream URL or camera index")],
@@ -49,38 +94,12 @@ def analyze_cmd(
     ] = False,
     blur_faces: Annotated[bool, typer.Option("--blur-faces", help="blur every face in annotated media")] = False,
     stride: Annotated[int, typer.Option("--stride", min=1, help="decode only every N-th video frame")] = 1,
-    fps: Annotated[
-        float,
-        typer.Option(
-            "--fps",
-            min=0,
-            help="analyse expressions and signals this often per second of video (0: every frame); "
-            "faces are still detected and tracked on every frame",
-        ),
-    ] = DEFAULT_ANALYSIS_FPS,
-    detect_every: Annotated[
-        int,
-        typer.Option(
-            "--detect-every",
-            min=1,
-            help="video: detect faces on every N-th frame and after scene cuts; the face mesh follows them in "
-            "between (faster: README, Speed)",
-        ),
-    ] = 1,
+    fps: FpsOption = DEFAULT_ANALYSIS_FPS,
+    detect_every: DetectEveryOption = 1,
     model: Annotated[str | None, typer.Option("--model", help="expression model name or .onnx")] = None,
     detector: Annotated[str, typer.Option("--detector", help="face detector")] = "blazeface",
-    min_face: Annotated[
-        int | None,
-        typer.Option("--min-face", help="ignore faces smaller than this in px (default 16; 12 with --small-faces)"),
-    ] = None,
-    small_faces: Annotated[
-        bool,
-        typer.Option(
-            "--small-faces",
-            help="video: also search each frame in overlapping tiles for faces of 15-30 px (a classroom, a wide "
-            "shot); several times the detector's cost",
-        ),
-    ] = False,
+    min_face: MinFaceOption = None,
+    small_faces: SmallFacesOption = False,
     alpha: Annotated[float, typer.Option("--alpha", help="EMA smoothing factor per frame (1 = none)")] = 0.5,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
     crops: Annotated[
@@ -92,14 +111,7 @@ def analyze_cmd(
     engagement_config: Annotated[
         Path | None, typer.Option("--engagement-config", help="TOML/JSON file overriding engagement thresholds")
     ] = None,
-    ray: Annotated[
-        str | None,
-        typer.Option(
-            "--ray",
-            metavar="[ADDRESS]",
-            help="run on Ray: alone a local runtime; or auto, ray://HOST:10001, HOST:6379 (the \\[ray] extra)",
-        ),
-    ] = None,
+    ray: RayOption = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Detect, track and classify every face; write one row per face per frame.
@@ -325,10 +337,12 @@ def demo_cmd(
 def _distinct(items: list) -> list:
     """Each input once: a file given twice (or inside a folder also given) would be analysed twice and its
     tracks' summaries merged under one source name (frames counted twice, 24 frames a second at 12 fps)."""
+    import os
+
     seen: set[str] = set()
     out = []
     for item in items:
-        key = item.location if item.kind in ("stream", "camera") else str(Path(item.location).resolve())
+        key = item.location if item.kind in ("stream", "camera") else os.path.abspath(item.location)  # (links kept)
         if key in seen:
             log.warning("%s is given more than once: analysed once", item.location)
             continue
