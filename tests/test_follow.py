@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from affectlens.follow import Keyframes, MeshFollower, similarity
+from affectlens.follow import SCENE_CUT, Keyframes, MeshFollower, similarity
 from affectlens.pipeline import Analyzer
 from affectlens.sources import load_image
 
@@ -22,9 +22,11 @@ def test_keyframes_every_nth_frame_and_after_a_cut(media):
     other = cv2.resize(other, still.shape[1::-1])
     k = Keyframes(3)
     due = [k.due(img) for img in [still] * 5 + [other] + [other] * 3]
-    # the first frame, then every 3rd; the cut at frame 5 is a keyframe and restarts the count
-    assert due == [True, False, False, True, False, True, False, False, True]
-    assert all(Keyframes(1).due(still) for _ in range(3))
+    # the first frame, then every 3rd; the cut at frame 5 is a keyframe (marked as a cut) and restarts the count
+    assert due == [True, False, False, True, False, SCENE_CUT, False, False, True]
+    assert all(Keyframes(1).due(still) is True for _ in range(3))
+    every = Keyframes(1)  # every frame is a keyframe, and a cut is still told
+    assert [every.due(img) for img in (still, still, other, other)] == [True, True, SCENE_CUT, True]
 
 
 def test_similarity_recovers_a_known_motion():

@@ -288,3 +288,51 @@ def test_small_faces_of_a_low_resolution_classroom_are_found_with_tiles(media):
     assert plain["track_id"].nunique() == 1
     counts = tiled["track_id"].value_counts()
     assert (counts >= 30).sum() == 4  # the four pupils, each tracked through most of the 45 frames
+
+
+def test_a_scene_cut_starts_new_tracks(media):
+    """tv_family_dinner's shots change seven times; one track id ran across four cuts (five people, one row in
+    tracks.csv, a closed-eye state handed from one to the next)."""
+    import av
+
+    from affectlens.follow import SCENE_CUT, Keyframes
+
+    clip = media / "videos" / "tv_family_dinner.mp4"
+    keys = Keyframes(1)
+    with av.open(str(clip)) as c:
+        cuts = [i for i, f in enumerate(c.decode(video=0)) if keys.due(f.to_ndarray(format="rgb24")) == SCENE_CUT]
+    assert len(cuts) >= 6
+    rows = to_dataframe(Analyzer().analyze(clip))
+    for tid, frames in rows.groupby("track_id")["frame"]:
+        assert not [c for c in cuts if frames.min() < c <= frames.max()], tid
+
+
+def test_smoothing_is_the_same_in_seconds_at_any_source_rate(media, tmp_path):
+    """Smoothing weights were one frame's at the source's own rate: the same footage with every frame shown
+    twice at twice the rate (the same video, in real time) read up to 9 engagement points apart per second."""
+    import av
+
+    src = media / "videos" / "intel_three_people_standing.mp4"  # 12 fps
+    double = tmp_path / "double.mp4"
+    with av.open(str(src)) as inp, av.open(str(double), "w") as out:
+        rate = inp.streams.video[0].average_rate
+        st = out.add_stream("libx264", rate=rate * 2, options={"crf": "12"})
+        st.width, st.height, st.pix_fmt = inp.streams.video[0].width, inp.streams.video[0].height, "yuv420p"
+        for f in inp.decode(video=0):
+            img = f.to_ndarray(format="rgb24")
+            for _ in range(2):
+                out.mux(st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(st.encode())
+
+    def by_person(clip):  # the three people, told apart by where they stand (ids may be numbered differently)
+        d = to_dataframe(Analyzer().analyze(clip)).assign(second=lambda d: d["time_s"].astype(int))
+        long = d.groupby("track_id").filter(lambda g: g["time_s"].max() - g["time_s"].min() > 2)
+        place = long.groupby("track_id")["x1"].transform("mean").rank(method="dense").astype(int)
+        return long.assign(person=place).groupby(["person", "second"])[["engagement", "p_happiness"]].mean()
+
+    a, b = by_person(src), by_person(double)
+    # the seconds inside the clip (at its ends a face confirmed on a frame's copy adds rows)
+    inner = [k for k in a.index if k in b.index and 0 < k[1] < a.index.get_level_values(1).max()]
+    assert len(inner) >= 4
+    assert (a.loc[inner, "engagement"] - b.loc[inner, "engagement"]).abs().max() < 1.0
+    assert (a.loc[inner, "p_happiness"] - b.loc[inner, "p_happiness"]).abs().max() < 0.01

@@ -43,9 +43,14 @@ RIGID = np.array([
 # fmt: on
 
 
+SCENE_CUT = 2  # what :meth:`Keyframes.due` answers for the first frame of a new shot (truthy: a keyframe)
+
+
 class Keyframes:
     """Which video frames the detector runs on: the first, every ``every``-th after a keyframe, and
-    any frame after a scene cut. Call :meth:`due` once per frame, in order."""
+    any frame after a scene cut. Call :meth:`due` once per frame, in order: it answers False, True, or
+    :data:`SCENE_CUT` (also with ``every`` 1: the faces of a new shot are other people, or the same
+    ones elsewhere, and must not inherit the last shot's tracks)."""
 
     def __init__(self, every: int, cut: float = CUT):
         self.every = max(1, int(every))
@@ -53,11 +58,11 @@ class Keyframes:
         self._since: int | None = None  # frames since the last keyframe
         self._thumb: np.ndarray | None = None
 
-    def due(self, image: np.ndarray) -> bool:
-        if self.every == 1:
-            return True
-        cut = self._is_cut(image)
-        if self._since is None or cut or self._since >= self.every - 1:
+    def due(self, image: np.ndarray) -> bool | int:
+        if self._is_cut(image):
+            self._since = 0
+            return SCENE_CUT
+        if self.every == 1 or self._since is None or self._since >= self.every - 1:
             self._since = 0
             return True
         self._since += 1

@@ -24,7 +24,7 @@ from affectlens.classify import DEFAULT_MODEL, ExpressionClassifier, get_model
 from affectlens.detect import FaceDetector, check_detector, get_detector
 from affectlens.detect.base import as_rgb8, detect_padded, whole_image_face
 from affectlens.errors import AffectlensError
-from affectlens.follow import Keyframes, MeshFollower
+from affectlens.follow import SCENE_CUT, Keyframes, MeshFollower
 from affectlens.runtime import one_malloc_arena, release_free_memory
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
 from affectlens.smoothing import EmaSmoother
@@ -33,6 +33,7 @@ from affectlens.track import FaceTracker
 from affectlens.types import Faces, FrameResult
 
 DEVICES = ("auto", "cpu", "cuda")
+SMOOTHING_FPS = 30.0  # smoothing_alpha and the engagement alpha are the weight of one frame at this rate
 _FLAGS = {"smoothing_alpha": "--alpha", "analysis_fps": "--fps", "stride": "--stride", "detect_every": "--detect-every"}
 _FLAGS |= {"min_face": "--min-face", "device": "--device"}
 
@@ -285,6 +286,17 @@ class Analyzer:
                 release_free_memory()
 
 
+def _sampling_s(fps: float | None, stride: int, analysis_fps: float | None) -> float:
+    """What a held state's duration, read from its first to its last analysed frame, is extended by: half of
+    how much further apart the analysed frames are than the source's (``--stride``, ``--fps``). A state seen
+    in k frames spaced h apart lasted between (k - 1) h and (k + 1) h; the first-to-last reading is its
+    least, and a whole h more would make every blink seen once at 2 fps read as closed eyes."""
+    if not fps or not np.isfinite(fps) or fps <= 0:
+        return 0.0
+    spacing = max(stride / fps, 1.0 / analysis_fps if analysis_fps else 0.0)
+    return 0.5 * max(spacing - 1.0 / fps, 0.0)
+
+
 def _peek(frames: Iterator[Frame], n: int) -> tuple[list[Frame], Iterator[Frame]]:
     """The first ``n`` frames (fewer if the source ends or breaks) and an iterator over all of them."""
     head: list[Frame] = []
@@ -421,9 +433,14 @@ class Stream:
         self.video = video
         self.batch_frames = (batch_frames or c.batch_frames) if video else 1
         self.tracker = FaceTracker(fps=fps, lost_track_buffer_s=c.lost_track_buffer_s) if video else None
-        rate = fps if video else None  # smoothing weights are per frame at the source's rate, applied per second
+        # smoothing weights are one frame's at 30 fps, applied per second of video: the same smoothing in seconds
+        # at any source rate and --fps (at the source's own rate a 12 fps clip was smoothed 2.5x longer than 30)
+        rate = SMOOTHING_FPS if video else None
         self.smoother = EmaSmoother(alpha=c.smoothing_alpha, frame_rate=rate)
-        self.scorer = EngagementScorer(c.engagement, analyzer.labels, rate) if analyzer.signals is not None else None
+        sampling = _sampling_s(fps, c.stride, c.analysis_fps) if video else 0.0
+        self.scorer = (
+            EngagementScorer(c.engagement, analyzer.labels, rate, sampling) if analyzer.signals is not None else None
+        )
         self.analysis_fps = c.analysis_fps if video and c.analysis_fps else None
         self._slot = None  # the last 1/analysis_fps interval of video time that got an analysed frame
         self._pending: list[tuple[Frame, Faces, np.ndarray]] = []
@@ -480,6 +497,8 @@ class Stream:
         """
         if key is None:
             key = self.keyframes.due(frame.image)
+        if key == SCENE_CUT:  # a new shot: its faces start new tracks (tv_family_dinner: one id spanned 5 people)
+            self.tracker.reset()
         # a face seen once on the last keyframe is detected again now, not a keyframe later: it gets its id
         # on the frame after its first detection, as with every-frame detection
         # (the analyser's signal extractor is looked up now: a live session's analyser is lent per frame)

@@ -1,12 +1,12 @@
 """Exponential moving average of class probabilities, per track id (never mixing two ids).
 
-``s_t = a * x_t + (1 - a) * s_{t-1}``. With the stream's ``frame_rate`` known, ``alpha`` is the weight
-of one frame at that rate and ``a = 1 - (1 - alpha) ** (dt * frame_rate)`` for a gap of ``dt``
-seconds, so the smoothing is the same in seconds whether every frame is analysed or fewer
-(``--fps``); without it, ``a = alpha`` per processed frame. The default ``alpha = 0.5`` halves the
-weight of a frame every frame: at 30 fps the smoothed value reacts within ~0.1 s yet a one-frame
-misread moves it only half-way. A track unseen for ``reset_after_s``
-starts afresh, and state for vanished tracks is dropped so memory stays flat.
+``s_t = a * x_t + (1 - a) * s_{t-1}``. With a ``frame_rate`` (the pipeline gives videos 30, whatever their own
+rate), ``alpha`` is the weight of one frame at that rate and ``a = 1 - (1 - alpha) ** (dt * frame_rate)`` for
+a gap of ``dt`` seconds, so the smoothing is the same in seconds at any source rate and whether every frame is
+analysed or fewer (``--fps``); without it, ``a = alpha`` per processed frame. The default ``alpha = 0.5``
+halves the weight of a frame every frame: at 30 fps the smoothed value reacts within ~0.1 s yet a one-frame
+misread moves it only half-way. A track unseen for ``reset_after_s`` starts afresh, and state for vanished
+tracks is dropped so memory stays flat.
 """
 
 from __future__ import annotations

