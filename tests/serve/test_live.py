@@ -53,10 +53,10 @@ def test_live_session_tracks_one_face_with_smoothed_probabilities(server, frames
     classes = [k[2:] for k in face if k.startswith("p_")]
     assert len(classes) == 8 and sum(face[f"p_{c}"] for c in classes) == pytest.approx(1, abs=1e-3)
     # smoothing: each smoothed value is the EMA of this frame's raw value and the last smoothed one, with the
-    # weight of one frame (alpha 0.5) at the session's nominal 15 fps applied per second of stream time
+    # weight of one frame (alpha 0.5) at 30 fps (every stream's reference rate) applied per second of stream time
     raw = np.array([r["faces"][0]["raw_p_happiness"] for r in with_face])
     smooth = np.array([r["faces"][0]["p_happiness"] for r in with_face])
-    a = 1 - 0.5 ** (np.diff([r["time_s"] for r in with_face]) * 15.0)
+    a = 1 - 0.5 ** (np.diff([r["time_s"] for r in with_face]) * 30.0)
     np.testing.assert_allclose(smooth[1:], a * raw[1:] + (1 - a) * smooth[:-1], atol=2e-3)
     assert not np.allclose(smooth, raw, atol=1e-3)  # and it really differs from the raw series
     ms = np.array(rtts[5:]) * 1000

@@ -111,3 +111,31 @@ def _rows_of(folder: Path, server, who: str) -> pd.DataFrame:
         rid = c.execute(sa.select(Recording.id).where(Recording.respondent == who)).scalar_one()
     engine.dispose()
     return pd.read_parquet(folder / f"{rid}.parquet").sort_values("stimulus_time_s")
+
+
+def test_a_stimulus_that_cannot_play_ends_the_page_with_a_message(chromium, server, media, tmp_path):
+    """A stimulus gone from disk left the respondent before a black player saying 'Press play to start' (the
+    failed play read as blocked autoplay), the link used up and the recording running; and a page that ended
+    for any reason kept the stimulus playing, sound and all, behind its 'thank you'."""
+    name = "remote-broken"
+    stim = copy_clip(media, "short_hamilton_clip.mp4", tmp_path)
+    with server.client() as c, stim.open("rb") as f:
+        assert c.post("/v1/studies", data={"name": name}, files={"stimulus": (stim.name, f, "video/mp4")}).is_success
+        url = c.post(f"/v1/studies/{name}/invites", json={"respondents": ["x"]}).json()[0]["url"]
+    folder = server.data_dir / "home" / "studies" / name
+    for p in folder.rglob("stimulus*"):
+        p.write_bytes(b"not a video any more")
+    page = chromium.new_page()
+    page.goto(url)
+    page.click('[data-testid="consent"]', timeout=20_000)
+    page.click('[data-testid="start"]', timeout=60_000)
+    page.wait_for_selector('[data-testid="done"]', timeout=30_000)
+    assert "could not be played" in page.inner_text("#done-text")
+    assert page.evaluate("document.getElementById('stimulus').paused") is True
+    page.close()
+    with server.client() as c:
+        for _ in range(50):
+            state = {r["respondent"]: r["state"] for r in c.get(f"/v1/studies/{name}").json()["respondents"]}
+            if state["x"] != "running":
+                break
+    assert state["x"] in ("partial", "done", "failed"), state

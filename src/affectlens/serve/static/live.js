@@ -1,6 +1,7 @@
 // Live tab: the browser camera → WS /v1/live (JPEG frames) → boxes, labels, top-3, sparklines, gauge, timeline.
 "use strict";
 (() => {
+  const MAX_ROWS = 200000;  // rows the session CSV keeps in the browser
   const $ = (id) => document.getElementById(id);
   const MAX_IN_FLIGHT = 2; // frames sent and not yet answered (the server keeps only the newest anyway)
   const HISTORY = 60; // sparkline points per face
@@ -86,7 +87,15 @@
       const { top3, ...row } = f;
       rows.push({ session_time_s: Number(t.toFixed(3)), ...row });
     }
-    if (rows.length > 200000) rows.splice(0, rows.length - 200000);
+    if (rows.length > MAX_ROWS) {  // ~100 min of one face at 33 frames/s: keep the latest, and say so
+      rows.splice(0, rows.length - MAX_ROWS);
+      const b = $("live-export");
+      if (!b.dataset.capped) {
+        b.dataset.capped = "1";
+        b.textContent = "Export the latest 200,000 rows (CSV)";
+        b.title = "The session is longer than the browser keeps: its start is no longer in the export.";
+      }
+    }
     renderFaces();
     if (now - lastChart > 500) { lastChart = now; renderCharts(t); }
     pump();

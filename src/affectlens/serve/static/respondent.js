@@ -11,21 +11,42 @@
                   rttSumMs: 0, rttMaxMs: 0 };
   let sentAt = -1e9;
   let ws = null, stream = null, inFlight = false, lastCheck = null, okStreak = 0, maxT = 0, ended = false, captureTimer = null;
+  let progressTimer = null, loadTries = 0;
+  // what a respondent reads when the study cannot go on for a reason only its organisers can mend (the server's
+  // own message is for them: it names a command to run)
+  const UNAVAILABLE = "This study is not available right now. Please contact the study's organisers; you can close this page.";
 
   function show(step) {
     for (const s of ["consent", "check", "watch", "done"]) $(`step-${s}`).hidden = s !== step;
     stats.state = step;
+    const h = $(`step-${step}`).querySelector("h1");  // keyboard and screen-reader users land on the new step
+    if (h && step !== "consent") { h.tabIndex = -1; h.focus(); }
   }
   function finish(text) {
+    ended = true;
     if (captureTimer) clearInterval(captureTimer);
+    if (progressTimer) clearInterval(progressTimer);
     if (stream) stream.getTracks().forEach((t) => t.stop());
+    const v = $("stimulus");  // a hidden <video> keeps playing, sound and all
+    if (v.getAttribute("src")) { v.pause(); v.removeAttribute("src"); v.load(); }
     if (text) $("done-text").textContent = text;
     show("done");
   }
 
   async function load() {
-    const r = await fetch(`${base}/session`, { cache: "no-store" });
-    if (!r.ok) { location.reload(); return; }
+    let r;
+    try { r = await fetch(`${base}/session`, { cache: "no-store" }); } catch (e) { r = null; }
+    if (r && (r.status === 404 || r.status === 410)) {  // a link that opens nothing: say why, once
+      const body = await r.json().catch(() => ({}));
+      finish(body.message || "This link is not valid.");
+      return;
+    }
+    if (!r || !r.ok) {  // the server restarting, a proxy's 502, the network: try again, more slowly each time
+      const wait = Math.min(30, 2 ** loadTries++);
+      $("consent-text").textContent = `The study could not be loaded; trying again in ${wait} s…`;
+      setTimeout(() => load(), wait * 1000);
+      return;
+    }
     const info = await r.json();
     $("consent-text").textContent = info.consent_text;
     $("agree").disabled = false;
@@ -55,8 +76,10 @@
     ws.binaryType = "arraybuffer";
     ws.onopen = () => { captureTimer = setInterval(tick, POLL_MS); };
     ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
-    ws.onclose = () => {
-      if (stats.state === "watch" && !ended) finish("The connection was lost. What you watched so far is saved — thank you.");
+    ws.onclose = (ev) => {
+      if (ended) return;
+      if (ev.code >= 4000 || ev.code === 1011) finish(UNAVAILABLE);  // refused by the server: a reload cannot help
+      else if (stats.state === "watch") finish("The connection was lost. What you watched so far is saved — thank you.");
       else if (stats.state === "check") $("check-hint").textContent = "The connection to the study was lost: reload this page.";
     };
   }
@@ -73,6 +96,7 @@
     else if (m.type === "error") {
       inFlight = false; stats.errors++;
       if (m.status === 410 || m.status === 404) finish(m.message);
+      else if (m.status === 409 || m.status >= 500) finish(UNAVAILABLE);
     }
   }
 
@@ -145,6 +169,11 @@
     v.addEventListener("seeking", () => { if (Math.abs(v.currentTime - maxT) > 0.5) v.currentTime = maxT; }); // no skipping
     v.addEventListener("waiting", () => { $("watch-note").textContent = "Loading…"; });
     v.addEventListener("playing", () => { $("watch-note").textContent = ""; });
+    v.addEventListener("error", () => {  // the stimulus cannot be played: settle what there is, say so
+      if (ended) return;
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "end", t: maxT }));
+      finish("The video could not be played on this device. Thank you for your time; you can close this page.");
+    });
     v.addEventListener("ended", () => {
       ended = true;
       clearInterval(captureTimer);
@@ -156,11 +185,13 @@
       if (document.hidden) v.pause(); else v.play().catch(() => {});
     });
     v.addEventListener("pause", () => { if (!ended && !document.hidden) v.play().catch(() => {}); });
-    setInterval(() => {
+    progressTimer = setInterval(() => {
       if (!ended && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "progress", t: maxT }));
     }, PROGRESS_EVERY_MS);
     captureTimer = setInterval(tick, POLL_MS);
-    v.play().catch(() => { $("watch-note").textContent = "Press play to start"; v.controls = true; });
+    v.play().catch(() => {  // autoplay blocked (not a broken video: that is the error event above)
+      if (!ended && !v.error) { $("watch-note").textContent = "Press play to start"; v.controls = true; }
+    });
   }
 
   $("agree").addEventListener("click", agree);
