@@ -101,7 +101,7 @@ def test_keyframe_detection_runs_the_detector_on_every_nth_frame_and_follows_fac
     an = Analyzer(AnalyzerConfig(detect_every=3))
     calls = []
     detect_frames = an.detect_frames
-    an.detect_frames = lambda images: calls.extend(images) or detect_frames(images)
+    an.detect_frames = lambda images, tile=None: calls.extend(images) or detect_frames(images, tile)
     results = list(an.analyze(clip))
     key = to_dataframe(results)
     # every frame answered; the detector on 1 in 3 (no cut in the clip) and on frame 1, where the face

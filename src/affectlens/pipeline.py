@@ -210,23 +210,25 @@ class Analyzer:
             raise AffectlensError(f"{name}: {exc}") from None
         return next(self._run(iter([Frame(rgb, 0, None, name)]), video=False))
 
-    def analyze_source(self, src: Source) -> Iterator[FrameResult]:
+    def analyze_source(self, src: Source, small_faces: bool | None = None) -> Iterator[FrameResult]:
+        """Every frame's result; ``small_faces`` overrides ``config.tile_video`` for this source (a service's
+        shared analyzer blurring a job's faces must find the small ones too)."""
         try:
             frames, video = iter(src), src.is_video
             if video:  # a video of one frame (a photo behind a URL, --stride past the end) is read as a photo:
                 head, frames = _peek(frames, 2)  # a face is tracked, and so written, from its second frame
                 video = len(head) > 1
-            yield from self._run(frames, video=video, fps=src.fps)
+            yield from self._run(frames, video=video, fps=src.fps, tile=small_faces)
         finally:
             src.close()
 
     # -- stages -------------------------------------------------------------------------------
-    def detect(self, image: np.ndarray, video: bool = False) -> Faces:
+    def detect(self, image: np.ndarray, video: bool = False, tile: bool | None = None) -> Faces:
         """Faces in one RGB frame; stills are also scanned in tiles when large (small faces), and
         searched again inside a border when nothing is found (an image that is a face crop)."""
         c = self.config
         if video:
-            return self.detect_frames([image])[0]
+            return self.detect_frames([image], tile)[0]
         if c.crops:
             det = detect_padded(self.detector, image, c.pad_retry or 0.4)
             whole = whole_image_face(image)
@@ -236,16 +238,20 @@ class Analyzer:
             faces = detect_padded(self.detector, image, c.pad_retry)
         return self._large_enough(faces)
 
-    def detect_frames(self, images: list[np.ndarray]) -> list[Faces]:
-        """Faces in several video frames, with one detector run for all of them."""
-        found = self.frame_detector.detect_batch(images, tile=self.config.tile_video)
+    def detect_frames(self, images: list[np.ndarray], tile: bool | None = None) -> list[Faces]:
+        """Faces in several video frames, with one detector run for all of them (in tiles: ``tile``, or
+        ``config.tile_video`` where None)."""
+        tile = self.config.tile_video if tile is None else tile
+        found = self.frame_detector.detect_batch(images, tile=tile)
         return [self._large_enough(f) for f in found]
 
     def _large_enough(self, faces: Faces) -> Faces:
         if not len(faces):
             return faces
         side = np.minimum(faces.boxes[:, 2] - faces.boxes[:, 0], faces.boxes[:, 3] - faces.boxes[:, 1])
-        return faces[side >= self.config.min_face]
+        kept = faces[side >= self.config.min_face]
+        kept.unread = faces.boxes[side < self.config.min_face]
+        return kept
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         pre = self.classifier.preprocess
@@ -262,11 +268,14 @@ class Analyzer:
         """A new :class:`Stream`: the per-stream state (tracks, smoothing, engagement) over this analyzer."""
         return Stream(self, video, fps, batch_frames)
 
-    def _run(self, frames: Iterator[Frame], video: bool, fps: float | None = None) -> Iterator[FrameResult]:
+    def _run(
+        self, frames: Iterator[Frame], video: bool, fps: float | None = None, tile: bool | None = None
+    ) -> Iterator[FrameResult]:
         stream = self.stream(video, fps)
+        stream.tile = tile
         # (live use classifies frame by frame, batch_frames 1: the camera is read as results are wanted)
         if self.config.detect_ahead and stream.batch_frames > 1:
-            pairs = detect_ahead(self, frames, video, stream.keyframes.due)
+            pairs = detect_ahead(self, frames, video, stream.keyframes.due, tile=tile)
         else:
             pairs = ((f, None, None) for f in _timed(frames, self.timings))
         try:
@@ -338,6 +347,7 @@ def detect_ahead(
     video: bool,
     key: Callable[[np.ndarray], bool] | None = None,
     depth: int | None = None,
+    tile: bool | None = None,
 ) -> Iterator[tuple[Frame, Faces | None, bool]]:
     """``(frame, its detected faces, whether it is a keyframe)`` with decoding and detection done in a
     worker thread.
@@ -369,7 +379,7 @@ def detect_ahead(
         """Detect a group of frames in one run, then queue them in order (False: stopped)."""
         t = time.perf_counter()
         todo = [frame.image for frame, due in group if due]
-        found = iter(analyzer.detect_frames(todo) if video else [analyzer.detect(image) for image in todo])
+        found = iter(analyzer.detect_frames(todo, tile) if video else [analyzer.detect(image) for image in todo])
         tm.detect += time.perf_counter() - t
         for frame, due in group:
             if not wait_for_room(frame):
@@ -448,6 +458,7 @@ class Stream:
         # between keyframes faces are followed by the face mesh when it runs anyway (signals on), else held
         self.follow = self.keyframes.every > 1 and analyzer.signals is not None
         self._last: Faces | None = None  # the tracked faces of the last frame, kept between keyframes
+        self.tile: bool | None = None  # video frames searched in tiles (None: the analyzer's config says)
 
     def due(self, frame: Frame, faces: Faces) -> bool:
         """At a reduced analysis rate, the first frame of each 1/analysis_fps interval is analysed; where
@@ -478,8 +489,8 @@ class Stream:
                 return []
         else:  # a still image: ids 0..N-1 from left to right
             faces = detected if detected is not None else a.detect(frame.image, self.video)
-            faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]
-            faces.track_ids = np.arange(len(faces), dtype=np.int64)
+            faces, unread = faces[np.argsort(faces.boxes[:, 0], kind="stable")], faces.unread
+            faces.track_ids, faces.unread = np.arange(len(faces), dtype=np.int64), unread
         self._pending.append((frame, faces, a.crops(frame.image, faces)))
         a.timings.detect += time.perf_counter() - t
         return self.flush() if len(self._pending) >= self.batch_frames else []
@@ -514,9 +525,11 @@ class Stream:
                 faces = follower.follow(frame.image, self._last)
                 self.tracker.follow(faces, t)
         else:
-            faces = detected if detected is not None else self.analyzer.detect(frame.image, self.video)
+            faces = detected if detected is not None else self.analyzer.detect(frame.image, self.video, self.tile)
             self.tracker.update(faces, t)
+            unread = [faces.boxes[faces.track_ids < 0]] + ([faces.unread] if faces.unread is not None else [])
             faces = faces[faces.track_ids >= 0]
+            faces.unread = np.concatenate(unread)  # a face's first frame has no id yet: not a row, still blurred
             if follower is not None:
                 follower.measure(frame.image, faces)
         if self.keyframes.every > 1:  # keep a clean copy for the next frame (later stages write into ``faces``)

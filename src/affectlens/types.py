@@ -28,6 +28,9 @@ class Faces:
     smoothed: np.ndarray | None = None
     signals: dict[str, np.ndarray] = field(default_factory=dict)
     points: np.ndarray | None = None
+    # (M, 4) boxes of faces found in the frame but not read (under min_face, or not yet given an id by the
+    # tracker): not rows, but blurred with the others (--blur-faces); a selection (faces[mask]) drops them
+    unread: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)

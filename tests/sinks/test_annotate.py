@@ -76,3 +76,48 @@ def test_an_image_too_wide_for_jpeg_is_annotated_as_png(tmp_path):
 
     written = write_image(tmp_path / "pano.jpg", np.zeros((40, 66_000, 3), np.uint8))  # JPEG stops at 65,500 px
     assert written == tmp_path / "pano.png" and written.stat().st_size > 0
+
+
+def test_a_variable_rate_video_is_written_whole_and_plays_while_it_downloads(tmp_path):
+    """A phone clip that drops a frame every 2 s: frames closer than the encoder's 1/average-rate tick shared
+    a timestamp and the muxer refused the video after 47 frames (the run ended with a traceback)."""
+    import av
+
+    from affectlens.sinks.annotate import VideoWriter
+
+    times = [i / 30 for i in range(600) if i % 60 != 59]
+    path = tmp_path / "phone.mp4"
+    with VideoWriter(path, fps=len(times) / (times[-1] + 1 / 30)) as w:
+        for t in times:
+            w.write(np.zeros((360, 640, 3), np.uint8), t)
+    with av.open(str(path)) as c:
+        got = [float(f.time) for f in c.decode(video=0)]
+    assert len(got) == 590 and got[-1] == pytest.approx(times[-1], abs=0.002)
+    data = path.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # the index first: a browser plays it as it arrives
+
+
+def test_blurred_video_leaves_no_face_the_analysis_found_or_could_find(media, tmp_path):
+    """--blur-faces blurred only the faces written as rows: a face's first frame (no track id yet), weak
+    detections and the small audience faces a frame searched without tiles never finds (hamilton's frame 240:
+    two of four faces left sharp). Every detection the video's detector makes on the blurred output, with
+    tiles, must lie on a blurred or annotated spot, not on a face the source shows sharp there."""
+    import av
+
+    from affectlens.pipeline import Analyzer
+    from tests.conftest import cli
+
+    clip = media / "videos" / "short_hamilton_clip.mp4"
+    cli("analyze", clip, "--annotate", "--blur-faces", "--out", tmp_path, check=True)
+    det = Analyzer().frame_detector
+    with av.open(str(clip)) as a, av.open(str(tmp_path / "annotated" / clip.name)) as b:
+        frames = zip(a.decode(video=0), b.decode(video=0), strict=True)
+        pairs = [(x.to_ndarray(format="rgb24"), y.to_ndarray(format="rgb24")) for x, y in frames]
+    sharp = 0
+    for i in (0, 25, 150, 240):  # the first frame, a weak face after a cut, the singer, the audience
+        src, out = pairs[i]
+        for box in det.detect(src, tile=True).boxes.astype(int):  # every face the source shows
+            x1, y1, x2, y2 = np.clip(box, 0, [src.shape[1], src.shape[0]] * 2)
+            same = np.abs(src[y1:y2, x1:x2].astype(int) - out[y1:y2, x1:x2]).mean() < 6  # left as it was
+            sharp += int(same)
+    assert sharp == 0

@@ -135,7 +135,7 @@ def analyze_cmd(
         analysis_fps=fps or None,
         detect_every=detect_every,
         min_face=min_face if min_face is not None else (12 if small_faces else 16),
-        tile_video=small_faces,
+        tile_video=small_faces or blur_faces,  # every face must be found to be blurred, small ones too
         device=device,
         keep_images=annotate,
     )

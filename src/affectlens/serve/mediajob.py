@@ -56,7 +56,9 @@ def run_media_job(
     media = AnnotatedMedia(out_dir, src.name, kind == "video", src.fps, Annotator(blur_faces=blur_faces), "annotated")
     with tables, media:
         try:
-            consume(analyzer.analyze_source(src), [tables, media], tally, after_frame)
+            # blurring: small faces in the background must be found to be blurred (tiles, as analyze does)
+            frames = analyzer.analyze_source(src, small_faces=True if blur_faces else None)
+            consume(frames, [tables, media], tally, after_frame)
         except AffectlensError:
             if not getattr(src, "truncated", False):
                 raise  # a cut-off upload keeps what it holds, with the warning below

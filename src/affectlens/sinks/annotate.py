@@ -73,9 +73,13 @@ class Annotator:
         return img
 
     def _boxes_to_blur(self, result: FrameResult) -> list[np.ndarray]:
-        """This frame's faces, plus tracked faces that detection missed within ``blur_hold_s``."""
+        """This frame's faces (those read and those found but not read: a face's first frame, before the tracker
+        gives it an id, or one under ``min_face``), plus tracked faces that detection missed within
+        ``blur_hold_s``."""
         f = result.faces
         boxes = [f.boxes[i, :4] for i in range(len(f))]
+        if f.unread is not None:
+            boxes += list(f.unread[:, :4])
         t = result.time_s if result.time_s is not None else float(result.frame)
         seen = set()
         for i in range(len(f)):
@@ -192,7 +196,8 @@ class VideoWriter:
         the source's speed."""
         if self._container is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._container = av.open(str(self.path), "w")
+            # the index first (+faststart): a browser plays it while it downloads
+            self._container = av.open(str(self.path), "w", options={"movflags": "+faststart"})
             rate = Fraction(self.fps).limit_denominator(1001)
             try:
                 self._stream = self._container.add_stream("libx264", rate=rate)
@@ -201,7 +206,9 @@ class VideoWriter:
                 self._stream = self._container.add_stream("mpeg4", rate=rate)
             self._stream.height, self._stream.width = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
             self._stream.pix_fmt = "yuv420p"
-            self._stream.time_base = self.TIME_BASE
+            # the encoder's clock too: at 1/avg_rate, frames of a variable-rate source closer than that (a phone
+            # clip's dropped frame, a GIF's short delay) shared a tick and the muxer refused the video
+            self._stream.time_base = self._stream.codec_context.time_base = self.TIME_BASE
         rgb = rgb[: self._stream.height, : self._stream.width]
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         t = time_s if time_s is not None and np.isfinite(time_s) else self._written / self.fps
@@ -210,8 +217,11 @@ class VideoWriter:
         self._last_pts = max(int(round((t - self._t0) / self.TIME_BASE)), self._last_pts + 1)  # increasing
         frame.pts, frame.time_base = self._last_pts, self.TIME_BASE
         self._written += 1
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except av.error.FFmpegError as exc:  # one line in run.json's failures; the other inputs go on
+            raise AffectlensError(f"could not write the annotated video {self.path}: {exc}") from None
 
     def close(self) -> None:
         if self._container is not None:
