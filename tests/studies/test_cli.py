@@ -180,3 +180,31 @@ def test_a_study_reads_every_recording_with_the_model_it_was_created_with(home):
     assert json.loads(cli("study", "status", "older", "--json").stdout)["model"] == "affect-cnn-x2-v1-int8"
     # the same faces, two models: the rows differ, so each study's recordings went through its own model
     assert probs["plain"].shape == probs["older"].shape and abs(probs["plain"] - probs["older"]).max() > 0.05
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def test_a_worker_killed_mid_run_loses_no_recording(home):
+    """A worker process killed (the OOM killer) failed every recording in flight, healthy ones too, then the
+    run ended with a BrokenProcessPool traceback and the rest were never processed."""
+    cli("study", "create", "ad", "--stimulus", clip(STIMULUS), check=True)
+    for i, name in enumerate(SHORT):
+        cli("study", "add", "ad", clip(name), "--respondent", f"r{i}", check=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "affectlens", "study", "run", "ad", "--workers", "2", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and sum(r.status == "running" for r in _by_respondent("ad").values()) < 2:
+        time.sleep(0.05)
+    workers = [p for p in _children(proc.pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text(errors="ignore")]
+    assert workers, "no worker process found"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in err, err[-800:]
+    assert {r.status for r in _by_respondent("ad").values()} == {"done"}

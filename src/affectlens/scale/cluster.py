@@ -18,7 +18,6 @@ Design (README, "Scale-out"):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 
@@ -49,7 +48,9 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> str:
     opts = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": False, "runtime_env": env}
     try:
         if address in (None, "", "local"):
-            ray.init(num_cpus=num_cpus or os.cpu_count(), **opts)
+            from affectlens.runtime import usable_cores  # the process's cpuset, not the host's cores
+
+            ray.init(num_cpus=num_cpus or usable_cores(), **opts)
             _started_here = True
             return "local Ray runtime"
         ray.init(address=address, **opts)

@@ -10,10 +10,12 @@ picks up exactly what is not done. Nothing pending: no model is loaded at all.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +27,8 @@ from affectlens.studies.models import PENDING, RUNNING, Recording, Study
 from affectlens.studies.privacy import drop_uploaded_media
 from affectlens.studies.store import Finished, StudyStore, new_claimer
 from affectlens.studies.worker import Job, Outcome, init_worker, process
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 30.0
 
@@ -69,9 +73,34 @@ def _executor(workers: int) -> Executor:
 
 
 def _stop(executor: Executor) -> None:
+    """End the workers now (Ctrl-C): their processes are taken before ``shutdown``, which forgets them
+    (the workers went on writing results for recordings already given back, and the exit waited for them)."""
+    procs = list((getattr(executor, "_processes", None) or {}).values())
     executor.shutdown(wait=False, cancel_futures=True)
-    for p in list((getattr(executor, "_processes", None) or {}).values()):
+    for p in procs:
         p.terminate()
+    for p in procs:
+        p.join(timeout=5)
+
+
+BREAKS_BEFORE_FAILING = 2  # a recording in flight when a worker process died this often fails (it may be the cause)
+
+
+def _requeue_broken(store, study, claimer, in_flight: dict, breaks: Counter, summary, on_result) -> None:
+    """A worker process died (killed, out of memory) and took the pool with it: every recording in flight
+    goes back to pending (they failed together before, healthy ones included), except one in flight at
+    ``BREAKS_BEFORE_FAILING`` deaths, which fails."""
+    for rec in in_flight.values():
+        breaks[rec.id] += 1
+        if breaks[rec.id] >= BREAKS_BEFORE_FAILING:
+            out = Outcome(rec.id, ok=False, error=f"a worker process died {breaks[rec.id]} times while processing it")
+            _record(store, study, claimer, rec, out, summary)
+            if on_result:
+                on_result(rec, out)
+        else:
+            log.warning("%s: its worker process died; it goes back to pending", rec.respondent)
+    store.release_all(study, claimer)
+    in_flight.clear()
 
 
 class _Heartbeat:
@@ -135,39 +164,56 @@ def run_study(
     executor = executor or _executor(workers)
     claimed: dict[int, Recording] = {}
     in_flight: dict[Future, Recording] = {}
+    breaks: Counter = Counter()  # worker-process deaths each recording was in flight for
     heartbeat = _Heartbeat(store, claimer, claimed, HEARTBEAT_S)
     try:
         heartbeat.start()
         while True:
-            while len(in_flight) < workers and (rec := store.claim(study, claimer)) is not None:
-                claimed[rec.id] = rec
-                job = Job(rec.id, rec.path, rec.offset_s, str(result_file(study, rec.id)), study.model)
-                in_flight[executor.submit(process, job)] = rec
-            if not in_flight:
-                break
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                rec = in_flight.pop(fut)
-                try:
-                    outcome = fut.result()
-                except BrokenProcessPool as exc:
-                    outcome = Outcome(rec.id, ok=False, error=f"worker process died: {exc}")
-                except Exception as exc:  # a remote executor's failure (e.g. Ray gave up after its retries)
-                    outcome = Outcome(rec.id, ok=False, error=f"worker failed: {type(exc).__name__}: {exc}"[:2000])
-                _record(store, study, claimer, rec, outcome, summary)
-                claimed.pop(rec.id, None)
-                if on_result:
-                    on_result(rec, outcome)
+            try:
+                while len(in_flight) < workers and (rec := store.claim(study, claimer)) is not None:
+                    claimed[rec.id] = rec
+                    job = Job(rec.id, rec.path, rec.offset_s, str(result_file(study, rec.id)), study.model)
+                    in_flight[executor.submit(process, job)] = rec
+                if not in_flight:
+                    break
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    outcome = _outcome(fut, in_flight[fut])
+                    rec = in_flight.pop(fut)
+                    _record(store, study, claimer, rec, outcome, summary)
+                    claimed.pop(rec.id, None)
+                    if on_result:
+                        on_result(rec, outcome)
+            except BrokenProcessPool:  # the pool is gone with the process: a new one takes the recordings back
+                _requeue_broken(store, study, claimer, in_flight, breaks, summary, on_result)
+                claimed.clear()
+                _stop(executor)
+                executor = _executor(workers)
     except KeyboardInterrupt:
         summary.interrupted = True
         _stop(executor)
         store.release_all(study, claimer)
+    except Exception:  # a bug or the database gone: the claims go back, the workers end, the error is raised
+        _stop(executor)
+        store.release_all(study, claimer)
+        raise
     finally:
         heartbeat.stop()
         executor.shutdown(wait=not summary.interrupted, cancel_futures=True)
     summary.busy = store.counts(study)[RUNNING]
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _outcome(fut: Future, rec: Recording) -> Outcome:
+    """A finished job's outcome; a remote executor's failure (Ray gave up after its retries) is a failed one.
+    A dead worker process's :class:`BrokenProcessPool` is raised: the run takes its recordings back."""
+    try:
+        return fut.result()
+    except BrokenProcessPool:
+        raise
+    except Exception as exc:
+        return Outcome(rec.id, ok=False, error=f"worker failed: {type(exc).__name__}: {exc}"[:2000])
 
 
 def _record(store: StudyStore, study: Study, claimer: str, rec: Recording, out: Outcome, summary: RunSummary) -> None:
