@@ -168,3 +168,29 @@ def test_a_recording_erased_while_it_ran_leaves_no_result_file(home):
     _record(store, study, claimer, rec, Outcome(rec.id, ok=True, frames=3, face_frames=3), summary)
     assert not out.exists() and summary.done == 0
     store.engine.dispose()
+
+
+def test_a_result_whose_claim_another_run_took_is_reported_as_lost_not_done(home):
+    """Another run reclaimed the recording as stale while this one processed it: this run's finish is refused,
+    and it printed the recording's frames and counted nothing (or, for a failure, counted it failed)."""
+    from sqlalchemy import update
+
+    from affectlens.studies.api import open_store
+    from affectlens.studies.models import Recording
+    from affectlens.studies.runner import RunSummary, _record
+    from affectlens.studies.store import new_claimer
+    from affectlens.studies.worker import Outcome
+
+    _study(None)
+    store, _ = open_store("priv")
+    study = store.study("priv")
+    claimer = new_claimer()
+    rec = store.claim(study, claimer)
+    with store.session() as s:  # the other run's claim
+        s.execute(update(Recording).where(Recording.id == rec.id).values(claimed_by="other:1:x"))
+        s.commit()
+    summary = RunSummary()
+    for outcome in (Outcome(rec.id, ok=True, frames=3, face_frames=3), Outcome(rec.id, ok=False, error="boom")):
+        assert _record(store, study, claimer, rec, outcome, summary).lost
+    assert (summary.done, summary.failed, summary.lost) == (0, 0, 2)
+    store.engine.dispose()

@@ -117,6 +117,8 @@ def run_cmd(
         if bar is not None:
             bar.advance(task)
         what = f"{outcome.face_frames} face frames" if outcome.ok else f"FAILED: {outcome.error.splitlines()[0]}"
+        if outcome.lost:  # another run took the claim (it thought this one stale): its result stands, not this
+            what = "taken over by another run meanwhile: this run's result is discarded"
         typer.echo(f"{rec.respondent}: {what}", err=True)
 
     try:
@@ -130,7 +132,9 @@ def run_cmd(
             + ", ".join(s.no_consent),
             err=True,
         )
-    if not (s.done or s.failed or s.interrupted):
+    if s.lost:
+        typer.echo(f"{s.lost} recording(s) were taken over by another run meanwhile (see above)", err=True)
+    if not (s.done or s.failed or s.interrupted or s.lost):
         busy = f"; {s.busy} being processed by another run" if s.busy else ""
         typer.echo(f"nothing to do: no pending recordings{busy}")
         return

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from affectlens.runtime import usable_cores
@@ -38,6 +38,7 @@ class RunSummary:
     done: int = 0
     failed: int = 0
     busy: int = 0  # recordings being processed by another run
+    lost: int = 0  # recordings this run processed whose claim another run took meanwhile (results discarded)
     interrupted: bool = False
     seconds: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (respondent, error)
@@ -94,7 +95,7 @@ def _requeue_broken(store, study, claimer, in_flight: dict, breaks: Counter, sum
         breaks[rec.id] += 1
         if breaks[rec.id] >= BREAKS_BEFORE_FAILING:
             out = Outcome(rec.id, ok=False, error=f"a worker process died {breaks[rec.id]} times while processing it")
-            _record(store, study, claimer, rec, out, summary)
+            out = _record(store, study, claimer, rec, out, summary)
             if on_result:
                 on_result(rec, out)
         else:
@@ -180,7 +181,7 @@ def run_study(
                 for fut in finished:
                     outcome = _outcome(fut, in_flight[fut])
                     rec = in_flight.pop(fut)
-                    _record(store, study, claimer, rec, outcome, summary)
+                    outcome = _record(store, study, claimer, rec, outcome, summary)
                     claimed.pop(rec.id, None)
                     if on_result:
                         on_result(rec, outcome)
@@ -216,15 +217,23 @@ def _outcome(fut: Future, rec: Recording) -> Outcome:
         return Outcome(rec.id, ok=False, error=f"worker failed: {type(exc).__name__}: {exc}"[:2000])
 
 
-def _record(store: StudyStore, study: Study, claimer: str, rec: Recording, out: Outcome, summary: RunSummary) -> None:
+def _record(
+    store: StudyStore, study: Study, claimer: str, rec: Recording, out: Outcome, summary: RunSummary
+) -> Outcome:
+    """Write ``out`` to the store under this run's claim; returns it as it is to be reported: where the claim
+    was taken meanwhile (another run reclaimed it as stale) nothing is written or counted, and it is ``lost``."""
     if out.ok:
         rel = str(result_file(study, rec.id).relative_to(study.data_dir))
         if store.finish(rec.id, claimer, Finished(rel, out.frames, out.face_frames, out.duration_s)):
             drop_uploaded_media(study, rec)
             summary.done += 1
-        elif not store.exists(rec.id):  # erased while it ran: its rows must not outlive the erasure
+            return out
+        if not store.exists(rec.id):  # erased while it ran: its rows must not outlive the erasure
             result_file(study, rec.id).unlink(missing_ok=True)
-    else:
-        store.fail(rec.id, claimer, out.error or "unknown error")
+            return out
+    elif store.fail(rec.id, claimer, out.error or "unknown error"):
         summary.failed += 1
         summary.errors.append((rec.respondent, out.error or "unknown error"))
+        return out
+    summary.lost += 1
+    return replace(out, lost=True)

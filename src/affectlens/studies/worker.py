@@ -34,6 +34,7 @@ class Outcome:
     frames: int = 0
     face_frames: int = 0
     duration_s: float | None = None
+    lost: bool = False  # set by the run: its claim was taken meanwhile (another run has it), the result discarded
 
 
 def init_worker(threads: int | None) -> None:
