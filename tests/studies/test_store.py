@@ -121,3 +121,16 @@ def test_heartbeat_keeps_a_long_claim_fresh(store):
     fresh = store.recordings(study)[0]
     assert fresh.heartbeat_at > fresh.claimed_at
     assert store.reclaim_stale(study, stale_after_s=0.5) == 0  # alive and beating: not stale
+
+
+def test_a_claim_of_another_pid_namespace_on_this_host_is_not_taken_for_dead():
+    """Two containers sharing a host name (docker --uts=host, a hostNetwork pod) cannot see each other's
+    processes: a run in one took the other's running recording back as 'dead' and both processed it."""
+    import socket
+
+    from affectlens.studies.store import _claimer_dead, new_claimer
+
+    here = new_claimer().rsplit(":", 2)[0]
+    assert _claimer_dead(f"{here}:999999999:x")  # this namespace, no such process: gone
+    assert not _claimer_dead(f"{socket.gethostname()}/1:999999999:x")  # another namespace: not ours to judge
+    assert not _claimer_dead(f"{socket.gethostname()}:999999999:x")  # an older release's claim: its heartbeat decides

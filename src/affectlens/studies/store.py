@@ -44,19 +44,31 @@ COMPACT_WAIT_S = 5.0
 SQLITE_CHECKPOINT_WAIT_S = 2.0
 
 
+def _host() -> str:
+    """This host as claims name it: its name and its PID namespace (containers sharing a host name, a
+    `docker --uts=host` or a Kubernetes hostNetwork pod, see other PIDs: a process of another namespace is
+    not gone because this one cannot see it)."""
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        ns = 0
+    return f"{socket.gethostname()}/{ns}"
+
+
 def new_claimer() -> str:
-    """Who claims: ``host:pid:nonce``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Who claims: ``host/pidns:pid:nonce``."""
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _claimer_dead(claimer: str | None) -> bool:
-    """True when ``claimer`` ran on this host and its process is gone."""
+    """True when ``claimer`` ran on this host, in this PID namespace, and its process is gone (a claim of
+    another namespace or of an older release, ``host:pid:nonce``, waits for its heartbeat to go stale)."""
     try:
         host, pid, _ = (claimer or "").rsplit(":", 2)
         pid_n = int(pid)
     except ValueError:
         return False
-    if host != socket.gethostname():
+    if host != _host():
         return False
     try:
         os.kill(pid_n, 0)
