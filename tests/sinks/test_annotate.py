@@ -91,6 +91,8 @@ def test_a_variable_rate_video_is_written_whole_and_plays_while_it_downloads(tmp
         for t in times:
             w.write(np.zeros((360, 640, 3), np.uint8), t)
     with av.open(str(path)) as c:
+        cc = c.streams.video[0].codec_context  # tagged as converted: BT.601, limited range (untagged HD reads 709)
+        assert (cc.colorspace, cc.color_range) == (6, 1)
         got = [float(f.time) for f in c.decode(video=0)]
     assert len(got) == 590 and got[-1] == pytest.approx(times[-1], abs=0.002)
     data = path.read_bytes()

@@ -69,7 +69,7 @@ class Annotator:
                 hist = self._hist.setdefault(key, deque(maxlen=self.history))
                 hist.append(float(probs[i, pos].sum() - probs[i, neg].sum()))
                 self._sparkline(img, hist, x1, below, max(x2 - x1, int(80 * scale)), int(28 * scale))
-            self._text_block(img, lines, x1, y1, col, scale)
+            self._text_block(img, lines, x1, y1, col, scale, below + int(30 * scale) if probs is not None else below)
         return img
 
     def _boxes_to_blur(self, result: FrameResult) -> list[np.ndarray]:
@@ -118,17 +118,24 @@ class Annotator:
         img[b:d, a:c] = cv2.GaussianBlur(big, (0, 0), max((c - a) / (4 * blocks), 1.0))
 
     @staticmethod
-    def _text_block(img, lines, x, y, col, scale) -> None:
+    def _text_block(img, lines, x, y, col, scale, below: int | None = None) -> None:
+        """The face's lines above its box (``y``), or under its gauge and sparkline (``below``) where there is
+        no room above (over the face's eyes before), kept inside the frame (cut off at its sides before)."""
+        h, w = img.shape[:2]
         fs = 0.45 * scale
         th = max(int(1.2 * scale), 1)
         lh = int(16 * scale) + 2
         width = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, fs, th)[0][0] for t in lines) + 6
-        top = y - lh * len(lines) - 2
+        height = lh * len(lines) + 2
+        top = y - height
         if top < 0:
-            top = y + 2
-        overlay = img.copy()
-        cv2.rectangle(overlay, (x, top), (x + width, top + lh * len(lines) + 2), (0, 0, 0), -1)
-        cv2.addWeighted(overlay, 0.55, img, 0.45, 0, dst=img)
+            top = below if below is not None else y + 2
+        top = int(min(max(top, 0), max(h - height, 0)))
+        x = int(min(max(x, 0), max(w - width, 0)))
+        box = img[
+            top : top + height, x : x + width
+        ]  # shaded in place: a copy of the frame per face cost 38 ms at 1080p
+        box[:] = (box.astype(np.float32) * 0.45).astype(np.uint8)
         for k, t in enumerate(lines):
             cv2.putText(
                 img,
@@ -209,6 +216,8 @@ class VideoWriter:
             # the encoder's clock too: at 1/avg_rate, frames of a variable-rate source closer than that (a phone
             # clip's dropped frame, a GIF's short delay) shared a tick and the muxer refused the video
             self._stream.time_base = self._stream.codec_context.time_base = self.TIME_BASE
+            cc = self._stream.codec_context  # tagged as converted (BT.601, limited range): players guessed BT.709
+            cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 6, 6, 6, 1  # for HD, shifting colours
         rgb = rgb[: self._stream.height, : self._stream.width]
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         t = time_s if time_s is not None and np.isfinite(time_s) else self._written / self.fps
