@@ -310,32 +310,28 @@ def test_a_scene_cut_starts_new_tracks(media):
         assert not [c for c in cuts if frames.min() < c <= frames.max()], tid
 
 
-def test_smoothing_is_the_same_in_seconds_at_any_source_rate(media, tmp_path):
-    """Smoothing weights were one frame's at the source's own rate: the same footage with every frame shown
-    twice at twice the rate (the same video, in real time) read up to 9 engagement points apart per second."""
-    import av
+def test_smoothing_is_the_same_in_seconds_at_any_source_rate():
+    """Smoothing weights were one frame's at the source's own rate: a 12 fps clip was smoothed 2.5x longer in
+    seconds than a 30 fps one (the same footage at 12 and 24 fps read up to 12 engagement points a second
+    apart). Now every video stream weighs a frame as at 30 fps: the same signal sampled at 12 fps and with
+    every sample shown twice at 24 fps gives the same smoothed values at the same times."""
+    from affectlens.pipeline import SMOOTHING_FPS
+    from affectlens.signals.engagement import EngagementScorer
+    from tests.signals.test_engagement import frame
 
-    src = media / "videos" / "intel_three_people_standing.mp4"  # 12 fps
-    double = tmp_path / "double.mp4"
-    with av.open(str(src)) as inp, av.open(str(double), "w") as out:
-        rate = inp.streams.video[0].average_rate
-        st = out.add_stream("libx264", rate=rate * 2, options={"crf": "12"})
-        st.width, st.height, st.pix_fmt = inp.streams.video[0].width, inp.streams.video[0].height, "yuv420p"
-        for f in inp.decode(video=0):
-            img = f.to_ndarray(format="rgb24")
-            for _ in range(2):
-                out.mux(st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        out.mux(st.encode())
-
-    def by_person(clip):  # the three people, told apart by where they stand (ids may be numbered differently)
-        d = to_dataframe(Analyzer().analyze(clip)).assign(second=lambda d: d["time_s"].astype(int))
-        long = d.groupby("track_id").filter(lambda g: g["time_s"].max() - g["time_s"].min() > 2)
-        place = long.groupby("track_id")["x1"].transform("mean").rank(method="dense").astype(int)
-        return long.assign(person=place).groupby(["person", "second"])[["engagement", "p_happiness"]].mean()
-
-    a, b = by_person(src), by_person(double)
-    # the seconds inside the clip (at its ends a face confirmed on a frame's copy adds rows)
-    inner = [k for k in a.index if k in b.index and 0 < k[1] < a.index.get_level_values(1).max()]
-    assert len(inner) >= 4
-    assert (a.loc[inner, "engagement"] - b.loc[inner, "engagement"]).abs().max() < 1.0
-    assert (a.loc[inner, "p_happiness"] - b.loc[inner, "p_happiness"]).abs().max() < 0.01
+    analyzer = Analyzer()
+    for fps in (12.0, 24.0, 60.0):
+        stream = analyzer.stream(video=True, fps=fps)
+        assert stream.smoother.frame_rate == stream.scorer.frame_rate == SMOOTHING_FPS
+    yaw = [0.0] * 12 + [30.0] * 6 + [0.0] * 12  # the head turned 30° (not yet away) for half a second
+    attention = {}
+    for fps, copies in ((12.0, 1), (24.0, 2)):
+        sc = EngagementScorer(labels=tuple(EMOTIONS), frame_rate=SMOOTHING_FPS)
+        times = [(k * copies + c) / fps for k in range(len(yaw)) for c in range(copies)]
+        out = [sc.update(frame(yaw=yaw[int(t * 12 + 1e-6)]), t).signals for t in times]
+        # a sample weighs over the time since the last: the 12 fps frame at t and its second copy at t + 1/24 have
+        # both weighed 1/12 s of it
+        last_copy = [o for i, o in enumerate(out) if i % copies == copies - 1]
+        attention[fps] = [float(o["attention"][0]) for o in last_copy]
+    assert len(set(attention[12.0])) > 5  # the smoothed turn moves attention through several values
+    np.testing.assert_allclose(attention[12.0], attention[24.0], atol=1e-3)
