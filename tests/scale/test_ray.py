@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -41,6 +42,8 @@ def test_a_folder_on_ray_writes_the_same_files_as_a_local_run(tmp_path, media):
     assert len(pd.read_csv(tmp_path / "ray" / "faces.csv")) > 100
     local, remote = ({p.name for p in (tmp_path / d / "annotated").iterdir()} for d in ("local", "ray"))
     assert local == remote and len(remote) == 6  # every input its own annotated file, none overwritten
+    labels = [json.loads((tmp_path / d / "run.json").read_text())["labels"] for d in ("local", "ray")]
+    assert labels[0] == labels[1] and len(labels[0]) == 8  # the Ray run's run.json listed no classes
 
 
 def _ray_task_pids() -> list[int]:

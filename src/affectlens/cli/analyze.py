@@ -286,7 +286,7 @@ class _AnalyzeRun:
             breakdown_s=timing_breakdown(tm, tally.sink_s) if tm is not None else {"ray": ray},
             failed=self.failures,
             interrupted=self.stopped is not None,
-            labels=self.analyzer.labels if self.analyzer is not None else (),
+            labels=self.analyzer.labels if self.analyzer is not None else _card_labels(self.cfg.model),
             formats=self.fmts,
             config=self.cfg.to_dict(),
         )
@@ -332,6 +332,16 @@ def demo_cmd(
         + f"\nnext: affectlens analyze YOUR_VIDEO.mp4 --out results   (samples: {Path(samples[0]).parent})",
         err=True,
     )
+
+
+def _card_labels(model: str) -> tuple[str, ...]:
+    """The classes a model reads, from its card (a Ray run loads no model here: run.json listed none)."""
+    from affectlens.classify import get_model
+
+    try:
+        return tuple(get_model(model).card.labels)
+    except Exception:  # the workers said what was wrong with it
+        return ()
 
 
 def _distinct(items: list) -> list:
