@@ -335,3 +335,23 @@ def test_smoothing_is_the_same_in_seconds_at_any_source_rate():
         attention[fps] = [float(o["attention"][0]) for o in last_copy]
     assert len(set(attention[12.0])) > 5  # the smoothed turn moves attention through several values
     np.testing.assert_allclose(attention[12.0], attention[24.0], atol=1e-3)
+
+
+def test_faces_found_but_not_read_stay_blurred_between_keyframes(media):
+    """With --detect-every, the faces found but not read (too weak or small for a row, no id) were blurred on
+    keyframes only: copies of the last frame's faces and the mesh-followed ones dropped them."""
+    from affectlens.pipeline import AnalyzerConfig
+    from affectlens.sources import Frame
+    from affectlens.types import Faces
+
+    analyzer = Analyzer(AnalyzerConfig(detect_every=3, signals=False))
+    stream = analyzer.stream(video=True, fps=30.0, batch_frames=1)
+    image = load_image(media / "photos" / "two_people.jpg")
+    boxes = np.array([[100, 100, 200, 200], [400, 100, 480, 180]], np.float32)
+    out = []
+    for i, key in enumerate([True, True, False, False]):  # the face is confirmed on frame 1, then held
+        found = Faces(boxes.copy(), np.array([0.9, 0.55], np.float32)) if key else None  # the second one weak
+        out += stream.add(Frame(image, i, i / 30, "x"), detected=found, key=key) + stream.flush()
+    assert [len(r.faces) for r in out] == [0, 1, 1, 1]
+    for r in out[1:]:
+        np.testing.assert_allclose(r.faces.unread, boxes[1:])

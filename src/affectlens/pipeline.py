@@ -533,7 +533,10 @@ class Stream:
             if follower is not None:
                 follower.measure(frame.image, faces)
         if self.keyframes.every > 1:  # keep a clean copy for the next frame (later stages write into ``faces``)
+            if faces.unread is None and self._last is not None:  # followed or held: the faces not read stay
+                faces.unread = self._last.unread  # where they were found (blurred between keyframes too)
             self._last = faces.copy()
+            self._last.unread = faces.unread
         return faces
 
     def step(self, frame: Frame) -> FrameResult:

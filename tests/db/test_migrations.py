@@ -162,3 +162,16 @@ def test_connect_errors_are_one_line(tmp_path, monkeypatch):
     connect("sqlite:///~/tilde/x.db")
     assert (tmp_path / "tilde" / "x.db").is_file()  # the engine got the literal ~ (a folder named '~')
     dispose("sqlite:///~/tilde/x.db")
+
+
+def test_an_invalidated_sqlite_connection_goes_back_to_the_pool(tmp_path):
+    """The check-in hook that turns foreign keys back on got None for an invalidated connection (a disconnect,
+    a Ctrl-C mid-query) and raised AttributeError in place of the interrupt."""
+    engine = connect(f"sqlite:///{tmp_path / 'x.db'}")
+    conn = engine.connect()
+    conn.execute(text("select 1"))
+    conn.invalidate()
+    conn.close()
+    with engine.connect() as again:
+        assert again.execute(text("select 1")).scalar() == 1
+    dispose(f"sqlite:///{tmp_path / 'x.db'}")

@@ -124,8 +124,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 def _sqlite_checkin(dbapi_conn, _record) -> None:
-    # a migration turned foreign keys off on this connection (they cannot be turned on inside its transaction)
-    dbapi_conn.execute("PRAGMA foreign_keys=ON")
+    # a migration turned foreign keys off on this connection (they cannot be turned on inside its transaction);
+    # an invalidated connection (a disconnect, a Ctrl-C mid-query) comes back as None: nothing to reset
+    if dbapi_conn is not None:
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
 
 
 #: the driver each dialect needs when its module is missing

@@ -11,7 +11,7 @@
                   rttSumMs: 0, rttMaxMs: 0 };
   let sentAt = -1e9;
   let ws = null, stream = null, inFlight = false, lastCheck = null, okStreak = 0, maxT = 0, ended = false, captureTimer = null;
-  let progressTimer = null, loadTries = 0;
+  let progressTimer = null, loadTries = 0, settled = false;  // settled: the page has said its last word
   // what a respondent reads when the study cannot go on for a reason only its organisers can mend (the server's
   // own message is for them: it names a command to run)
   const UNAVAILABLE = "This study is not available right now. Please contact the study's organisers; you can close this page.";
@@ -23,7 +23,7 @@
     if (h && step !== "consent") { h.tabIndex = -1; h.focus(); }
   }
   function finish(text) {
-    ended = true;
+    ended = settled = true;
     if (captureTimer) clearInterval(captureTimer);
     if (progressTimer) clearInterval(progressTimer);
     if (stream) stream.getTracks().forEach((t) => t.stop());
@@ -77,7 +77,7 @@
     ws.onopen = () => { captureTimer = setInterval(tick, POLL_MS); };
     ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
     ws.onclose = (ev) => {
-      if (ended) return;
+      if (settled) return;
       if (ev.code >= 4000 || ev.code === 1011) finish(UNAVAILABLE);  // refused by the server: a reload cannot help
       else if (stats.state === "watch") finish("The connection was lost. What you watched so far is saved — thank you.");
       else if (stats.state === "check") $("check-hint").textContent = "The connection to the study was lost: reload this page.";
