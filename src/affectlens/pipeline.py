@@ -536,7 +536,6 @@ class Stream:
             if faces.unread is None and self._last is not None:  # followed or held: the faces not read stay
                 faces.unread = self._last.unread  # where they were found (blurred between keyframes too)
             self._last = faces.copy()
-            self._last.unread = faces.unread
         return faces
 
     def step(self, frame: Frame) -> FrameResult:

@@ -116,10 +116,7 @@ class FaceTracker:
 
     def update(self, faces: Faces, time_s: float | None = None) -> Faces:
         """Assign ``faces.track_ids`` in place (−1 for faces the tracker did not confirm)."""
-        elapsed = self._elapsed(time_s)
-        for t in self.tracks:
-            t.predict(elapsed * self.frame_rate)
-            t.lost_s += elapsed
+        self._advance(time_s)
         self.tracks = [t for t in self.tracks if t.lost_s <= self.lost_track_buffer_s]
 
         boxes = faces.boxes.astype(np.float64)
@@ -145,15 +142,19 @@ class FaceTracker:
         Without this the next keyframe's detections met a Kalman prediction made keyframes ago: a face
         that turned back in between overlapped it too little and started a new id (one face swaying at
         up to 21 px a frame: 11 ids at ``--detect-every 5``, 1 with this)."""
-        elapsed = self._elapsed(time_s)
-        for t in self.tracks:
-            t.predict(elapsed * self.frame_rate)
-            t.lost_s += elapsed
+        self._advance(time_s)
         by_id = {t.track_id: t for t in self.tracks if t.track_id >= 0}
         for box, tid in zip(faces.boxes, faces.track_ids, strict=True):
             track = by_id.get(int(tid))
             if track is not None:
                 track.correct(np.asarray(box, np.float64))
+
+    def _advance(self, time_s: float | None) -> None:
+        """Move every track to ``time_s`` (the clock of :meth:`_elapsed`), counting the time as lost."""
+        elapsed = self._elapsed(time_s)
+        for t in self.tracks:
+            t.predict(elapsed * self.frame_rate)
+            t.lost_s += elapsed
 
     def _match(self, tracks: list[_Track], dets: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> list[_Track]:
         """Match detections ``dets`` to ``tracks``, writing their ids; returns the tracks left unmatched."""

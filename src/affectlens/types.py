@@ -29,7 +29,8 @@ class Faces:
     signals: dict[str, np.ndarray] = field(default_factory=dict)
     points: np.ndarray | None = None
     # (M, 4) boxes of faces found in the frame but not read (under min_face, or not yet given an id by the
-    # tracker): not rows, but blurred with the others (--blur-faces); a selection (faces[mask]) drops them
+    # tracker): not rows, but blurred with the others (--blur-faces); a selection (faces[mask]) drops them,
+    # a copy keeps them
     unread: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -63,8 +64,10 @@ class Faces:
         )
 
     def copy(self) -> Faces:
-        """A copy whose arrays later stages may write into without touching this one."""
-        return self[np.arange(len(self))]
+        """A copy whose arrays later stages may write into without touching this one (``unread`` too)."""
+        out = self[np.arange(len(self))]
+        out.unread = None if self.unread is None else self.unread.copy()
+        return out
 
     @property
     def best_probs(self) -> np.ndarray | None:

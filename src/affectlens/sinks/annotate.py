@@ -132,9 +132,8 @@ class Annotator:
             top = below if below is not None else y + 2
         top = int(min(max(top, 0), max(h - height, 0)))
         x = int(min(max(x, 0), max(w - width, 0)))
-        box = img[
-            top : top + height, x : x + width
-        ]  # shaded in place: a copy of the frame per face cost 38 ms at 1080p
+        # shaded in place: a copy of the whole frame per face cost 38 ms at 1080p
+        box = img[top : top + height, x : x + width]
         box[:] = (box.astype(np.float32) * 0.45).astype(np.uint8)
         for k, t in enumerate(lines):
             cv2.putText(
