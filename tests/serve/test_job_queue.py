@@ -16,7 +16,7 @@ def test_a_database_blip_does_not_kill_the_worker(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'serve.db'}")
     ran: list[str] = []
     queue = JobQueue(db, tmp_path / "jobs", lambda: object(), workers=1)
-    queue._run = lambda analyzer, job: (ran.append(job.id), queue._finish(job.id, summary={"frames": 0}))
+    queue._run = lambda analyzer, job: (ran.append(job.id), queue._finish(job, summary={"frames": 0}))
     claim, blips = queue._claim, [3]
 
     def flaky_claim():

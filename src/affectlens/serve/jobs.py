@@ -154,7 +154,7 @@ class JobQueue:
                         analyzer = self.analyzer_factory()
                     except Exception as exc:  # e.g. a broken install: say so on the job instead of hanging
                         log.exception("cannot load the models")
-                        self._finish(job.id, error=f"the server cannot load its models: {exc}")
+                        self._finish(job, error=f"the server cannot load its models: {exc}")
                         continue
                 self._run(analyzer, job)
                 backoff = 0.0
@@ -195,21 +195,20 @@ class JobQueue:
                 )
             return
         except AffectlensError as exc:
-            self._finish(job.id, error=str(exc))
+            self._finish(job, error=str(exc))
             return
         except Exception as exc:  # a bug or a full disk: the job fails with the reason, the worker lives on
             log.exception("job %s failed", job.id)
-            self._finish(job.id, error=f"internal error: {exc.__class__.__name__}: {exc}")
+            self._finish(job, error=f"internal error: {exc.__class__.__name__}: {exc}")
             return
-        self._finish(job.id, summary=summary)
+        self._finish(job, summary=summary)
         log.info("job %s: done (%s frames)", job.id, summary["frames"])
 
-    def _finish(self, job_id: str, summary: dict | None = None, error: str | None = None) -> None:
+    def _finish(self, job: Job, summary: dict | None = None, error: str | None = None) -> None:
         """Record the job's end; its upload is deleted (the service keeps derived data only: README, Privacy)."""
-        with self.db.begin() as s:
-            path = s.scalar(select(Job.input_path).where(Job.id == job_id))
-        if path:
-            Path(path).unlink(missing_ok=True)
+        job_id = job.id
+        if job.input_path:
+            Path(job.input_path).unlink(missing_ok=True)
         values: dict = {"finished_at": utcnow(), "state": "failed" if error else "done", "error": error}
         if summary is not None:
             values |= {"summary": summary, "frames_done": summary["frames"], "frames_total": summary["frames"]}
