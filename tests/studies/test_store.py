@@ -134,3 +134,20 @@ def test_a_claim_of_another_pid_namespace_on_this_host_is_not_taken_for_dead():
     assert _claimer_dead(f"{here}:999999999:x")  # this namespace, no such process: gone
     assert not _claimer_dead(f"{socket.gethostname()}/1:999999999:x")  # another namespace: not ours to judge
     assert not _claimer_dead(f"{socket.gethostname()}:999999999:x")  # an older release's claim: its heartbeat decides
+
+
+def test_a_deleted_study_made_again_under_its_name_gets_a_new_engine(home):
+    """The engine cache knew a study's SQLite file by its inode, which a file system reuses: a study deleted
+    and made again in one process could get the old engine back, its migration skipped."""
+    from affectlens import db
+    from affectlens.studies import add_recording, create_study, delete_study
+    from affectlens.studies.locations import locate
+    from tests.studies.conftest import clip
+
+    create_study("again", clip("intel_classroom_four_people.mp4"))
+    url = locate("again").url
+    assert url in db._engines
+    delete_study("again", erased_by="test")
+    assert url not in db._engines
+    create_study("again", clip("intel_classroom_four_people.mp4"))
+    add_recording("again", clip("expressions_man.mp4"), "r1")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from affectlens.db import connect
+from affectlens.db import connect, dispose
 from affectlens.errors import AffectlensError, Conflict, NotFound
 from affectlens.studies.invites import INVALID as INVALID_LINK
 from affectlens.studies.invites import Invitation, InviteBook, parse_expiry, pseudonyms, token_hash
@@ -150,7 +150,10 @@ def forget_respondent(name: str, respondent: str, db: str | None = None, erased_
 def delete_study(name: str, db: str | None = None, erased_by: str | None = None) -> Erased:
     """Remove a whole study: rows, result files, kept media, and its folder."""
     store, loc = open_store(name, db)
-    return _delete_study(store, store.study(name), erased_by, default_db=loc.default_db)
+    erased = _delete_study(store, store.study(name), erased_by, default_db=loc.default_db)
+    if loc.default_db:  # its file is gone: a study made again under the name must get a new, migrated engine
+        dispose(loc.url)  # (the cache's file-identity check alone misses a file system reusing the inode)
+    return erased
 
 
 def erasures(name: str, db: str | None = None):
