@@ -37,6 +37,9 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=MISSING))
 
 
+GRACE_S = 2.0  # the shared server's reconnect grace
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,8 +106,11 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[Server]:
-    """No auth (loopback), a 3 MB upload limit so the oversized case is cheap."""
-    s = start_server(tmp_path_factory.mktemp("serve"), "--no-auth", "--max-upload-mb", "3")
+    """No auth (loopback), a 3 MB upload limit so the oversized case is cheap, a 2 s reconnect grace for remote
+    respondents so a dropped connection is settled soon."""
+    s = start_server(
+        tmp_path_factory.mktemp("serve"), "--no-auth", "--max-upload-mb", "3", "--reconnect-grace", str(GRACE_S)
+    )
     yield s
     s.stop()
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.serve.conftest import clip_frames, copy_clip, jpeg, run_cli
+from tests.serve.conftest import GRACE_S, clip_frames, copy_clip, jpeg, run_cli
 
 STIMULUS = "expressions_man.mp4"  # 5.6 s: the respondents "watch" it while their camera shows the same clip
 
@@ -194,3 +194,108 @@ def test_a_study_read_by_another_model_than_the_servers_refuses_live_sessions(se
 
     reply = asyncio.run(refused())
     assert reply["status"] == 409 and "serve --model affect-cnn-x2-v1-int8" in reply["message"]
+
+
+def _invite(server, who: str) -> str:
+    with server.client() as c:
+        r = c.post("/v1/studies/remote-ad/invites", json={"respondents": [who]})
+        assert r.status_code == 201, r.text
+    url = r.json()[0]["url"]
+    assert httpx.post(f"{url}/consent").status_code == 204
+    return url
+
+
+async def _send(ws, frames: list[bytes], start_s: float, until_s: float, fps: float = 24000 / 1001) -> list[dict]:
+    out = []
+    for i in range(0, len(frames), 4):
+        if start_s <= (t := i / fps) <= until_s:
+            await ws.send(framed(t, t + 1.0, frames[i]))
+            out.append(json.loads(await ws.recv()))
+    return out
+
+
+async def _start_and_drop(url: str, frames: list[bytes], until_s: float) -> list[dict]:
+    """Start, watch until ``until_s``, then lose the connection without a close (the network went)."""
+    ws = await websockets.connect(url, max_size=None)
+    await ws.send(json.dumps({"type": "start"}))
+    assert json.loads(await ws.recv())["type"] == "started"
+    acks = await _send(ws, frames, 0.0, until_s)
+    ws.transport.abort()
+    return acks
+
+
+def _state_of(server, who: str, leave: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while (r := _respondents(server)[who])["state"] == leave and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return r
+
+
+def test_a_dropped_connection_resumes_where_it_was_with_the_same_recording_and_tracks(server, study, frames):
+    """A Wi-Fi blip ended the session as partial and used the link up: the page now reconnects within the grace
+    and goes on; the respondent ends done, with one track across the gap."""
+    url = _invite(server, "blip")
+
+    async def go():
+        first = await _start_and_drop(ws_url(server, url), frames, 2.5)
+        await asyncio.sleep(GRACE_S / 4)
+        assert _respondents(server)["blip"]["state"] == "running"  # waiting for the page, not settled
+        async with websockets.connect(ws_url(server, url) + "?resume=1", max_size=None) as ws:
+            resumed = json.loads(await ws.recv())
+            rest = await _send(ws, frames, 2.6, 99.0)
+            await ws.send(json.dumps({"type": "end", "t": len(frames) / (24000 / 1001)}))
+            return first, resumed, rest, json.loads(await ws.recv())
+
+    first, resumed, rest, saved = asyncio.run(go())
+    assert resumed["type"] == "resumed" and 2.2 <= resumed["t"] <= 2.5, resumed
+    assert all(a["type"] == "ack" for a in first + rest) and saved == {"type": "saved", "state": "done"}, saved
+    r = _respondents(server)["blip"]
+    assert r["state"] == "done" and r["seconds_watched"] > 5, r
+    db = server.data_dir / "home" / "studies" / "remote-ad" / "study.db"
+    with sqlite3.connect(db) as con:
+        rid = con.execute("select id from recordings where respondent = 'blip'").fetchone()[0]
+    import pandas as pd
+
+    rows = pd.read_parquet(db.parent / "results" / f"{rid}.parquet")
+    assert rows["stimulus_time_s"].min() < 0.5 and rows["stimulus_time_s"].max() > 5.0  # both sides of the gap
+    assert rows["track_id"].nunique() == 1, rows["track_id"].value_counts()  # the tracker's state came back too
+    assert httpx.get(url).status_code == 410  # done: the link is used up as before
+
+
+def test_a_connection_that_does_not_come_back_is_settled_partial_after_the_grace(server, study, frames):
+    url = _invite(server, "gone")
+    asyncio.run(_start_and_drop(ws_url(server, url), frames, 1.5))
+    t0 = time.monotonic()
+    r = _state_of(server, "gone", leave="running")
+    assert r["state"] == "partial" and 1.2 <= r["seconds_watched"] <= 1.6, r
+    assert time.monotonic() - t0 >= GRACE_S * 0.5  # it waited for the page first
+
+    async def late():
+        async with websockets.connect(ws_url(server, url) + "?resume=1") as ws:
+            return json.loads(await ws.recv())
+
+    reply = asyncio.run(late())
+    assert reply["type"] == "error" and reply["status"] == 410, reply
+
+
+def test_a_reconnection_takes_over_from_a_connection_the_server_still_holds(server, study, frames):
+    """The server may not notice a dead connection for a long time: the page's new one takes the session over and
+    the old one is closed."""
+    url = _invite(server, "twice")
+
+    async def go():
+        old = await websockets.connect(ws_url(server, url), max_size=None)
+        await old.send(json.dumps({"type": "start"}))
+        await old.recv()
+        await _send(old, frames, 0.0, 1.0)
+        async with websockets.connect(ws_url(server, url) + "?resume=1", max_size=None) as new:
+            resumed = json.loads(await new.recv())
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(old.recv(), 10)
+            acks = await _send(new, frames, 1.1, 2.0)
+            await new.send(json.dumps({"type": "end", "t": 2.0}))
+            return resumed, old.close_code, acks, json.loads(await new.recv())
+
+    resumed, old_code, acks, saved = asyncio.run(go())
+    assert resumed["type"] == "resumed" and old_code == 4001
+    assert [a["type"] for a in acks] == ["ack"] * len(acks) and saved == {"type": "saved", "state": "partial"}

@@ -247,3 +247,45 @@ def test_a_lower_case_bearer_key_is_a_key_for_large_uploads_too(tmp_path, media)
         for scheme in ("Bearer", "bearer"):
             r = c.post("/v1/jobs", files=video, headers={"authorization": f"{scheme} {key}"})
             assert r.status_code == 202, (scheme, r.text)
+
+
+class _Waiting:
+    """What :class:`Sessions` needs of a respondent's session: its link's hash, its state, finish()."""
+
+    def __init__(self, digest: str):
+        self.digest, self.state, self.finished = digest, None, 0
+
+    def finish(self):
+        self.finished += 1
+        self.state = "partial"
+        return self.state
+
+
+def test_sessions_wait_the_grace_for_their_page_and_are_settled_at_a_stop():
+    import time
+
+    from affectlens.errors import Gone
+    from affectlens.serve.respondent import Sessions
+
+    sessions = Sessions(grace_s=0.3)
+    a, b, c = _Waiting("a"), _Waiting("b"), _Waiting("c")
+    for s, conn in ((a, "ws-a"), (b, "ws-b"), (c, "ws-c")):
+        sessions.hold(s, conn)
+    sessions.release(a, "ws-a", wait=True)  # dropped: waits
+    sessions.release(b, "ws-b", wait=False)  # the page closed: settled at once
+    assert (a.finished, b.finished) == (0, 1)
+    assert sessions.resume("a", "ws-a2") == (a, None)  # back in time: the timer is off
+    sessions.release(c, "ws-other", wait=True)  # not c's connection: nothing
+    time.sleep(0.6)
+    assert (a.finished, c.finished) == (0, 0)
+    assert sessions.resume("c", "ws-c2") == (c, "ws-c")  # a takeover names the connection it replaces
+    sessions.release(a, "ws-a2", wait=True)
+    time.sleep(0.6)
+    assert a.finished == 1  # the grace ran out
+    with pytest.raises(Gone):
+        sessions.resume("a", "ws-a3")
+    sessions.release(c, "ws-c2", wait=True)
+    sessions.close()  # the server stops: the waiting session is settled now, not left running
+    assert c.finished == 1
+    time.sleep(0.4)
+    assert c.finished == 1  # and its timer does not settle it twice

@@ -79,6 +79,10 @@ def serve_cmd(
     model: Annotated[
         str | None, typer.Option("--model", help="expression model of every analyzer: shipped name or .onnx")
     ] = None,
+    reconnect_grace: Annotated[
+        float,
+        typer.Option("--reconnect-grace", help="seconds a remote respondent's dropped connection may come back in"),
+    ] = 30.0,
 ) -> None:
     """Run the web API, the dashboard and remote respondents' pages; open the printed URL in a browser."""
     _require_serve_extra()
@@ -99,7 +103,13 @@ def serve_cmd(
         "model",
     )
     options = {k: v for k, v in locals().items() if k in same_named}
-    settings = _settings(**options, db_url=db, auth=not no_auth, cors_origins=tuple(cors_origin or ())).validate()
+    settings = _settings(
+        **options,
+        db_url=db,
+        auth=not no_auth,
+        cors_origins=tuple(cors_origin or ()),
+        reconnect_grace_s=reconnect_grace,
+    ).validate()
     web = create_app(settings)
     auth = "off (--no-auth, loopback only)" if no_auth else "on: send X-API-Key (create one: affectlens keys create)"
     typer.echo(f"affectlens dashboard: {settings.url}  (API docs: {settings.url}docs; API keys {auth})", err=True)

@@ -16,7 +16,7 @@ from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.jobs import JobQueue
 from affectlens.serve.keys import verify_key
 from affectlens.serve.limits import BodyLimit
-from affectlens.serve.respondent import Links
+from affectlens.serve.respondent import Links, Sessions
 from affectlens.serve.routes import analyze, jobs, live, respondent, studies, tickets, ui
 from affectlens.serve.security import NoAuthGuard, key_from_headers, scope_headers
 from affectlens.serve.settings import ServeSettings
@@ -114,7 +114,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
         max_queued=settings.max_queued,
         max_attempts=settings.max_attempts,
     )
-    state = ServeState(settings=settings, db=db, jobs=queue, links=Links(settings.db_url))
+    state = ServeState(
+        settings=settings,
+        db=db,
+        jobs=queue,
+        links=Links(settings.db_url),
+        sessions=Sessions(settings.reconnect_grace_s),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -132,6 +138,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             yield
         finally:
             queue.stop()
+            state.sessions.close()
 
     app = FastAPI(
         title="affectlens",

@@ -5,10 +5,13 @@ so a study is searched once per link, never by the token itself). The camera che
 detector on a frame and says what to fix: no face, too dark or too bright, off-centre, too far.
 The live session steps each frame through a :class:`~affectlens.serve.live.LiveSession` stamped
 with the stimulus's playback time, and keeps the rows in a :class:`~affectlens.studies.remote.RemoteRecording`.
+A connection that drops without a word (a Wi-Fi blip, a phone changing networks) leaves its session waiting in
+:class:`Sessions` for a grace period, for the page to reconnect and go on with the same tracks and recording.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +36,10 @@ DEFAULT_CONSENT = (
 )
 MIN_LIGHT, MAX_LIGHT = 60.0, 225.0  # mean luma (0-255) of the face
 MIN_FACE_FRACTION = 0.12  # face width / frame width
+#: what a page that reconnects too late reads (its session was settled meanwhile)
+TOO_LATE = "This session has ended: the connection was lost for too long. What you watched is saved — thank you."
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -140,6 +147,12 @@ class RespondentSession:
         self.recording: RemoteRecording | None = None
         self.flush_every_s = flush_every_s
         self.state: str | None = None
+        # a page that reconnects takes its session over while the dropped connection may still be analysing
+        self._lock = threading.RLock()
+
+    @property
+    def digest(self) -> str:
+        return self.link.invite.token_sha256
 
     def start(self) -> None:
         """The respondent pressed start: use the link up and open their recording."""
@@ -150,23 +163,28 @@ class RespondentSession:
 
     def analyse(self, image: np.ndarray, stimulus_time_s: float, camera_time_s: float) -> dict:
         assert self.recording is not None
-        with self.pool.borrow() as analyzer:
+        with self._lock, self.pool.borrow() as analyzer:
             result = self.live.push(analyzer, image, stimulus_time_s)
-        with self._ends():
-            self.recording.add(result, camera_time_s)
+            with self._ends():
+                self.recording.add(result, camera_time_s)
         return {"type": "ack", "t": round(stimulus_time_s, 3), "faces": len(result.faces)}
 
     def progress(self, stimulus_time_s: float) -> None:
         if self.recording is not None:
-            with self._ends():
+            with self._lock, self._ends():
                 self.recording.progress(stimulus_time_s)
 
     def finish(self, stimulus_time_s: float | None = None) -> str | None:
         """Settle the recording once (``done`` if playback reached the end, else ``partial``)."""
-        if self.recording is not None and self.state is None:
-            with self._ends():
-                self.state = self.recording.finish(stimulus_time_s)
-        return self.state
+        with self._lock:
+            if self.recording is not None and self.state is None:
+                with self._ends():
+                    self.state = self.recording.finish(stimulus_time_s)
+            return self.state
+
+    @property
+    def watched_s(self) -> float:
+        return self.recording.watched_s if self.recording is not None else 0.0
 
     @contextmanager
     def _ends(self):
@@ -177,3 +195,85 @@ class RespondentSession:
         except Gone:
             self.state = "ended"
             raise
+
+
+class Sessions:
+    """The started, unsettled respondent sessions of this server, by their link's token hash, each held by one
+    connection (any object) or waiting ``grace_s`` for its page to reconnect after a silent drop.
+
+    :meth:`resume` hands a session to a new connection, the one it replaces (a dead socket the server has not
+    noticed yet) returned for closing; a session nobody resumes in time is settled (``partial``) by a timer;
+    :meth:`close` settles every waiting one at a server stop.
+    """
+
+    def __init__(self, grace_s: float = 30.0):
+        self.grace_s = grace_s
+        self._held: dict[str, tuple[RespondentSession, object | None, threading.Timer | None]] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, session: RespondentSession, owner: object) -> None:
+        with self._lock:
+            self._held[session.digest] = (session, owner, None)
+
+    def resume(self, digest: str, owner: object) -> tuple[RespondentSession, object | None]:
+        """The session of ``digest`` for ``owner``, and the connection that held it (None if it was waiting);
+        :class:`Gone` when there is none (settled, erased, or this server restarted since)."""
+        with self._lock:
+            session, previous, timer = self._held.get(digest, (None, None, None))
+            if session is None or session.state is not None:
+                raise Gone(TOO_LATE)
+            if timer is not None:
+                timer.cancel()
+            self._held[digest] = (session, owner, None)
+        return session, previous
+
+    def release(self, session: RespondentSession, owner: object, *, wait: bool) -> None:
+        """``owner``'s connection ended: settle its session now, or (``wait``: it dropped without a word) after
+        the grace period unless a page resumes it. Nothing when another connection has taken the session over."""
+        with self._lock:
+            held = self._held.get(session.digest)
+            if held is None or held[0] is not session or held[1] is not owner:
+                return
+            if wait and self.grace_s > 0:
+                timer = threading.Timer(self.grace_s, self._expire, (session,))
+                timer.daemon = True
+                self._held[session.digest] = (session, None, timer)
+                timer.start()
+                return
+            del self._held[session.digest]
+        _settle(session)
+
+    def forget(self, session: RespondentSession) -> None:
+        """The session was settled by its page (``end``)."""
+        with self._lock:
+            if (held := self._held.get(session.digest)) is not None and held[0] is session:
+                del self._held[session.digest]
+
+    def _expire(self, session: RespondentSession) -> None:
+        with self._lock:
+            held = self._held.get(session.digest)
+            if held is None or held[0] is not session or held[1] is not None:
+                return  # resumed meanwhile
+            del self._held[session.digest]
+        _settle(session)
+
+    def close(self) -> None:
+        """The server stops: settle the sessions that wait for their page (those still connected are settled as
+        their connections close)."""
+        with self._lock:
+            waiting = [(s, t) for s, owner, t in self._held.values() if owner is None]
+            for s, _ in waiting:
+                del self._held[s.digest]
+        for session, timer in waiting:
+            if timer is not None:
+                timer.cancel()
+            _settle(session)
+
+
+def _settle(session: RespondentSession) -> None:
+    try:
+        session.finish()
+    except Gone:
+        pass  # settled or erased meanwhile: nothing left to write
+    except Exception:  # a database down at the end: the study's next read settles it as stale
+        log.exception("could not settle a remote respondent's session")

@@ -42,6 +42,7 @@ class ServeSettings:
     threads: int | None = None  # ONNX Runtime threads per analyzer (None: all cores for video jobs, 1 for frames)
     load_models: bool = True  # False: tests of pure HTTP behaviour
     public_url: str | None = None  # the base of respondents' invite links (default: the request's own)
+    reconnect_grace_s: float = 30.0  # how long a remote respondent's dropped session waits for its page
     model: str | None = None  # the expression model of every analyzer (None: the default; by name once validated)
 
     @property
@@ -66,6 +67,8 @@ class ServeSettings:
             )
         if self.workers < 1 or self.inference_workers < 1:
             raise AffectlensError("--workers and --inference-workers must be at least 1")
+        if not 0 <= self.reconnect_grace_s <= 600:
+            raise AffectlensError("--reconnect-grace must be between 0 and 600 seconds")
         if self.max_upload_mb <= 0:
             raise AffectlensError("--max-upload-mb must be positive")
         from affectlens.classify import model_id

@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 from affectlens.serve.errors import ApiError
 from affectlens.serve.inference import AnalyzerPool
 from affectlens.serve.jobs import JobQueue
-from affectlens.serve.respondent import Links
+from affectlens.serve.respondent import Links, Sessions
 from affectlens.serve.settings import ServeSettings
 from affectlens.serve.tickets import Tickets
 
@@ -27,6 +27,7 @@ class ServeState:
     study_lock: threading.Lock = field(default_factory=threading.Lock)
     tickets: Tickets = field(default_factory=Tickets)
     links: Links = field(default_factory=lambda: Links(None))  # remote respondents' invite links
+    sessions: Sessions = field(default_factory=Sessions)  # remote respondents' running sessions
 
     @property
     def jobs_dir(self) -> Path:

@@ -11,8 +11,11 @@ Before ``{"type": "start"}`` a frame gets the camera check; after it, the frame 
 the respondent's recording and acknowledged (``{"type": "ack", "t", "faces"}``): the page sends
 its next frame only then, so the server never holds a backlog. ``{"type": "progress", "t"}``
 keeps the session alive (and saves the rows when a save is due); ``{"type": "end", "t"}``
-settles the recording (``{"type": "saved", "state"}``); a connection that drops after the start
-leaves it ``partial``.
+settles the recording (``{"type": "saved", "state"}``); a page that closes after the start (close
+code 1000 or 1001) leaves it ``partial``. A connection that drops without a close (a network blip) keeps the
+session waiting for the server's reconnect grace (``--reconnect-grace``, 30 s): the page connects again to
+``WS /r/{token}/live?resume=1`` and, answered ``{"type": "resumed", "t"}`` (the stimulus time watched so
+far), goes on with the same tracks and recording; too late, it gets an error 410.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import math
 import mimetypes
 import struct
+from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 
@@ -96,6 +100,7 @@ def session_info(token: str, request: Request) -> dict:
         "stimulus_duration_s": round(link.study.stimulus_duration_s, 3),
         "consented": link.invite.consent_at is not None,
         "models_loaded": _state(request).pool is not None,
+        "reconnect_grace_s": _state(request).settings.reconnect_grace_s,
     }
 
 
@@ -138,30 +143,51 @@ async def live(ws: WebSocket, token: str) -> None:
         await ws.send_json({"type": "error", "status": 409, "message": mismatch})
         await ws.close(code=4409)
         return
-    session = RespondentSession(link, pool)
+    sessions = _state(ws).sessions
+    if ws.query_params.get("resume"):
+        try:
+            session, dropped = sessions.resume(link.invite.token_sha256, ws)
+        except Gone as exc:
+            await ws.send_json({"type": "error", "status": 410, "message": str(exc)})
+            await ws.close(code=4410)
+            return
+        if dropped is not None:  # a connection the server still thought alive: the page has left it
+            with suppress(Exception):
+                await dropped.close(code=4001, reason="replaced by a reconnection")
+        await ws.send_json({"type": "resumed", "t": round(session.watched_s, 3)})
+    else:
+        session = RespondentSession(link, pool)
+    silent = True
     try:
-        await _serve(ws, session)
+        silent = await _serve(ws, session)
     finally:
         if session.recording is not None and session.state is None:
-            await run_in_threadpool(session.finish)
+            await run_in_threadpool(sessions.release, session, ws, wait=silent)
+        elif session.recording is not None:  # settled (or erased) while this connection held it
+            sessions.forget(session)
 
 
-async def _serve(ws: WebSocket, session: RespondentSession) -> None:
+async def _serve(ws: WebSocket, session: RespondentSession) -> bool:
+    """Answer the page until it ends the session or goes; False when it went saying so (close 1000, 1001)."""
     max_side = _state(ws).settings.live_max_side
+    sessions = _state(ws).sessions
     while True:
         msg = await ws.receive()
         if msg["type"] == "websocket.disconnect":
-            return
+            return msg.get("code") not in (1000, 1001)
         try:
             if msg.get("bytes") is not None:
                 await ws.send_json(await run_in_threadpool(_frame, session, msg["bytes"], max_side))
             elif msg.get("text"):
                 reply = await run_in_threadpool(_command, session, msg["text"])
+                if reply is not None and reply["type"] == "started":
+                    sessions.hold(session, ws)
                 if reply is not None:
                     await ws.send_json(reply)
                     if reply["type"] == "saved":
+                        sessions.forget(session)
                         await ws.close()
-                        return
+                        return False
         except ApiError as exc:
             await ws.send_json({"type": "error", "status": exc.status_code, "message": exc.detail})
         except (Gone, NotFound, AffectlensError) as exc:

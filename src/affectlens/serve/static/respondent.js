@@ -2,6 +2,8 @@
 // Every frame sent is stamped with the stimulus's playback time at capture (and the camera's own time), so
 // buffering, pauses and a hidden tab leave gaps on the stimulus timeline, never shifted data. One frame is in
 // flight at a time: the server acknowledges each before the next is sent (no backlog, whatever its speed).
+// A connection that drops (a network blip) is tried again with the stimulus paused: the server keeps the session
+// for its reconnect grace, and the page goes on where it was, with the same recording.
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -12,9 +14,11 @@
   let sentAt = -1e9;
   let ws = null, stream = null, inFlight = false, lastCheck = null, okStreak = 0, maxT = 0, ended = false, captureTimer = null;
   let progressTimer = null, loadTries = 0, settled = false;  // settled: the page has said its last word
+  let reconnecting = false, droppedAt = 0, reconnectTries = 0, graceMs = 30000;
   // what a respondent reads when the study cannot go on for a reason only its organisers can mend (the server's
   // own message is for them: it names a command to run)
   const UNAVAILABLE = "This study is not available right now. Please contact the study's organisers; you can close this page.";
+  const LOST = "The connection was lost. What you watched so far is saved — thank you.";
 
   function show(step) {
     for (const s of ["consent", "check", "watch", "done"]) $(`step-${s}`).hidden = s !== step;
@@ -48,6 +52,7 @@
       return;
     }
     const info = await r.json();
+    if (info.reconnect_grace_s !== undefined) graceMs = info.reconnect_grace_s * 1000;
     $("consent-text").textContent = info.consent_text;
     $("agree").disabled = false;
   }
@@ -70,18 +75,37 @@
     connect();
   }
 
-  function connect() {
+  function connect(resume = false) {
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
-    ws = new WebSocket(`${proto}${location.host}${base}/live`);
-    ws.binaryType = "arraybuffer";
-    ws.onopen = () => { captureTimer = setInterval(tick, POLL_MS); };
-    ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
-    ws.onclose = (ev) => {
-      if (settled) return;
-      if (ev.code >= 4000 || ev.code === 1011) finish(UNAVAILABLE);  // refused by the server: a reload cannot help
-      else if (stats.state === "watch") finish("The connection was lost. What you watched so far is saved — thank you.");
-      else if (stats.state === "check") $("check-hint").textContent = "The connection to the study was lost: reload this page.";
+    const sock = new WebSocket(`${proto}${location.host}${base}/live${resume ? "?resume=1" : ""}`);
+    ws = sock;
+    sock.binaryType = "arraybuffer";
+    sock.onopen = () => {
+      inFlight = false;
+      if (!captureTimer) captureTimer = setInterval(tick, POLL_MS);
+      if (!resume) reconnecting = false;  // a camera check goes on at once; a watch waits for "resumed"
     };
+    sock.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+    sock.onclose = (ev) => {
+      if (settled || sock !== ws) return;  // a connection already given up on
+      if (ev.code >= 4000 || ev.code === 1011) finish(UNAVAILABLE);  // refused by the server: a reload cannot help
+      else if (stats.state === "watch" || stats.state === "check") reconnect(stats.state === "watch");
+    };
+  }
+
+  // Try again, more slowly each time, until the server's grace is over; the stimulus waits meanwhile.
+  function reconnect(resume) {
+    if (!reconnecting) {
+      reconnecting = true; droppedAt = performance.now(); reconnectTries = 0; stats.reconnects = (stats.reconnects || 0) + 1;
+      if (resume) { $("stimulus").pause(); $("watch-note").textContent = "Connection lost — reconnecting…"; }
+      else $("check-hint").textContent = "Connection lost — reconnecting…";
+    }
+    if (performance.now() - droppedAt > graceMs + 5000) {
+      if (resume) finish(LOST);
+      else $("check-hint").textContent = "The connection to the study was lost: check your network, then reload this page.";
+      return;
+    }
+    setTimeout(() => { if (!settled) connect(resume); }, Math.min(8000, 500 * 2 ** reconnectTries++));
   }
 
   function onMessage(m) {
@@ -92,6 +116,7 @@
       stats.rttSumMs += rtt; stats.rttMaxMs = Math.max(stats.rttMaxMs, rtt);
     }
     else if (m.type === "started") play();
+    else if (m.type === "resumed") resumed();
     else if (m.type === "saved") finish();
     else if (m.type === "error") {
       inFlight = false; stats.errors++;
@@ -155,6 +180,14 @@
     }
   }
 
+  function resumed() {
+    reconnecting = false;
+    $("watch-note").textContent = "";
+    const v = $("stimulus");
+    if (v.ended) ws.send(JSON.stringify({ type: "end", t: v.duration }));  // it ended while the connection was down
+    else if (!document.hidden) v.play().catch(() => {});
+  }
+
   function start() {
     $("start").disabled = true;
     ws.send(JSON.stringify({ type: "start" }));
@@ -177,14 +210,14 @@
     v.addEventListener("ended", () => {
       ended = true;
       clearInterval(captureTimer);
-      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "end", t: v.duration }));
-      else finish("The connection was lost. What you watched so far is saved — thank you.");
+      if (ws.readyState === WebSocket.OPEN && !reconnecting) ws.send(JSON.stringify({ type: "end", t: v.duration }));
+      else if (!reconnecting) finish(LOST);  // else sent once the page has reconnected
     });
     document.addEventListener("visibilitychange", () => {
       if (ended) return;
-      if (document.hidden) v.pause(); else v.play().catch(() => {});
+      if (document.hidden) v.pause(); else if (!reconnecting) v.play().catch(() => {});
     });
-    v.addEventListener("pause", () => { if (!ended && !document.hidden) v.play().catch(() => {}); });
+    v.addEventListener("pause", () => { if (!ended && !document.hidden && !reconnecting) v.play().catch(() => {}); });
     progressTimer = setInterval(() => {
       if (!ended && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "progress", t: maxT }));
     }, PROGRESS_EVERY_MS);
