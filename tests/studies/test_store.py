@@ -106,6 +106,26 @@ def test_stale_claims_of_dead_processes_are_reclaimed(store):
     assert again is not None and again.attempts == 2
 
 
+def test_claims_are_judged_by_the_databases_clock_not_each_machines(store, monkeypatch):
+    """A worker whose clock ran 15 minutes late wrote heartbeats that a reader with a right clock took for stale
+    (its running recording reclaimed and processed twice); a reader 15 minutes ahead did the same to everyone."""
+    from datetime import timedelta
+
+    import affectlens.studies.store as store_module
+    from affectlens.db import utcnow
+
+    study = _study(store, 2)
+    monkeypatch.setattr(store_module, "utcnow", lambda: utcnow() - timedelta(minutes=15))  # the late worker
+    late = store.claim(study, new_claimer())
+    store.heartbeat([late.id], late.claimed_by)
+    monkeypatch.setattr(store_module, "utcnow", lambda: utcnow() + timedelta(minutes=15))  # a reader ahead
+    on_time = store.claim(study, new_claimer())
+    assert store.reclaim_stale(study, stale_after_s=600) == 0
+    assert {r.status for r in store.recordings(study)} == {RUNNING}
+    assert on_time is not None
+    assert store.reclaim_stale(study, stale_after_s=-1) == 2  # old heartbeats are still found stale
+
+
 def test_heartbeat_keeps_a_long_claim_fresh(store):
     import time
 

@@ -15,16 +15,41 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.sql.expression import FunctionElement
 
 from affectlens.errors import AffectlensError
 
-__all__ = ["Base", "connect", "dispose", "head_revision", "migrate", "safe_url", "sessions", "utcnow"]
+__all__ = ["Base", "connect", "db_utcnow", "dispose", "head_revision", "migrate", "safe_url", "sessions", "utcnow"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+class db_utcnow(FunctionElement):
+    """The database server's clock in UTC (naive, as the columns hold it), for times that processes on different
+    machines compare: claims and heartbeats. Each machine's own clock may be minutes off; the database's is one."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(db_utcnow, "sqlite")
+def _sqlite_utcnow(element, compiler, **kw) -> str:
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+@compiles(db_utcnow, "postgresql")
+def _pg_utcnow(element, compiler, **kw) -> str:
+    return "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')"
+
+
+@compiles(db_utcnow)
+def _default_utcnow(element, compiler, **kw) -> str:
+    return "CURRENT_TIMESTAMP"
 
 
 class Base(DeclarativeBase):

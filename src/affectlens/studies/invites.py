@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from affectlens.db import db_utcnow
 from affectlens.errors import AffectlensError, Conflict, Gone, NotFound
 from affectlens.studies.models import REMOTE, RUNNING, Invite, Recording, Study, utcnow
 from affectlens.studies.store import new_recording
@@ -202,8 +203,8 @@ class InviteBook:
                 consent=True,
                 status=RUNNING,
                 claimed_by=claimer,
-                claimed_at=now,
-                heartbeat_at=now,
+                claimed_at=db_utcnow(),  # judged stale against the database's clock (StudyStore.reclaim_stale)
+                heartbeat_at=db_utcnow(),
                 attempts=1,
                 added_at=now,
                 source=REMOTE,

@@ -14,12 +14,13 @@ import socket
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from affectlens.db import db_utcnow
 from affectlens.errors import AffectlensError, Conflict, NotFound
 from affectlens.studies.models import (
     DONE,
@@ -322,7 +323,7 @@ class StudyStore:
             if not ids:
                 return None
             for rid in ids:
-                now = utcnow()
+                now = db_utcnow()  # claims are judged stale against the database's clock, whoever made them
                 with self.session() as s:
                     res = s.execute(
                         update(Recording)
@@ -348,7 +349,7 @@ class StudyStore:
             s.execute(
                 update(Recording)
                 .where(Recording.id.in_(ids), Recording.claimed_by == claimer, Recording.status == RUNNING)
-                .values(heartbeat_at=utcnow())
+                .values(heartbeat_at=db_utcnow())
                 .execution_options(synchronize_session=False)
             )
             s.commit()
@@ -363,25 +364,31 @@ class StudyStore:
             if rec.source == REMOTE:
                 n += self._settle_remote(rec)
                 continue
-            cutoff = utcnow() - timedelta(seconds=stale_after_s)
+            cutoff = self._db_now() - timedelta(seconds=stale_after_s)
             if not (_claimer_dead(rec.claimed_by) or (rec.heartbeat_at or rec.claimed_at or cutoff) < cutoff):
                 continue
             n += self._set(rec.id, rec.claimed_by, RUNNING, status=PENDING, claimed_by=None)
         return n
+
+    def _db_now(self) -> datetime:
+        """The database's clock: heartbeats are written by it, so a machine whose own clock is minutes off neither
+        reclaims the work of live processes nor keeps dead claims."""
+        with self.session() as s:
+            return s.scalar(select(db_utcnow()))
 
     def settle_remote(self, study: Study) -> int:
         """Settle the remote sessions whose server is gone (see :meth:`reclaim_stale`)."""
         return sum(self._settle_remote(r) for r in self.recordings(study, RUNNING) if r.source == REMOTE)
 
     def _settle_remote(self, rec: Recording, silent_after_s: float = 120.0) -> int:
-        cutoff = utcnow() - timedelta(seconds=silent_after_s)
+        cutoff = self._db_now() - timedelta(seconds=silent_after_s)
         if not (_claimer_dead(rec.claimed_by) or (rec.heartbeat_at or rec.claimed_at or cutoff) < cutoff):
             return 0
         return self._set(rec.id, rec.claimed_by, RUNNING, status=PARTIAL, finished_at=utcnow())
 
     def remote_progress(self, rid: int, claimer: str, so_far: Finished) -> bool:
         """A live session's rows so far are on disk: record them and beat the claim's heart."""
-        return bool(self._set(rid, claimer, RUNNING, heartbeat_at=utcnow(), **self._remote_result(so_far)))
+        return bool(self._set(rid, claimer, RUNNING, heartbeat_at=db_utcnow(), **self._remote_result(so_far)))
 
     def remote_finish(self, rid: int, claimer: str, result: Finished, status: str) -> bool:
         """End a live session as ``done`` or ``partial`` (False: the claim was lost)."""
