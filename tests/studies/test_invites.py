@@ -142,3 +142,29 @@ def test_a_live_session_of_an_erased_respondent_writes_nothing_more(store, tmp_p
     with pytest.raises(Gone):
         live.finish(6.0)  # the disconnect's final write: nothing
     assert not live.path.exists()
+
+
+def test_an_unknown_link_searches_a_shared_database_once(db_url, media, tmp_path, monkeypatch):
+    """With every study in one database (--db), each link nobody issued (a forged or mistyped one, a bot) ran one
+    invites query per study in it, all on the same table."""
+    from sqlalchemy import event
+
+    from affectlens.db import connect
+    from affectlens.studies.api import create_study, find_invite
+
+    monkeypatch.setenv("AFFECTLENS_HOME", str(tmp_path / "home"))
+    for i in range(4):
+        create_study(f"s{i}", media / "videos" / "expressions_man.mp4", db=db_url)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    engine = connect(db_url)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with pytest.raises(NotFound):
+            find_invite("x" * 43, db=db_url)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert sum("FROM invites" in q for q in statements) == 1, statements

@@ -279,7 +279,11 @@ def respondents(name: str, db: str | None = None) -> tuple[Study, list[Responden
 def find_invite(token: str, db: str | None = None) -> tuple[StudyStore, Study, Invite]:
     """The study and invite a link's token opens (:class:`NotFound` / :class:`~affectlens.errors.Gone` if none)."""
     digest = token_hash(token)
+    searched: set[str] = set()
     for name in study_names(db):
+        if (url := locate(name, db).url) in searched:
+            continue  # one database holds every study (--db): its invites table was searched whole already
+        searched.add(url)
         store, _ = open_store(name, db)
         inv = InviteBook(store).by_hash(digest)
         if inv is not None:
