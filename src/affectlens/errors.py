@@ -16,3 +16,9 @@ class Conflict(AffectlensError):
 
 class Gone(AffectlensError):
     """The thing existed but may no longer be used (an expired, revoked or used invite link)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (drivers' messages run on with SQL and hints), else its type."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [exc.__class__.__name__])[0]

@@ -15,7 +15,7 @@ from affectlens.cli import model as _model  # noqa: F401  (registers the model v
 from affectlens.cli import serve as _serve  # noqa: F401  (registers serve and keys)
 from affectlens.cli import study as _study  # noqa: F401  (registers the study verbs)
 from affectlens.cli.app import app
-from affectlens.errors import AffectlensError
+from affectlens.errors import AffectlensError, first_line
 
 __all__ = ["app", "main"]
 
@@ -65,8 +65,7 @@ def _environment_error(exc: Exception) -> str | None:
     locked, unreachable, gone mid-way) or the file system did (permissions, missing folder, full disk)."""
     sa = sys.modules.get("sqlalchemy.exc")  # imported only if a database was used
     if sa is not None and isinstance(exc, sa.DBAPIError):
-        first = (str(exc.orig or exc).strip().splitlines() or [exc.__class__.__name__])[0]
-        return f"database: {first}"
+        return f"database: {first_line(exc)}"
     if isinstance(exc, OSError):
         return str(exc) or exc.__class__.__name__
     return None

@@ -20,7 +20,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
 
-from affectlens.errors import AffectlensError
+from affectlens.errors import AffectlensError, first_line
 
 __all__ = ["Base", "connect", "db_utcnow", "dispose", "head_revision", "migrate", "safe_url", "sessions", "utcnow"]
 
@@ -232,8 +232,7 @@ def _open(url: str, path: Path | None) -> Engine:
         from sqlalchemy.exc import ArgumentError, DBAPIError
 
         if isinstance(exc, DBAPIError | ArgumentError | ValueError | OSError):
-            first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
-            raise AffectlensError(f"cannot open database {safe_url(url)}: {first}") from None
+            raise AffectlensError(f"cannot open database {safe_url(url)}: {first_line(exc)}") from None
         raise
     return engine
 

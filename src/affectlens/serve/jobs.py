@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from affectlens.errors import AffectlensError
+from affectlens.errors import AffectlensError, first_line
 from affectlens.pipeline import Analyzer
 from affectlens.serve.db import Job, utcnow
 from affectlens.serve.errors import ApiError
@@ -160,8 +160,9 @@ class JobQueue:
                 backoff = 0.0
             except Exception as exc:  # the database went away a moment (restart, failover): the worker lives on
                 backoff = min(max(2 * backoff, 0.5), 30.0)
-                first = (str(exc).splitlines() or [""])[0]
-                log.warning("job worker: %s: %s; trying again in %.1f s", exc.__class__.__name__, first, backoff)
+                log.warning(
+                    "job worker: %s: %s; trying again in %.1f s", exc.__class__.__name__, first_line(exc), backoff
+                )
                 self._stop.wait(backoff)
 
     def _run(self, analyzer: Analyzer, job: Job) -> None:

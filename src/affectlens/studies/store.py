@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from affectlens.db import db_utcnow
-from affectlens.errors import AffectlensError, Conflict, NotFound
+from affectlens.errors import AffectlensError, Conflict, NotFound, first_line
 from affectlens.studies.models import (
     DONE,
     FAILED,
@@ -302,10 +302,9 @@ class StudyStore:
                     conn.rollback()  # after an error the connection takes no statement before a rollback
                     conn.exec_driver_sql("RESET lock_timeout")
         except Exception as exc:  # lock timeout, database locked, connection lost
-            first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
             note = (
-                f"compaction postponed ({first}): another connection is using the database, so the erased rows "
-                "may remain in its storage until the next erasure compacts it"
+                f"compaction postponed ({first_line(exc)}): another connection is using the database, so the erased "
+                "rows may remain in its storage until the next erasure compacts it"
             )
             log.warning(note)
             return note
