@@ -249,6 +249,16 @@ def test_a_bad_option_fails_before_an_earlier_runs_tables_are_touched(media, tmp
         assert (tmp_path / "faces.csv").read_bytes() == before, option
 
 
+def test_webcam_refuses_bad_options_before_it_opens_the_camera(tmp_path):
+    """`webcam` opened the camera first: a bad --alpha or an --out that is a file came up only once the camera's
+    light was on (here, with no camera, they were hidden behind "cannot open camera")."""
+    (tmp_path / "file").write_text("x")
+    for option, message in ((["--out", tmp_path / "file"], "is a file"), (["--alpha", "0"], "alpha")):
+        proc = cli("webcam", "--device", "97", "--headless", "--out", tmp_path / "o", *option)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and message in last and "camera" not in last, (option, proc.stderr[-300:])
+
+
 def test_an_engagement_config_with_a_typo_or_a_wrong_value_is_refused(media, tmp_path):
     for text, message in (("[weights]\nhapy = 0\n", "unknown expressions"), ('yaw_away = "x"\n', "finite number")):
         (tmp_path / "e.toml").write_text(text)

@@ -99,6 +99,35 @@ def test_revoked_keys_stop_working(auth_server):
         assert c.get("/v1/jobs").status_code == 401
 
 
+def test_revoking_a_key_ends_the_live_sessions_opened_with_it(auth_server, media):
+    """The key was checked once, at the handshake: a live camera session opened with a key went on being analysed
+    after the key was revoked, for as long as it stayed open."""
+    key = run_cli("keys", "create", "--name", "live", "--data-dir", str(auth_server.data_dir)).stdout.strip()
+    frame = (media / "expressions" / "happy.jpg").read_bytes()
+    ws_url = auth_server.url.replace("http", "ws") + "/v1/live"
+
+    async def go():
+        async with websockets.connect(ws_url, additional_headers={"X-API-Key": key}, max_size=None) as ws:
+            await ws.send(frame)
+            first = json.loads(await ws.recv())
+            revoked = run_cli("keys", "revoke", key.split("_")[1], "--data-dir", str(auth_server.data_dir))
+            assert revoked.returncode == 0, revoked.stderr
+            t0 = time.monotonic()
+            try:
+                while time.monotonic() - t0 < 20:
+                    await ws.send(frame)
+                    last = json.loads(await ws.recv())
+                    await asyncio.sleep(0.3)
+            except websockets.ConnectionClosed as closed:
+                return first, last, closed.rcvd.code, time.monotonic() - t0
+            return first, last, None, None
+
+    first, last, code, after_s = asyncio.run(go())
+    assert first["type"] == "result"
+    assert code == 4401 and last["status"] == 401 and "revoked" in last["message"], (code, last)
+    assert after_s < 10
+
+
 def test_tickets_expire_and_cannot_be_forged():
     from affectlens.serve.tickets import Tickets
 

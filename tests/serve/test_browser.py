@@ -175,3 +175,41 @@ def test_studies_page_invites_lists_and_revokes_remote_respondents(page, server,
         assert c.delete(f"/v1/studies/dash-invites/invites/{other}").status_code == 200
     page.wait_for_selector("#respondent-counts:text-is('2 revoked')", timeout=20_000)
     page.screenshot(path=str(artifacts / "study_invites.png"), full_page=True)
+
+
+PLOTTED = "document.getElementById('live-timeline').calcdata.reduce((n, c) => n + c.length, 0)"
+
+
+def test_live_page_survives_a_double_click_a_new_camera_size_and_an_unplugged_camera(page, server):
+    """Four faults of the dashboard a user met: a double click on Start opened two cameras (one left on after
+    Stop); the session timeline stopped drawing after its first points (its arrays grown in place); a camera that
+    changed size was squeezed into the first size (stretched faces read other expressions); and an unplugged
+    camera left the page "live", sending blank frames."""
+    page.add_init_script(
+        "(() => { window.__streams = []; const md = navigator.mediaDevices, get = md.getUserMedia.bind(md);"
+        " md.getUserMedia = async (c) => { const s = await get(c); window.__streams.push(s); return s; }; })()"
+    )
+    page.goto(f"{server.url}/#live")
+    page.dblclick("#live-start")
+    page.wait_for_function("window.affectlensLive.stats().answered >= 20", timeout=60_000)
+    assert page.evaluate("window.__streams.length") == 1
+    page.wait_for_function(f"{PLOTTED} >= 5", timeout=30_000)
+    early = page.evaluate(PLOTTED)
+    page.wait_for_function(f"{PLOTTED} >= {early} + 10", timeout=30_000)  # the line goes on being drawn
+
+    applied = page.evaluate(
+        "document.getElementById('live-video').srcObject.getVideoTracks()[0]"
+        ".applyConstraints({width: {exact: 640}, height: {exact: 360}}).then(() => true, () => false)"
+    )
+    if applied:  # the fake camera takes the new size
+        page.wait_for_function("document.getElementById('live-video').videoHeight === 360", timeout=10_000)
+        page.wait_for_function("document.getElementById('live-canvas').height === 360", timeout=10_000)
+        assert page.evaluate("document.getElementById('live-canvas').width") == 640
+
+    page.evaluate(
+        "document.getElementById('live-video').srcObject.getVideoTracks()"
+        ".forEach((t) => { t.stop(); t.dispatchEvent(new Event('ended')); })"
+    )
+    page.wait_for_function("document.getElementById('live-status').textContent.includes('camera disconnected')")
+    page.wait_for_selector("#live-start:not([disabled])")
+    assert page.evaluate("window.__streams.every((s) => s.getVideoTracks().every((t) => t.readyState === 'ended'))")

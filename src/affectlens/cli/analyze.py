@@ -436,15 +436,17 @@ def webcam_cmd(
 
     if headless and out is None:
         raise AffectlensError("--headless needs --out DIR (otherwise nothing would be seen or kept)")
-    src = WebcamSource(device, max_frames=max_frames)
+    if out is not None:
+        _output_folder(out)
     eng = EngagementConfig.load(engagement_config) if engagement_config else EngagementConfig()
-    analyzer = Analyzer(
+    analyzer = Analyzer(  # bad options are refused before the camera's light goes on
         model=resolve_model(model or DEFAULT_MODEL),
         smoothing_alpha=alpha,
         batch_frames=1,
         keep_images=True,
         engagement=eng,
     )
+    src = WebcamSource(device, max_frames=max_frames)
     annotator = Annotator(blur_faces=blur_faces)
     tally = Tally()
     with stop_signals(), ExitStack() as stack:

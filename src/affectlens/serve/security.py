@@ -11,7 +11,7 @@ from fastapi import Request, Security, WebSocket
 from fastapi.security import APIKeyHeader
 
 from affectlens.serve.errors import ApiError, send_error
-from affectlens.serve.keys import HEADER, key_active, verify_key
+from affectlens.serve.keys import HEADER, key_active, key_id_of, verify_key
 from affectlens.serve.settings import is_loopback
 
 api_key_header = APIKeyHeader(
@@ -48,6 +48,15 @@ def authorized(conn: Request | WebSocket, header_value: str | None = None) -> bo
         if key_id is not None and key_active(state.db, key_id):
             return True
     return verify_key(state.db, presented_key(conn, header_value))
+
+
+def key_id_authorizing(conn: Request | WebSocket) -> str | None:
+    """The id of the key a connection was let in with (its ticket's or its header's), None with auth off: a long
+    connection checks it again, so that revoking a key ends the sessions opened with it."""
+    state = conn.app.state.serve
+    if not state.settings.auth:
+        return None
+    return state.tickets.key_of(conn.query_params.get("ticket"), conn.url.path) or key_id_of(presented_key(conn))
 
 
 def require_key(request: Request, key: str | None = Security(api_key_header)) -> None:

@@ -37,6 +37,9 @@ class WebcamSource(Source):
         self.cap = _quietly_open(device)
         if not self.cap.isOpened():
             raise AffectlensError(f"cannot open camera {device} (no such device, or it is busy)")
+        # the newest frame, not the oldest of the driver's queue (4 on V4L2): an analysis slower than the camera
+        # would otherwise show and stamp frames ever more behind what the camera sees
+        self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         if width:
             self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         if height:

@@ -25,11 +25,15 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from affectlens.serve.errors import ApiError
+from affectlens.serve.keys import key_active
 from affectlens.serve.live import LiveSession
 from affectlens.serve.payload import face_payload
-from affectlens.serve.security import authorized, origin_allowed
+from affectlens.serve.security import authorized, key_id_authorizing, origin_allowed
 from affectlens.serve.state import ServeState
 from affectlens.serve.uploads import header_size, sniff
+
+KEY_CHECK_S = 5.0  # how often a live session checks that the key it was opened with still stands
+REVOKED = "the API key this session was opened with has been revoked"
 
 router = APIRouter()
 
@@ -92,6 +96,7 @@ async def live(ws: WebSocket) -> None:
     if pool is None:
         await ws.close(code=1011, reason="models not loaded")
         return
+    key_id = key_id_authorizing(ws)
     box = LatestFrame()
     t0 = time.monotonic()
     session = LiveSession(pool.config, pool.labels)
@@ -126,9 +131,16 @@ async def live(ws: WebSocket) -> None:
         }
 
     reader = asyncio.create_task(read())
+    checked = time.monotonic()
     try:
         while (item := await box.get()) is not None:
             n, data, t_recv = item
+            if key_id and time.monotonic() - checked > KEY_CHECK_S:  # a key revoked mid-session ends it
+                checked = time.monotonic()
+                if not await run_in_threadpool(key_active, state.db, key_id):
+                    await ws.send_json({"type": "error", "status": 401, "message": REVOKED})
+                    await ws.close(code=4401, reason="API key revoked")
+                    return
             try:
                 out = await run_in_threadpool(analyse, data, t_recv - t0)
             except ApiError as exc:

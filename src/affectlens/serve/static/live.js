@@ -5,8 +5,9 @@
   const $ = (id) => document.getElementById(id);
   const MAX_IN_FLIGHT = 2; // frames sent and not yet answered (the server keeps only the newest anyway)
   const HISTORY = 60; // sparkline points per face
-  let ws = null, stream = null, running = false;
-  let sent = 0, answered = 0, dropped = 0, t0 = 0;
+  const TIMELINE_S = 120; // seconds of session the timeline shows (and keeps); a face gone longer is dropped from it
+  let ws = null, stream = null, running = false, starting = false, muted = false;
+  let sent = 0, answered = 0, results = 0, dropped = 0, t0 = 0;
   let faces = [], frameW = 640, frameH = 480;
   const sentAt = new Map(), latencies = [], resultTimes = [], rows = [];
   const spark = new Map(); // track id → engagement history
@@ -17,18 +18,26 @@
   function status(text, cls = "muted") { const s = $("live-status"); s.textContent = text; s.className = cls; }
 
   async function start() {
+    if (starting || stream) return;  // a double click opened two cameras, one left on after Stop
+    starting = true;
+    $("live-start").disabled = true;
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
-    } catch (e) { status(`camera refused or missing: ${e.message}`, "error"); return; }
+    } catch (e) { status(`camera refused or missing: ${e.message}`, "error"); $("live-start").disabled = false; return; }
+    finally { starting = false; }
     const video = $("live-video");
     video.srcObject = stream;
     await video.play();
-    frameW = video.videoWidth || 640; frameH = video.videoHeight || 480;
-    grab.width = frameW; grab.height = frameH;
-    const canvas = $("live-canvas");
-    canvas.width = frameW; canvas.height = frameH;
-    sent = answered = dropped = 0; sentAt.clear(); latencies.length = 0; resultTimes.length = 0; rows.length = 0;
-    spark.clear(); timeline.clear(); faces = [];
+    fitCanvases();
+    for (const track of stream.getVideoTracks()) {  // unplugged or taken by another app: say so, stop sending
+      track.addEventListener("ended", () => { if (running) { stop(); status("camera disconnected", "error"); } });
+      track.addEventListener("mute", () => { muted = true; status("camera paused (no picture)", "muted"); });
+      track.addEventListener("unmute", () => { muted = false; if (running) { status("live", "state-done"); pump(); } });
+    }
+    sent = answered = results = dropped = 0; sentAt.clear(); latencies.length = 0; resultTimes.length = 0; rows.length = 0;
+    spark.clear(); timeline.clear(); faces = []; muted = false;
+    const exp = $("live-export");  // a new session's export is whole again
+    delete exp.dataset.capped; exp.textContent = "Export session CSV"; exp.title = "";
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     try { ws = new WebSocket(await AL.ticketed(`${proto}${location.host}/v1/live`)); }
     catch (e) { status(`cannot open the live session: ${e.message}`, "error"); stopCamera(); return; }
@@ -46,10 +55,23 @@
     $("live-start").disabled = false; $("live-stop").disabled = true;
   }
 
-  function stop() { if (ws) ws.close(1000, "stopped"); stopCamera(); status(`stopped after ${answered} analysed frames`); }
+  function stop() { if (ws) ws.close(1000, "stopped"); stopCamera(); status(`stopped after ${results} analysed frames`); }
+
+  // The capture and display canvases follow the camera's size: a rotated phone or a renegotiated resolution was
+  // squeezed into the first size, and stretched faces read other expressions.
+  function fitCanvases() {
+    const video = $("live-video"), w = video.videoWidth || 640, h = video.videoHeight || 480;
+    if (w === frameW && h === frameH && grab.width === w) return;
+    frameW = w; frameH = h;
+    grab.width = w; grab.height = h;
+    const canvas = $("live-canvas");
+    canvas.width = w; canvas.height = h;
+    faces = [];  // boxes of the old size
+  }
 
   function pump() {
-    while (running && ws && ws.readyState === 1 && sent - answered < MAX_IN_FLIGHT) {
+    while (running && !muted && ws && ws.readyState === 1 && sent - answered < MAX_IN_FLIGHT) {
+      fitCanvases();
       const n = ++sent;
       grab.getContext("2d").drawImage($("live-video"), 0, 0, frameW, frameH);
       grab.toBlob((blob) => {
@@ -71,6 +93,7 @@
     if (sentAt.has(msg.frame)) { latencies.push(now - sentAt.get(msg.frame)); sentAt.delete(msg.frame); }
     if (latencies.length > 300) latencies.shift();
     if (msg.type === "error") { status(msg.message, "error"); pump(); return; }
+    results++;
     resultTimes.push(now);
     while (resultTimes.length && now - resultTimes[0] > 3000) resultTimes.shift();
     dropped = msg.dropped;
@@ -83,6 +106,7 @@
       spark.set(f.track_id, h);
       const tl = timeline.get(f.track_id) || { x: [], y: [] };
       tl.x.push(t); tl.y.push(f.engagement ?? null);
+      while (tl.x.length && tl.x[0] < t - TIMELINE_S) { tl.x.shift(); tl.y.shift(); }
       timeline.set(f.track_id, tl);
       const { top3, ...row } = f;
       rows.push({ session_time_s: Number(t.toFixed(3)), ...row });
@@ -138,7 +162,9 @@
       number: { valueformat: ".0f" }, title: { text: faces.length ? "" : "no face", font: { size: 22 } },
       gauge: { axis: { range: [0, 100] }, bar: { color: faces.length ? "#3fa7ff" : "rgba(0,0,0,0)" }, steps: [{ range: [0, 40], color: "#3a2424" }, { range: [40, 70], color: "#3a3624" }, { range: [70, 100], color: "#243a2c" }] } }];
     Plotly.react("live-gauge", gauge, AL.plotLayout({ margin: { l: 25, r: 25, t: 10, b: 10 } }), { displayModeBar: false, staticPlot: true });
-    const traces = [...timeline.entries()].map(([id, d]) => ({ x: d.x, y: d.y, name: `#${id}`, mode: "lines", line: { color: AL.color(id) } }));
+    for (const [id, d] of timeline) if (!d.x.length || d.x.at(-1) < t - TIMELINE_S) { timeline.delete(id); spark.delete(id); }
+    // copies: Plotly.react redraws only data it has not seen (the same arrays grown in place read as unchanged)
+    const traces = [...timeline.entries()].map(([id, d]) => ({ x: d.x.slice(), y: d.y.slice(), name: `#${id}`, mode: "lines", line: { color: AL.color(id) } }));
     Plotly.react("live-timeline", traces, AL.plotLayout({ xaxis: { title: "session time (s)", range: [Math.max(0, t - 120), Math.max(10, t)] }, yaxis: { title: "engagement", range: [0, 100] } }), { displayModeBar: false });
   }
 
