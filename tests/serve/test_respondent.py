@@ -275,7 +275,22 @@ def test_a_connection_that_does_not_come_back_is_settled_partial_after_the_grace
             return json.loads(await ws.recv())
 
     reply = asyncio.run(late())
-    assert reply["type"] == "error" and reply["status"] == 410, reply
+    assert reply["type"] == "error" and reply["status"] == 410 and "too long" in reply["message"], reply
+
+
+def test_a_reconnection_that_drops_at_once_leaves_its_session_to_be_settled(server, study, frames):
+    """The resumed session was handed to the new connection before its guard: a reconnection that dropped again
+    at once (a flaky network does) left the session owned by a dead socket, never settled, its rows unsaved."""
+    url = _invite(server, "flaky")
+
+    async def go():
+        await _start_and_drop(ws_url(server, url), frames, 2.0)
+        again = await websockets.connect(ws_url(server, url) + "?resume=1", max_size=None)
+        again.transport.abort()
+
+    asyncio.run(go())
+    r = _state_of(server, "flaky", leave="running", timeout=GRACE_S + 10)
+    assert r["state"] == "partial" and 1.7 <= r["seconds_watched"] <= 2.1, r
 
 
 def test_a_reconnection_takes_over_from_a_connection_the_server_still_holds(server, study, frames):

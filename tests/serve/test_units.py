@@ -253,12 +253,15 @@ class _Waiting:
     """What :class:`Sessions` needs of a respondent's session: its link's hash, its state, finish()."""
 
     def __init__(self, digest: str):
-        self.digest, self.state, self.finished = digest, None, 0
+        self.digest, self.state, self.finished, self.beats = digest, None, 0, 0
 
     def finish(self):
         self.finished += 1
         self.state = "partial"
         return self.state
+
+    def keepalive(self):
+        self.beats += 1
 
 
 def test_sessions_wait_the_grace_for_their_page_and_are_settled_at_a_stop():
@@ -271,9 +274,9 @@ def test_sessions_wait_the_grace_for_their_page_and_are_settled_at_a_stop():
     a, b, c = _Waiting("a"), _Waiting("b"), _Waiting("c")
     for s, conn in ((a, "ws-a"), (b, "ws-b"), (c, "ws-c")):
         sessions.hold(s, conn)
-    sessions.release(a, "ws-a", wait=True)  # dropped: waits
+    sessions.release(a, "ws-a", wait=True)  # dropped: waits, its rows saved at once
     sessions.release(b, "ws-b", wait=False)  # the page closed: settled at once
-    assert (a.finished, b.finished) == (0, 1)
+    assert (a.finished, b.finished, a.beats, b.beats) == (0, 1, 1, 0)
     assert sessions.resume("a", "ws-a2") == (a, None)  # back in time: the timer is off
     sessions.release(c, "ws-other", wait=True)  # not c's connection: nothing
     time.sleep(0.6)
@@ -284,6 +287,12 @@ def test_sessions_wait_the_grace_for_their_page_and_are_settled_at_a_stop():
     assert a.finished == 1  # the grace ran out
     with pytest.raises(Gone):
         sessions.resume("a", "ws-a3")
+    d = _Waiting("d")  # a long grace: the waiting session's claim keeps beating
+    sessions.HEARTBEAT_S, sessions.grace_s = 0.1, 0.55
+    sessions.hold(d, "ws-d")
+    sessions.release(d, "ws-d", wait=True)
+    time.sleep(0.8)
+    assert d.finished == 1 and 5 <= d.beats <= 7, d.beats
     sessions.release(c, "ws-c2", wait=True)
     sessions.close()  # the server stops: the waiting session is settled now, not left running
     assert c.finished == 1

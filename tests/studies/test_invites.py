@@ -72,6 +72,23 @@ def test_forged_revoked_expired_and_taken(store):
         book.revoke(study, "nobody")
 
 
+def test_a_link_that_expires_mid_session_still_serves_its_session(store):
+    """A link expiring while its respondent watched refused the stimulus's next range request and the page's
+    reconnection: the session under way now runs to its end; a new start is refused as before."""
+    study = store.create_study("ad", STIM, "/tmp/ad")
+    book = InviteBook(store)
+    (inv,) = book.create(study, ["r1"], {}, timedelta(days=1))
+    book.consented(book.usable(token_hash(inv.token)))
+    rec = book.start(study, book.usable(token_hash(inv.token)), new_claimer())
+    assert rec.heartbeat_at is not None and rec.claimed_at is not None  # the database's times, read back
+    with store.session() as s:
+        s.execute(update(Invite).where(Invite.respondent == "r1").values(expires_at=Invite.created_at))
+        s.commit()
+    assert book.usable(token_hash(inv.token), allow_started=True).respondent == "r1"
+    with pytest.raises(Gone, match="already been used"):
+        book.usable(token_hash(inv.token))
+
+
 def test_forget_erases_an_invite_and_its_remote_recording(store):
     study = store.create_study("ad", STIM, "/tmp/ad")
     book = InviteBook(store)

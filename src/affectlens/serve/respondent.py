@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -182,6 +183,14 @@ class RespondentSession:
                     self.state = self.recording.finish(stimulus_time_s)
             return self.state
 
+    def keepalive(self) -> None:
+        """Save the rows so far and beat the claim's heart while the session waits for its page (a session silent
+        for 2 minutes is taken for one whose server died)."""
+        with self._lock:
+            if self.recording is not None and self.state is None:
+                with self._ends():
+                    self.recording.flush()
+
     @property
     def watched_s(self) -> float:
         return self.recording.watched_s if self.recording is not None else 0.0
@@ -202,9 +211,12 @@ class Sessions:
     connection (any object) or waiting ``grace_s`` for its page to reconnect after a silent drop.
 
     :meth:`resume` hands a session to a new connection, the one it replaces (a dead socket the server has not
-    noticed yet) returned for closing; a session nobody resumes in time is settled (``partial``) by a timer;
-    :meth:`close` settles every waiting one at a server stop.
+    noticed yet) returned for closing; a waiting session saves its rows and beats its claim's heart at once and
+    every ``HEARTBEAT_S`` (a study read would otherwise settle it as silent); nobody back in time, it is settled
+    (``partial``); :meth:`close` settles every waiting one at a server stop.
     """
+
+    HEARTBEAT_S = 30.0
 
     def __init__(self, grace_s: float = 30.0):
         self.grace_s = grace_s
@@ -234,14 +246,15 @@ class Sessions:
             held = self._held.get(session.digest)
             if held is None or held[0] is not session or held[1] is not owner:
                 return
-            if wait and self.grace_s > 0:
-                timer = threading.Timer(self.grace_s, self._expire, (session,))
-                timer.daemon = True
-                self._held[session.digest] = (session, None, timer)
-                timer.start()
-                return
-            del self._held[session.digest]
-        _settle(session)
+            waits = wait and self.grace_s > 0
+            if waits:
+                self._held[session.digest] = (session, None, None)
+            else:
+                del self._held[session.digest]
+        if waits:
+            self._tick(session, time.monotonic() + self.grace_s)
+        else:
+            _settle(session)
 
     def forget(self, session: RespondentSession) -> None:
         """The session was settled by its page (``end``)."""
@@ -249,13 +262,35 @@ class Sessions:
             if (held := self._held.get(session.digest)) is not None and held[0] is session:
                 del self._held[session.digest]
 
-    def _expire(self, session: RespondentSession) -> None:
+    def _waiting(self, session: RespondentSession) -> bool:
+        held = self._held.get(session.digest)
+        return held is not None and held[0] is session and held[1] is None  # not resumed, not settled
+
+    def _tick(self, session: RespondentSession, deadline: float) -> None:
+        """A waiting session's heartbeat, until its page is back or the deadline passes."""
         with self._lock:
-            held = self._held.get(session.digest)
-            if held is None or held[0] is not session or held[1] is not None:
-                return  # resumed meanwhile
-            del self._held[session.digest]
-        _settle(session)
+            if not self._waiting(session):
+                return
+            if (left := deadline - time.monotonic()) <= 0:
+                del self._held[session.digest]
+        if left <= 0:
+            _settle(session)
+            return
+        try:
+            session.keepalive()
+        except Gone:  # settled elsewhere or erased meanwhile: nothing to wait for
+            with self._lock:
+                if self._waiting(session):
+                    del self._held[session.digest]
+            return
+        except Exception:  # the database away a moment: the next beat tries again
+            log.exception("could not save a waiting remote respondent's session")
+        timer = threading.Timer(min(self.HEARTBEAT_S, left), self._tick, (session, deadline))
+        timer.daemon = True
+        with self._lock:
+            if self._waiting(session):
+                self._held[session.digest] = (session, None, timer)
+                timer.start()
 
     def close(self) -> None:
         """The server stops: settle the sessions that wait for their page (those still connected are settled as

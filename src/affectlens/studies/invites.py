@@ -157,7 +157,7 @@ class InviteBook:
             raise Gone("This link has been withdrawn by the study's organisers.")
         if inv.started_at is not None and not (allow_started and self._session_running(inv)):
             raise Gone(USED)  # a started link serves only its own session, and only while it runs
-        if inv.expires_at <= utcnow():
+        if inv.started_at is None and inv.expires_at <= utcnow():  # a session under way runs to its end
             raise Gone("This link has expired. Ask the study's organisers for a new one.")
         return inv
 
@@ -212,6 +212,7 @@ class InviteBook:
             s.add(rec)
             try:
                 s.commit()
+                s.refresh(rec)  # the database wrote its clock's times: read them back
             except IntegrityError:  # the pseudonym has a recording already (uploaded before invites checked)
                 raise Conflict(
                     "This session cannot start: the study already has a recording under this link's respondent. "

@@ -359,11 +359,13 @@ class StudyStore:
         A remote session (analysed live, there is no video to process again) whose server died or
         went silent is settled as ``partial`` instead: its rows up to the last flush are kept."""
         n = 0
-        for rec in self.recordings(study, RUNNING):
+        running = self.recordings(study, RUNNING)
+        now = self._db_now() if running else None
+        for rec in running:
             if rec.source == REMOTE:
-                n += self._settle_remote(rec)
+                n += self._settle_remote(rec, now)
                 continue
-            cutoff = self._db_now() - timedelta(seconds=stale_after_s)
+            cutoff = now - timedelta(seconds=stale_after_s)
             if not (_claimer_dead(rec.claimed_by) or (rec.heartbeat_at or rec.claimed_at or cutoff) < cutoff):
                 continue
             n += self._set(rec.id, rec.claimed_by, RUNNING, status=PENDING, claimed_by=None)
@@ -377,10 +379,12 @@ class StudyStore:
 
     def settle_remote(self, study: Study) -> int:
         """Settle the remote sessions whose server is gone (see :meth:`reclaim_stale`)."""
-        return sum(self._settle_remote(r) for r in self.recordings(study, RUNNING) if r.source == REMOTE)
+        remote = [r for r in self.recordings(study, RUNNING) if r.source == REMOTE]
+        now = self._db_now() if remote else None
+        return sum(self._settle_remote(r, now) for r in remote)
 
-    def _settle_remote(self, rec: Recording, silent_after_s: float = 120.0) -> int:
-        cutoff = self._db_now() - timedelta(seconds=silent_after_s)
+    def _settle_remote(self, rec: Recording, now: datetime, silent_after_s: float = 120.0) -> int:
+        cutoff = now - timedelta(seconds=silent_after_s)
         if not (_claimer_dead(rec.claimed_by) or (rec.heartbeat_at or rec.claimed_at or cutoff) < cutoff):
             return 0
         return self._set(rec.id, rec.claimed_by, RUNNING, status=PARTIAL, finished_at=utcnow())

@@ -35,11 +35,19 @@ from starlette.concurrency import run_in_threadpool
 
 from affectlens.errors import AffectlensError, Gone, NotFound
 from affectlens.serve.errors import ApiError
-from affectlens.serve.respondent import DEFAULT_CONSENT, Link, RespondentSession, camera_check, model_mismatch
+from affectlens.serve.respondent import (
+    DEFAULT_CONSENT,
+    TOO_LATE,
+    Link,
+    RespondentSession,
+    camera_check,
+    model_mismatch,
+)
 from affectlens.serve.routes.live import decode_frame
 from affectlens.serve.routes.ui import STATIC
 from affectlens.serve.security import origin_allowed
 from affectlens.serve.state import ServeState
+from affectlens.studies.invites import USED
 
 router = APIRouter(include_in_schema=False)
 HEADER = struct.Struct("<dd")
@@ -129,10 +137,13 @@ async def live(ws: WebSocket, token: str) -> None:
         await ws.close(code=4403, reason="cross-origin WebSocket refused")
         return
     await ws.accept()
+    resume = bool(ws.query_params.get("resume"))
     try:
         link = await run_in_threadpool(_open, ws, token, True)
     except ApiError as exc:
-        await ws.send_json({"type": "error", "status": exc.status_code, "message": exc.detail})
+        # a page back too late finds its link used (its session was settled meanwhile): say why
+        message = TOO_LATE if resume and exc.detail == USED else exc.detail
+        await ws.send_json({"type": "error", "status": exc.status_code, "message": message})
         await ws.close(code=4000 + exc.status_code)
         return
     pool = _state(ws).pool
@@ -144,27 +155,33 @@ async def live(ws: WebSocket, token: str) -> None:
         await ws.close(code=4409)
         return
     sessions = _state(ws).sessions
-    if ws.query_params.get("resume"):
-        try:
-            session, dropped = sessions.resume(link.invite.token_sha256, ws)
-        except Gone as exc:
-            await ws.send_json({"type": "error", "status": 410, "message": str(exc)})
-            await ws.close(code=4410)
-            return
-        if dropped is not None:  # a connection the server still thought alive: the page has left it
-            with suppress(Exception):
-                await dropped.close(code=4001, reason="replaced by a reconnection")
-        await ws.send_json({"type": "resumed", "t": round(session.watched_s, 3)})
-    else:
-        session = RespondentSession(link, pool)
+    session = None
     silent = True
-    try:
-        silent = await _serve(ws, session)
+    try:  # from the resume on: a connection that drops again at once must not leave its session unowned
+        session = await _take_over(ws, link) if resume else RespondentSession(link, pool)
+        if session is not None and resume:
+            await ws.send_json({"type": "resumed", "t": round(session.watched_s, 3)})
+        if session is not None:
+            silent = await _serve(ws, session)
     finally:
-        if session.recording is not None and session.state is None:
+        if session is not None and session.recording is not None and session.state is None:
             await run_in_threadpool(sessions.release, session, ws, wait=silent)
-        elif session.recording is not None:  # settled (or erased) while this connection held it
+        elif session is not None and session.recording is not None:  # settled (or erased) while held here
             sessions.forget(session)
+
+
+async def _take_over(ws: WebSocket, link: Link) -> RespondentSession | None:
+    """Take the link's waiting (or still held) session over for this connection; None, said, when there is none."""
+    try:
+        session, dropped = _state(ws).sessions.resume(link.invite.token_sha256, ws)
+    except Gone as exc:
+        await ws.send_json({"type": "error", "status": 410, "message": str(exc)})
+        await ws.close(code=4410)
+        return None
+    if dropped is not None:  # a connection the server still thought alive: the page has left it
+        with suppress(Exception):
+            await dropped.close(code=4001, reason="replaced by a reconnection")
+    return session
 
 
 async def _serve(ws: WebSocket, session: RespondentSession) -> bool:

@@ -9,12 +9,18 @@
   const $ = (id) => document.getElementById(id);
   const base = location.pathname.replace(/\/+$/, "");
   const TARGET_FPS = 6, CHECK_FPS = 3, MAX_SIDE = 480, PROGRESS_EVERY_MS = 3000, POLL_MS = 40;
+  // a frame unanswered this long means a stalled network the browser has not reported: reconnect (a connection,
+  // or its "resumed", that takes this long the same)
+  const STALL_MS = 4000;
+  const HOLD_MS = 1500;  // a frame unanswered this long: the stimulus waits (not seen unanalysed) until it is
   const stats = { sent: 0, acked: 0, checks: 0, errors: 0, cameraStartedAt: null, stimulusStartedAt: null, state: "consent",
                   rttSumMs: 0, rttMaxMs: 0 };
   let sentAt = -1e9;
   let ws = null, stream = null, inFlight = false, lastCheck = null, okStreak = 0, maxT = 0, ended = false, captureTimer = null;
   let progressTimer = null, loadTries = 0, settled = false;  // settled: the page has said its last word
-  let reconnecting = false, droppedAt = 0, reconnectTries = 0, graceMs = 30000;
+  let reconnecting = false, droppedAt = 0, reconnectTries = 0, graceMs = 30000, endSentAt = null, watchdogTimer = null;
+  let held = false;  // the stimulus waits for a late answer
+  const waiting = () => reconnecting || held;
   // what a respondent reads when the study cannot go on for a reason only its organisers can mend (the server's
   // own message is for them: it names a command to run)
   const UNAVAILABLE = "This study is not available right now. Please contact the study's organisers; you can close this page.";
@@ -30,6 +36,7 @@
     ended = settled = true;
     if (captureTimer) clearInterval(captureTimer);
     if (progressTimer) clearInterval(progressTimer);
+    if (watchdogTimer) clearInterval(watchdogTimer);
     if (stream) stream.getTracks().forEach((t) => t.stop());
     const v = $("stimulus");  // a hidden <video> keeps playing, sound and all
     if (v.getAttribute("src")) { v.pause(); v.removeAttribute("src"); v.load(); }
@@ -80,6 +87,11 @@
     const sock = new WebSocket(`${proto}${location.host}${base}/live${resume ? "?resume=1" : ""}`);
     ws = sock;
     sock.binaryType = "arraybuffer";
+    setTimeout(() => {  // still connecting, or connected and never resumed: give this one up, try the next
+      if (sock === ws && !settled && (sock.readyState === WebSocket.CONNECTING || (resume && reconnecting))) {
+        abandon(sock, resume);
+      }
+    }, STALL_MS + 2000);
     sock.onopen = () => {
       inFlight = false;
       if (!captureTimer) captureTimer = setInterval(tick, POLL_MS);
@@ -91,6 +103,13 @@
       if (ev.code >= 4000 || ev.code === 1011) finish(UNAVAILABLE);  // refused by the server: a reload cannot help
       else if (stats.state === "watch" || stats.state === "check") reconnect(stats.state === "watch");
     };
+  }
+
+  // Leave a connection that stalls without closing (the server keeps the session waiting: not a close of ours)
+  function abandon(sock, resume) {
+    ws = null;
+    try { sock.close(3000, "stalled"); } catch (e) { /* already closing */ }
+    reconnect(resume);
   }
 
   // Try again, more slowly each time, until the server's grace is over; the stimulus waits meanwhile.
@@ -112,6 +131,7 @@
     if (m.type === "check") { inFlight = false; stats.checks++; lastCheck = m; drawCheck(m); }
     else if (m.type === "ack") {
       inFlight = false; stats.acked++;
+      if (held) release();
       const rtt = performance.now() - sentAt;
       stats.rttSumMs += rtt; stats.rttMaxMs = Math.max(stats.rttMaxMs, rtt);
     }
@@ -120,7 +140,8 @@
     else if (m.type === "saved") finish();
     else if (m.type === "error") {
       inFlight = false; stats.errors++;
-      if (m.status === 410 || m.status === 404) finish(m.message);
+      if (m.status === 410 && ended) finish();  // back after the end: the end was saved meanwhile
+      else if (m.status === 410 || m.status === 404) finish(m.message);
       else if (m.status === 409 || m.status >= 500) finish(UNAVAILABLE);
     }
   }
@@ -156,9 +177,28 @@
     sentAt = performance.now();
     const blob = await grab(stimulusT);
     const data = blob ? await blob.arrayBuffer() : null;
-    if (!data || ws.readyState !== WebSocket.OPEN || ended) { inFlight = false; return; }  // closed meanwhile
+    if (!data || !ws || ws.readyState !== WebSocket.OPEN || ended) { inFlight = false; return; }  // closed meanwhile
     ws.send(data);
     stats.sent++;
+  }
+
+  // A frame (or the final "end") unanswered for STALL_MS: the network stalled and the browser has not said so.
+  function watchdog() {
+    if (!ws || reconnecting || settled) return;
+    if (stats.state === "watch" && inFlight && !held && performance.now() - sentAt > HOLD_MS) {
+      held = true; $("stimulus").pause(); $("watch-note").textContent = "Waiting for the connection…";
+    }
+    const since = endSentAt !== null ? endSentAt : inFlight ? sentAt : null;
+    if (since !== null && performance.now() - since > STALL_MS) {
+      stats.stalls = (stats.stalls || 0) + 1;
+      endSentAt = null;
+      abandon(ws, stats.state === "watch");
+    }
+  }
+
+  function sendEnd(t) {
+    endSentAt = performance.now();
+    ws.send(JSON.stringify({ type: "end", t }));
   }
 
   function tick() {
@@ -180,17 +220,25 @@
     }
   }
 
-  function resumed() {
-    reconnecting = false;
+  function release() {  // the answer came: the stimulus goes on
+    held = false;
     $("watch-note").textContent = "";
     const v = $("stimulus");
-    if (v.ended) ws.send(JSON.stringify({ type: "end", t: v.duration }));  // it ended while the connection was down
+    if (!v.ended && !document.hidden && !reconnecting) v.play().catch(() => {});
+  }
+
+  function resumed() {
+    reconnecting = false; held = false;
+    $("watch-note").textContent = "";
+    const v = $("stimulus");
+    if (v.ended) sendEnd(v.duration);  // it ended while the connection was down
     else if (!document.hidden) v.play().catch(() => {});
   }
 
   function start() {
     $("start").disabled = true;
-    ws.send(JSON.stringify({ type: "start" }));
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "start" }));
+    else $("start").disabled = false;
   }
 
   function play() {
@@ -204,24 +252,26 @@
     v.addEventListener("playing", () => { $("watch-note").textContent = ""; });
     v.addEventListener("error", () => {  // the stimulus cannot be played: settle what there is, say so
       if (ended) return;
-      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "end", t: maxT }));
+      if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "end", t: maxT }));
       finish("The video could not be played on this device. Thank you for your time; you can close this page.");
     });
     v.addEventListener("ended", () => {
       ended = true;
       clearInterval(captureTimer);
-      if (ws.readyState === WebSocket.OPEN && !reconnecting) ws.send(JSON.stringify({ type: "end", t: v.duration }));
+      if (ws && ws.readyState === WebSocket.OPEN && !reconnecting) sendEnd(v.duration);
       else if (!reconnecting) finish(LOST);  // else sent once the page has reconnected
     });
     document.addEventListener("visibilitychange", () => {
       if (ended) return;
-      if (document.hidden) v.pause(); else if (!reconnecting) v.play().catch(() => {});
+      if (document.hidden) v.pause(); else if (!waiting()) v.play().catch(() => {});
     });
-    v.addEventListener("pause", () => { if (!ended && !document.hidden && !reconnecting) v.play().catch(() => {}); });
+    v.addEventListener("play", () => { if (waiting()) v.pause(); });  // the controls shown when autoplay was blocked
+    v.addEventListener("pause", () => { if (!ended && !document.hidden && !waiting()) v.play().catch(() => {}); });
     progressTimer = setInterval(() => {
-      if (!ended && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "progress", t: maxT }));
+      if (!ended && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "progress", t: maxT }));
     }, PROGRESS_EVERY_MS);
     captureTimer = setInterval(tick, POLL_MS);
+    watchdogTimer = setInterval(watchdog, 250);
     v.play().catch(() => {  // autoplay blocked (not a broken video: that is the error event above)
       if (!ended && !v.error) { $("watch-note").textContent = "Press play to start"; v.controls = true; }
     });
