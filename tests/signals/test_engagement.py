@@ -104,9 +104,43 @@ def test_scores_follow_the_documented_formulas():
     ee = expression_engagement(np.stack([NEUTRAL, HAPPY, (NEUTRAL + HAPPY) / 2]), tuple(EMOTIONS), cfg.weights)
     assert ee.tolist() == pytest.approx([0.5, 1.0, 0.75])
     s = EngagementScorer(cfg, tuple(EMOTIONS)).update(frame(yaw=17.5, probs=HAPPY), None).signals
-    attention = 1 - (17.5 / cfg.yaw_away) ** 2
+    attention = 1 - ((17.5 - cfg.yaw_free) / (cfg.yaw_away - cfg.yaw_free)) ** 2
     assert s["attention"][0] == pytest.approx(attention, abs=1e-3)
     assert s["engagement"][0] == pytest.approx(100 * attention * (0.5 + 0.5 * 1.0), abs=0.1)
+
+
+def test_a_viewer_watching_a_screen_below_the_camera_is_fully_attentive():
+    """The pitch penalty grew from 0 degrees: a laptop viewer watching the screen under the camera (pitch -10 to
+    -20) lost 16-64 % of their attention; a pupil nearer a high classroom camera scored half their neighbours."""
+    cfg = EngagementConfig()
+    att = [EngagementScorer(cfg, tuple(EMOTIONS)).update(frame(pitch=p, probs=NEUTRAL), None).signals["attention"][0]
+           for p in (-10.0, -15.0, -20.0, -24.0)]  # fmt: skip
+    assert att[0] == att[1] == 1.0 and 0.7 <= att[2] < 1.0 and att[3] < 0.25, att
+
+
+def test_a_face_first_seen_turned_away_is_looking_away_at_once():
+    """A profile face walking into frame (or after a scene cut) read engaged for its first second."""
+    sc = EngagementScorer(EngagementConfig(), tuple(EMOTIONS))
+    s = sc.update(frame(yaw=-58.0, tid=3), 10.0).signals
+    assert s["state_reason"][0] == "looking_away" and s["engagement"][0] == 0.0
+    s = sc.update(frame(yaw=40.0, tid=4), 10.0).signals  # a glance of a face seen frontal before is no look-away
+    sc.update(frame(yaw=0.0, tid=5), 10.0)
+    assert sc.update(frame(yaw=40.0, tid=5), 10.1).signals["state"][0] == "engaged"
+
+
+def test_eyes_of_a_face_reading_notes_or_in_profile_are_not_read():
+    """Lids of a face looking down read closed (a woman eating read 'eyes_closed'), and turned heads counted
+    blinks (115 a minute on a profile)."""
+    sc = EngagementScorer(EngagementConfig(alpha=1.0), tuple(EMOTIONS))
+    for i in range(30):  # one second looking down at notes, eyes reading shut
+        s = sc.update(frame(eye=0.1, pitch=-22.0, tid=1), i / 30).signals
+        t = sc.update(frame(eye=0.1, pitch=-30.0, tid=9), i / 30).signals
+    assert not s["eyes_closed"][0] and s["state"][0] == "engaged"  # within the pitch that still watches
+    assert not t["eyes_closed"][0] and t["state_reason"][0] == "looking_away"  # further down: looking away
+    blinks = 0
+    for i in range(60):  # blink-like dips on a profile
+        blinks += int(sc.update(frame(eye=0.1 if i % 10 < 3 else 0.9, yaw=30.0, tid=2), i / 30).signals["blink"][0])
+    assert blinks == 0
 
 
 def test_ids_never_mix():

@@ -3,7 +3,10 @@
 Every number is a documented formula of exported columns (README, "Engagement"):
 
 * ``expression_engagement = Σ_c P(c) · W(c)`` over the calibrated, smoothed class probabilities;
-* ``attention = 0`` when the face is disengaged, else ``clip(1 - max(|yaw| / yaw_away, |pitch| / pitch_away)², 0, 1)``;
+* ``attention = 0`` when the face is disengaged, else ``clip(1 - turn², 0, 1)`` with
+  ``turn = max((|yaw| - yaw_free) / (yaw_away - yaw_free), (|pitch| - pitch_free) / (pitch_away - pitch_free), 0)``:
+  a head within ``yaw_free`` / ``pitch_free`` degrees of the camera's axis is fully attentive (a viewer looks at
+  a screen below or beside the camera, not into it);
 * ``engagement = 100 · attention · (0.5 + 0.5 · expression_engagement)`` (an attentive neutral face
   scores 75, an attentive smiling face 100, a face with closed eyes 0);
 * ``state`` is ``disengaged`` when ``state_reason`` is one of ``face_lost`` (the landmark model sees
@@ -14,7 +17,10 @@ smoothed per track (EMA), each condition has hysteresis (a lower threshold to le
 enter it), eyes closed for less than ``blink_max_s`` count as a blink instead of closed eyes, a
 yawn is a wide mouth held ``yawn_min_s`` (2 s: a yawn is a slow gape of about 6 s, while a laugh,
 a shout or an excited word keeps the mouth wide for a second or so), and looking away must last
-``look_away_min_s``.
+``look_away_min_s`` (a face first seen turned away has been so for an unknown time: it counts as held).
+On video the eyes are not read on a head turned more than ``eyes_yaw_max`` or looking down more than
+``eyes_down_max`` degrees: the lids of a face reading notes look closed to the camera, and neither
+closed eyes nor blinks are counted there.
 
 The states are decided from everything known about the face, not from one geometric cue; the
 expression inputs are exported as columns of their own:
@@ -84,6 +90,12 @@ class EngagementConfig:
     yaw_away: float = 35.0  # |yaw| degrees over this: looking away
     pitch_away: float = 25.0  # |pitch| degrees over this: looking away
     away_release: float = 5.0  # degrees under the thresholds to count as looking back
+    # degrees of head turn that cost no attention: a laptop's camera sits above the screen the viewer watches
+    # (pitch -10 to -20 at a screen's middle), an external one beside it
+    yaw_free: float = 10.0
+    pitch_free: float = 15.0
+    eyes_yaw_max: float = 25.0  # a head turned more than this: its eyes are not read (no closure, no blink)
+    eyes_down_max: float = 20.0  # a head looking down more than this (pitch below minus this): the same
     blink_max_s: float = 0.4  # eyes closed up to this long: a blink, not closed eyes
     yawn_min_s: float = 2.0  # a wide mouth held this long: a yawn (a yawn lasts ~6 s; talk, laughs, shouts are shorter)
     look_away_min_s: float = 1.0  # turned away this long: looking away
@@ -141,8 +153,16 @@ def expression_engagement(probs: np.ndarray, labels: tuple[str, ...], weights: d
 
 
 def head_attention(yaw: np.ndarray, pitch: np.ndarray, cfg: EngagementConfig) -> np.ndarray:
-    turn = np.maximum(np.abs(yaw) / cfg.yaw_away, np.abs(pitch) / cfg.pitch_away)
+    def beyond(angle: np.ndarray, free: float, away: float) -> np.ndarray:
+        return np.maximum(np.abs(angle) - free, 0.0) / max(away - free, 1e-6)
+
+    turn = np.maximum(beyond(yaw, cfg.yaw_free, cfg.yaw_away), beyond(pitch, cfg.pitch_free, cfg.pitch_away))
     return np.clip(1.0 - turn**2, 0.0, 1.0)
+
+
+def eyes_unreadable(yaw: np.ndarray, pitch: np.ndarray, cfg: EngagementConfig) -> np.ndarray:
+    """A head turned or bowed so far that its eye openness says nothing of the eyes."""
+    return (np.abs(yaw) > cfg.eyes_yaw_max) | (pitch < -cfg.eyes_down_max)
 
 
 _EPS = 1e-6  # durations summed from frame times: 0.4 s must not read as 0.40000000000000036
@@ -215,6 +235,10 @@ class EngagementScorer:
                     bool(veto_eyes[i]), bool(veto_mouth[i]),
                 )  # fmt: skip
             self._prune(float(time_s))
+        if time_s is not None:  # (smoothed) on video; a still image is read as it is, there is nothing else to go on
+            unread = eyes_unreadable(yaw, pitch, cfg)
+            closed &= ~unread
+            blink &= ~unread
         closed &= ~lost & ~laugh & ~frown & ~cry
         yawning &= ~lost & ~laugh & ~smile & ~gasp & ~cry
         away &= ~lost
@@ -295,7 +319,8 @@ class EngagementScorer:
         eye, mouth, yaw, pitch = measured
         st = self._tracks.get(tid)
         dt = 0.0
-        if st is None or t - st.t > cfg.reset_after_s or t < st.t:
+        new = st is None or t - st.t > cfg.reset_after_s or t < st.t
+        if new:
             st = self._tracks[tid] = _Track(t, eye, mouth, yaw, pitch, away_since=t)
         else:
             dt = t - st.t
@@ -305,7 +330,8 @@ class EngagementScorer:
             st.yaw = a * yaw + (1 - a) * st.yaw
             st.pitch = a * pitch + (1 - a) * st.pitch
             st.t = t
-        # eyes: hysteresis, then blink vs closed by duration
+        # eyes: hysteresis, then blink vs closed by duration (frames whose eyes cannot be read do not count)
+        veto_eyes = veto_eyes or bool(eyes_unreadable(np.float32(st.yaw), np.float32(st.pitch), cfg))
         was_closed = st.closed
         st.closed = st.eye < cfg.eyes_closed_below if not was_closed else st.eye < cfg.eyes_open_above
         if st.closed and not was_closed:
@@ -330,8 +356,8 @@ class EngagementScorer:
         m = cfg.away_release if st.away else 0.0
         was_away = st.away
         st.away = abs(st.yaw) > cfg.yaw_away - m or abs(st.pitch) > cfg.pitch_away - m
-        if st.away and not was_away:
-            st.away_since = t
+        if st.away and not was_away:  # first seen turned away: turned for an unknown while, the hold is met
+            st.away_since = t - (cfg.look_away_min_s if new else 0.0)
         looking_away = st.away and t - st.away_since + self.sampling_s >= cfg.look_away_min_s
         return eyes_closed, st.yawning, looking_away, blink, (st.eye, st.mouth, st.yaw, st.pitch)
 

@@ -51,6 +51,7 @@ class _Acc:
     per_second: dict[int, list[float]] = field(default_factory=dict)  # second → [sum engagement, n]
 
 
+BLINK_RATE_MIN_S = 10.0  # a track shorter than this has no blink rate (None)
 MERGE_GAP_S = 0.5  # a smile or yawn broken for less than this (a label flicker, a hand over the mouth) is one
 
 
@@ -198,7 +199,8 @@ class TrackSummary(_Summary):
                 "mean_engagement": round(a.engagement_sum / a.n_signals, 2),
                 "yawns": a.yawns,
                 "blinks": a.blinks,
-                "blink_rate_per_min": round(a.blinks / minutes, 2) if minutes > 0 else None,
+                # (a rate over a few seconds says nothing: 2 blinks in a second are not 120 a minute)
+                "blink_rate_per_min": round(a.blinks / minutes, 2) if minutes >= BLINK_RATE_MIN_S / 60 else None,
                 "longest_look_away_s": round(a.longest_away, 3) if a.first_time is not None else None,
             }
             row |= _peaks(a.per_second)
