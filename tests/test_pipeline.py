@@ -1,5 +1,7 @@
 """The real detector and the shipped model on staged photos and clips (no mocks)."""
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,6 +38,25 @@ def test_faces_numbered_left_to_right(analyzer, media):
 def test_no_face_is_an_empty_result(analyzer, media, name):
     r = next(analyzer.analyze(media / name))
     assert len(r.faces) == 0 and r.rows() == []
+
+
+def test_a_table_without_faces_keeps_its_columns(analyzer, media):
+    """to_dataframe of a photo of dogs was a DataFrame of no columns (df["engagement"] a KeyError), and time_s of
+    stills an object column where Parquet gives floats."""
+    empty = to_dataframe(analyzer.analyze(media / "photos" / "dogs.jpg"))
+    assert empty.empty and {"engagement", "p_happiness", "track_id", "state"} <= set(empty.columns)
+    assert empty["engagement"].dtype == float and empty["track_id"].dtype == np.int64
+    full = to_dataframe(analyzer.analyze(media / "expressions" / "happy.jpg"))
+    assert list(full.columns) == list(empty.columns) and full["time_s"].dtype == float
+
+
+def test_options_of_a_wrong_type_are_one_clear_error():
+    from affectlens.pipeline import AnalyzerConfig
+
+    for bad in ({"min_face": "16"}, {"smoothing_alpha": "0.5"}, {"engagement": {"yaw_awy": 30}}, {"engagement": 3}):
+        with pytest.raises(AffectlensError):
+            AnalyzerConfig(**bad)
+    assert AnalyzerConfig(engagement={"yaw_away": 30}).engagement.yaw_away == 30  # a dict of fields is taken
 
 
 def test_huge_image_boxes_map_back(analyzer, media):
@@ -218,6 +239,30 @@ def test_frames_analysed_before_the_source_breaks_still_come_out(media):
     assert [r.frame for r in results] == list(range(20))
 
 
+_PAUSED_SCRIPT = """
+import sys
+from affectlens.pipeline import Analyzer
+
+a, clip = Analyzer(), sys.argv[1]
+paused = a.analyze(clip)
+next(paused)  # left paused, never closed, still referenced
+print(sum(1 for _ in a.analyze(clip)), sum(1 for _ in zip(a.analyze(clip), a.analyze(clip))))
+"""
+
+
+def test_a_paused_video_neither_blocks_the_next_one_nor_the_exit(media):
+    """One read-ahead thread served every video of an Analyzer: a video generator left paused (a notebook's
+    `next(g)`) made every later video on it wait for ever, and the process could not exit."""
+    import subprocess
+    import sys
+
+    clip = media / "videos" / "expressions_man.mp4"
+    cmd = [sys.executable, "-c", _PAUSED_SCRIPT, str(clip)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert proc.stdout.split() == ["135", "135"], proc.stdout
+
+
 _RSS_SCRIPT = """
 import sys
 from pathlib import Path
@@ -355,3 +400,64 @@ def test_faces_found_but_not_read_stay_blurred_between_keyframes(media):
     assert [len(r.faces) for r in out] == [0, 1, 1, 1]
     for r in out[1:]:
         np.testing.assert_allclose(r.faces.unread, boxes[1:])
+
+
+class _Converted(Source):
+    """The first 30 frames of a clip as another array format: floats in 0-1, gray, RGBA."""
+
+    is_video, fps = True, 24000 / 1001
+
+    def __init__(self, path, kind):
+        self.path, self.kind, self.name = path, kind, f"{kind}-frames"
+
+    def __iter__(self):
+        from affectlens.sources import Frame
+
+        for f in itertools.islice(VideoSource(self.path), 30):
+            img = {"float": f.image / 255.0, "gray": f.image.mean(2).astype(np.uint8),
+                   "rgba": np.dstack([f.image, np.full(f.image.shape[:2], 255, np.uint8)])}[self.kind]  # fmt: skip
+            yield Frame(img, f.index, f.time_s, self.name)
+
+
+def test_frames_of_a_custom_source_are_converted_as_a_still_image_is(media):
+    """Only still images were converted: a Source giving floats in 0-1 read p_happiness 0.05 instead of 0.76 and
+    engagement 0, silently; gray or RGBA frames failed deep in the detector."""
+    clip = media / "videos" / "expressions_man.mp4"
+    a = Analyzer()
+    base = to_dataframe(list(itertools.islice(a.analyze(VideoSource(clip)), 30)))
+    for kind in ("float", "gray", "rgba"):
+        got = to_dataframe(a.analyze(_Converted(clip, kind)))
+        assert len(got) == len(base) > 20, kind
+        assert abs(got["p_happiness"].mean() - base["p_happiness"].mean()) < 0.02, kind
+
+
+def test_a_folder_goes_on_past_a_video_that_breaks_part_way(media, tmp_path):
+    """From Python a folder stopped at its first broken video (the files after it never read), where the CLI skips
+    it; the reasons now reach ``on_skip``."""
+    import shutil
+    from pathlib import Path
+
+    import av
+
+    whole = tmp_path / "whole.mp4"  # its index first: readable up to a cut
+    with (
+        av.open(str(media / "videos" / "expressions_man.mp4")) as inp,
+        av.open(str(whole), "w", options={"movflags": "faststart"}) as out,
+    ):
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = whole.read_bytes()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "b_cut.mp4").write_bytes(data[: len(data) * 2 // 3])
+    shutil.copy(media / "expressions" / "happy.jpg", folder / "a_happy.jpg")
+    shutil.copy(media / "expressions" / "sad.jpg", folder / "c_sad.jpg")
+    skipped: list[str] = []
+    sources = [Path(r.source).name for r in Analyzer().analyze(folder, on_skip=skipped.append)]
+    assert sources[0] == "a_happy.jpg" and sources[-1] == "c_sad.jpg" and sources.count("b_cut.mp4") > 50
+    assert len(skipped) == 1 and "truncated" in skipped[0], skipped
+    with pytest.raises(AffectlensError, match="truncated"):  # alone, it is an error
+        list(Analyzer().analyze(folder / "b_cut.mp4"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from affectlens.errors import AffectlensError
 from affectlens.labels import EMOTIONS, NEGATIVE, POSITIVE, valence
-from affectlens.types import Faces, FrameResult, to_dataframe
+from affectlens.types import Faces, FrameResult
 
 
 def __getattr__(name: str):
@@ -29,6 +29,10 @@ def __getattr__(name: str):
         from affectlens import pipeline
 
         return getattr(pipeline, name)
+    if name == "to_dataframe":  # (pandas is imported when it is called)
+        from affectlens.sinks.columns import to_dataframe
+
+        return to_dataframe
     raise AttributeError(f"module 'affectlens' has no attribute {name!r}")
 
 

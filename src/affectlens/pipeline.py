@@ -9,11 +9,13 @@ detector runs ahead of the later stages in another (:func:`detect_ahead`).
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -28,9 +30,11 @@ from affectlens.follow import SCENE_CUT, Keyframes, MeshFollower
 from affectlens.runtime import one_malloc_arena, release_free_memory
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
 from affectlens.smoothing import EmaSmoother
-from affectlens.sources import Frame, Source, open_sources
+from affectlens.sources import Frame, Source, list_inputs, open_item
 from affectlens.track import FaceTracker
 from affectlens.types import Faces, FrameResult
+
+log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
 SMOOTHING_FPS = 30.0  # smoothing_alpha and the engagement alpha are the weight of one frame at this rate
@@ -72,6 +76,14 @@ class AnalyzerConfig:
 
     def __post_init__(self) -> None:
         """Refuse values no run can use, here, before any model is loaded or output file opened."""
+        if isinstance(self.engagement, dict):  # engagement={"yaw_away": 30}: checked as a file's keys are
+            self.engagement = EngagementConfig().with_overrides(self.engagement, "engagement")
+        elif not isinstance(self.engagement, EngagementConfig):
+            raise AffectlensError(f"engagement = {self.engagement!r}: must be an EngagementConfig or a dict of fields")
+        for name in _NUMBERS:  # "0.5" or None where a number goes: one line, not a TypeError from a comparison
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise AffectlensError(f"{name} = {value!r}: must be a number")
         if self.analysis_fps == 0:
             self.analysis_fps = None
         self.device = str(self.device).lower()
@@ -103,6 +115,10 @@ class AnalyzerConfig:
         eng = d.pop("engagement", None)
         engagement = eng if isinstance(eng, EngagementConfig) else EngagementConfig(**(eng or {}))
         return cls(**d, engagement=engagement)
+
+
+_NUMBERS = ("smoothing_alpha", "analysis_fps", "stride", "detect_every", "batch_frames", "min_face", "min_score",
+            "lost_track_buffer_s", "pad_retry", "threads")  # fmt: skip
 
 
 @dataclass
@@ -141,6 +157,8 @@ class Analyzer:
             self.signals = SignalExtractor(threads=threads, providers=providers_for(c.device))
         self.timings = Timings()
         self._worker: ThreadPoolExecutor | None = None
+        self._worker_busy = False
+        self._worker_lock = threading.Lock()
 
     @cached_property
     def detector(self) -> FaceDetector:
@@ -190,15 +208,51 @@ class Analyzer:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="affectlens-detect")
         return self._worker
 
+    @contextmanager
+    def ahead_worker(self) -> Iterator[ThreadPoolExecutor]:
+        """:meth:`worker` for one stream at a time; a stream started while another is under way (a video
+        generator left paused, two videos zipped, two threads) gets a thread of its own, instead of waiting
+        behind the first for ever."""
+        with self._worker_lock:
+            shared, self._worker_busy = not self._worker_busy, True
+        if shared:
+            try:
+                yield self.worker()
+            finally:
+                with self._worker_lock:
+                    self._worker_busy = False
+            return
+        extra = ThreadPoolExecutor(1, thread_name_prefix="affectlens-detect-extra")
+        try:
+            yield extra
+        finally:
+            extra.shutdown(wait=False)
+
     # -- public API ---------------------------------------------------------------------------
-    def analyze(self, source: str | Path | Source | np.ndarray) -> Iterator[FrameResult]:
-        """Stream :class:`FrameResult` for every (strided) frame of every item in ``source``."""
+    def analyze(
+        self, source: str | Path | Source | np.ndarray, on_skip: Callable[[str], None] | None = None
+    ) -> Iterator[FrameResult]:
+        """Stream :class:`FrameResult` for every (strided) frame of every item in ``source``.
+
+        In a folder, a file that cannot be read, or a video that breaks part-way (its frames before the break
+        come out), is skipped with a warning and its reason passed to ``on_skip``, as ``affectlens analyze``
+        does; a single input that fails raises :class:`AffectlensError`."""
         if isinstance(source, np.ndarray):
             yield self.analyze_image(source)
             return
-        sources = [source] if isinstance(source, Source) else open_sources(source, stride=self.config.stride)
-        for src in sources:
-            yield from self.analyze_source(src)
+        if isinstance(source, Source):
+            yield from self.analyze_source(source)
+            return
+        for item in list_inputs(source):
+            try:
+                src = open_item(item, self.config.stride)
+                yield from self.analyze_source(src)
+            except AffectlensError as exc:
+                if not item.in_folder:
+                    raise
+                log.warning("skipped: %s", exc)
+                if on_skip is not None:
+                    on_skip(str(exc))
 
     def analyze_image(self, image: np.ndarray, name: str = "<array>") -> FrameResult:
         """One image → its faces, ids numbered left to right. RGB (H, W, 3) uint8, or any array
@@ -273,6 +327,7 @@ class Analyzer:
     ) -> Iterator[FrameResult]:
         stream = self.stream(video, fps)
         stream.tile = tile
+        frames = _rgb_frames(frames)
         # (live use classifies frame by frame, batch_frames 1: the camera is read as results are wanted)
         if self.config.detect_ahead and stream.batch_frames > 1:
             pairs = detect_ahead(self, frames, video, stream.keyframes.due, tile=tile)
@@ -341,6 +396,35 @@ GROUP_MAX_BYTES = 8 * 2**20  # larger frames (4K) are detected one by one
 TRIM_EVERY_FRAMES = 2048  # the heap's free pages go back to the OS this often in a long video (~68 s at 30 fps)
 
 
+def rgb_frame(frame: Frame) -> Frame:
+    """``frame`` with an RGB uint8 image: a custom :class:`Source` (or a live caller) may give floats in 0-1, gray,
+    RGBA or 16-bit frames, read wrong or failing deep in a stage where a still image was converted."""
+    img = frame.image
+    if isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3:
+        return frame if img.flags.c_contiguous else replace(frame, image=np.ascontiguousarray(img))
+    try:
+        return replace(frame, image=as_rgb8(img))
+    except ValueError as exc:
+        raise AffectlensError(f"{frame.source} frame {frame.index}: {exc}") from None
+
+
+def _rgb_frames(frames: Iterator[Frame]) -> Iterator[Frame]:
+    try:
+        for frame in frames:
+            yield rgb_frame(frame)
+    finally:  # closing this closes the source's iterator, as the read-ahead worker does
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+
+
+# Set as the interpreter starts to exit, before it joins the worker threads: a stream whose generator was left
+# paused (never closed) stops waiting for its consumer instead of holding the exit for ever. (Python's threading
+# exit hooks run before the pools' own; there is no public one.)
+_EXITING = threading.Event()
+getattr(threading, "_register_atexit", lambda f: None)(_EXITING.set)
+
+
 def detect_ahead(
     analyzer: Analyzer,
     frames: Iterator[Frame],
@@ -370,7 +454,7 @@ def detect_ahead(
     def wait_for_room(frame: Frame) -> bool:
         if not room:
             room.append(threading.Semaphore(max(2, min(depth, AHEAD_BYTES // max(frame.image.nbytes, 1)))))
-        while not stop.is_set():
+        while not stop.is_set() and not _EXITING.is_set():
             if room[0].acquire(timeout=0.1):
                 return True
         return False
@@ -406,16 +490,17 @@ def detect_ahead(
             if close is not None:
                 close()
 
-    done = analyzer.worker().submit(work)
-    try:
-        while (item := q.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            room[0].release()
-            yield item
-    finally:
-        stop.set()
-        wait([done], timeout=10)
+    with analyzer.ahead_worker() as worker:
+        done = worker.submit(work)
+        try:
+            while (item := q.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                room[0].release()
+                yield item
+        finally:
+            stop.set()
+            wait([done], timeout=10)
 
 
 def _timed(frames: Iterator[Frame], tm: Timings) -> Iterator[Frame]:
@@ -539,8 +624,9 @@ class Stream:
         return faces
 
     def step(self, frame: Frame) -> FrameResult:
-        """One frame in, its result out (live streams: no batching across frames)."""
-        return (self.add(frame) + self.flush())[-1]
+        """One frame in, its result out (live streams: no batching across frames). Its image may be any array
+        :func:`~affectlens.detect.base.as_rgb8` converts."""
+        return (self.add(rgb_frame(frame)) + self.flush())[-1]
 
     def flush(self) -> list[FrameResult]:
         """Measure, classify, smooth and score the pending frames; their results in order."""

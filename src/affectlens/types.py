@@ -134,10 +134,3 @@ def plain(x):
     if isinstance(x, np.floating) and x.dtype.itemsize < 8:
         return float(str(x))
     return x.item() if isinstance(x, np.generic) else x
-
-
-def to_dataframe(results) -> pd.DataFrame:  # noqa: F821
-    """Face rows of many :class:`FrameResult` as a pandas DataFrame (one row per face per frame)."""
-    import pandas as pd
-
-    return pd.DataFrame([row for r in results for row in r.rows()])

@@ -28,3 +28,23 @@ def column_type(name: str) -> str:
     if name in _INTS or name.startswith("frames_"):
         return "int64"
     return "bool" if name in _BOOLS else "float64"
+
+
+def to_dataframe(results) -> pd.DataFrame:  # noqa: F821
+    """Face rows of many :class:`~affectlens.types.FrameResult` as a pandas DataFrame (one row per face per frame),
+    with the faces table's columns and types also when no face was found (``df["engagement"]`` of a photo of dogs
+    is an empty column, not a KeyError) and ``time_s`` a float column (NaN for still images)."""
+    import pandas as pd
+
+    results = list(results)
+    rows = [row for r in results for row in r.rows()]
+    if rows:
+        df = pd.DataFrame(rows)
+        df["time_s"] = df["time_s"].astype("float64")
+        return df
+    labels = next((tuple(r.labels) for r in results if r.labels), ())
+    cols = face_columns(labels)
+    return pd.DataFrame({c: pd.Series(dtype=_PANDAS[column_type(c)]) for c in cols})
+
+
+_PANDAS = {"string": "object", "int64": "int64", "bool": "bool", "float64": "float64"}
