@@ -9,7 +9,6 @@ detector runs ahead of the later stages in another (:func:`detect_ahead`).
 from __future__ import annotations
 
 import itertools
-import logging
 import queue
 import threading
 import time
@@ -30,11 +29,9 @@ from affectlens.follow import SCENE_CUT, Keyframes, MeshFollower
 from affectlens.runtime import one_malloc_arena, release_free_memory
 from affectlens.signals.engagement import EngagementConfig, EngagementScorer
 from affectlens.smoothing import EmaSmoother
-from affectlens.sources import Frame, Source, list_inputs, open_item
+from affectlens.sources import Frame, Source, list_inputs, open_item, skipping
 from affectlens.track import FaceTracker
 from affectlens.types import Faces, FrameResult
-
-log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
 SMOOTHING_FPS = 30.0  # smoothing_alpha and the engagement alpha are the weight of one frame at this rate
@@ -244,15 +241,8 @@ class Analyzer:
             yield from self.analyze_source(source)
             return
         for item in list_inputs(source):
-            try:
-                src = open_item(item, self.config.stride)
-                yield from self.analyze_source(src)
-            except AffectlensError as exc:
-                if not item.in_folder:
-                    raise
-                log.warning("skipped: %s", exc)
-                if on_skip is not None:
-                    on_skip(str(exc))
+            with skipping(item, on_skip):
+                yield from self.analyze_source(open_item(item, self.config.stride))
 
     def analyze_image(self, image: np.ndarray, name: str = "<array>") -> FrameResult:
         """One image → its faces, ids numbered left to right. RGB (H, W, 3) uint8, or any array

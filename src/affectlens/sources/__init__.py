@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,14 +113,22 @@ def open_sources(spec: str | Path, stride: int = 1, on_skip=None):
     single bad input raises :class:`AffectlensError`.
     """
     for item in list_inputs(spec):
-        try:
+        with skipping(item, on_skip):
             yield open_item(item, stride)
-        except AffectlensError as exc:
-            if not item.in_folder:
-                raise
-            log.warning("skipped %s", exc)
-            if on_skip is not None:
-                on_skip(str(exc))
+
+
+@contextmanager
+def skipping(item: InputItem, on_skip=None) -> Iterator[None]:
+    """Around the work on one input item: inside a folder an :class:`AffectlensError` (an unreadable file, a
+    video that breaks part-way) is logged, passed to ``on_skip`` and swallowed; a single input raises it."""
+    try:
+        yield
+    except AffectlensError as exc:
+        if not item.in_folder:
+            raise
+        log.warning("skipped %s", exc)
+        if on_skip is not None:
+            on_skip(str(exc))
 
 
 __all__ = [
@@ -135,4 +145,5 @@ __all__ = [
     "media_files",
     "open_item",
     "open_sources",
+    "skipping",
 ]
