@@ -76,6 +76,7 @@ class ExpressionClassifier:
         outputs plus the card's ``class_bias`` (per-class decision offsets; ``bias=False``: without)."""
         self.prepare()
         assert self.session is not None
+        self._check_crops(crops)
         out = []
         for i in range(0, len(crops), batch_size):
             x = self.preprocess.normalize(crops[i : i + batch_size])
@@ -84,6 +85,18 @@ class ExpressionClassifier:
         if bias and self.card.class_bias and self.card.output != "probs":
             z = z + np.asarray(self.card.class_bias, np.float32)
         return z
+
+    def _check_crops(self, crops: np.ndarray) -> None:
+        """Crops as :meth:`Preprocess.crop_images` makes them, or one clear error (floats in 0-1 read as near-black
+        faces, an RGB crop for a gray model failed inside ONNX Runtime)."""
+        pre = self.preprocess
+        want = (pre.size, pre.size) + (() if pre.channels == 1 else (3,))
+        if not isinstance(crops, np.ndarray) or crops.dtype != np.uint8 or crops.shape[1:] != want:
+            got = f"{crops.dtype} {crops.shape}" if isinstance(crops, np.ndarray) else type(crops).__name__
+            raise AffectlensError(
+                f"{self.card.name} takes uint8 crops of shape (N, {', '.join(map(str, want))}), got {got}: "
+                "make them with .preprocess.crop_images(images) or call predict_images(images)"
+            )
 
     def predict(self, crops: np.ndarray, batch_size: int = 256, calibrated: bool = True) -> np.ndarray:
         """Class probabilities (N, K) for uint8 face crops, temperature-scaled when ``calibrated``."""

@@ -104,15 +104,21 @@ class Preprocess:
 
     # -- crops -----------------------------------------------------------------------------
     def crop_image(self, img: np.ndarray) -> np.ndarray:
-        """A whole image that already is a face → uint8 crop of ``size`` in ``color``."""
-        img = to_color(img, self.color)
+        """A whole image that already is a face (any array :func:`~affectlens.detect.base.as_rgb8` converts:
+        uint8, floats in 0-1, gray, RGBA, 16-bit) → uint8 crop of ``size`` in ``color``."""
+        from affectlens.detect.base import as_rgb8
+
+        img = to_color(as_rgb8(img), self.color)
         if img.shape[:2] != (self.size, self.size):
             img = resize(center_square(img), self.size)
         return img
 
     def crop_images(self, images) -> np.ndarray:
-        """Many face images (an array ``(N, H, W[, 3])`` or a list) → uint8 ``(N, size, size[, 3])``."""
-        if isinstance(images, np.ndarray) and images.ndim >= 3:
+        """Many face images (an array ``(N, H, W[, 3])`` or a list) → uint8 ``(N, size, size[, 3])``. One image
+        given alone (``(H, W)``, or ``(H, W, 3|4)``) is one face, not H of them."""
+        if isinstance(images, np.ndarray) and (images.ndim == 2 or (images.ndim == 3 and images.shape[2] in (3, 4))):
+            images = [images]
+        if isinstance(images, np.ndarray) and images.ndim >= 3 and images.dtype == np.uint8:
             same = images.shape[1:3] == (self.size, self.size)
             if same and (images.ndim == 3) == (self.color == "gray"):
                 return images
