@@ -52,3 +52,15 @@ def test_rows_write_float32_signals_as_they_print():
     assert [r["yaw"] for r in rows] == [2.2, -17.5, 0.1]  # not 2.200000047683716
     assert [repr(r["yaw"]) for r in rows] == ["2.2", "-17.5", "0.1"]
     assert rows[0]["blink"] is True and type(rows[1]["blink"]) is bool
+
+
+def test_one_face_by_its_index_keeps_every_column():
+    """faces[0] gave probs of shape (8,) and a 0-d track id: its rows() and top_labels() then failed."""
+    f = Faces(np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float32), np.array([0.9, 0.8], np.float32),
+              track_ids=np.array([4, 7]))  # fmt: skip
+    f.probs = np.eye(2, 8, dtype=np.float32)
+    one = f[1]
+    assert len(one) == 1 and one.probs.shape == (1, 8) and one.track_ids.tolist() == [7]
+    assert [x.track_ids.tolist() for x in f] == [[4], [7]] and f[-1].track_ids.tolist() == [7]
+    with pytest.raises(IndexError):
+        f[2]

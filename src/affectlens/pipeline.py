@@ -12,6 +12,7 @@ import itertools
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -317,7 +318,7 @@ class Analyzer:
     ) -> Iterator[FrameResult]:
         stream = self.stream(video, fps)
         stream.tile = tile
-        frames = _rgb_frames(frames)
+        frames = _rgb_frames(frames, video, fps)
         # (live use classifies frame by frame, batch_frames 1: the camera is read as results are wanted)
         if self.config.detect_ahead and stream.batch_frames > 1:
             pairs = detect_ahead(self, frames, video, stream.keyframes.due, tile=tile)
@@ -398,9 +399,19 @@ def rgb_frame(frame: Frame) -> Frame:
         raise AffectlensError(f"{frame.source} frame {frame.index}: {exc}") from None
 
 
-def _rgb_frames(frames: Iterator[Frame]) -> Iterator[Frame]:
+def _rgb_frames(frames: Iterator[Frame], video: bool, fps: float | None) -> Iterator[Frame]:
+    """RGB frames; a video's frames without a time (a custom :class:`Source`) get ``index / fps`` (30 frames a
+    second when the source gives no rate), said once: without a time every frame was read as a still image, with
+    no blink, hold or smoothing over time."""
+    rate, said = fps or 30.0, False
     try:
         for frame in frames:
+            if video and frame.time_s is None:
+                if not said:
+                    note = f"{frame.source}: video frames without time_s, timed as index / {rate:g} fps"
+                    warnings.warn(note, stacklevel=2)
+                    said = True
+                frame = replace(frame, time_s=frame.index / rate)
             yield rgb_frame(frame)
     finally:  # closing this closes the source's iterator, as the read-ahead worker does
         close = getattr(frames, "close", None)

@@ -47,7 +47,12 @@ class Faces:
         return len(self.boxes)
 
     def __getitem__(self, index) -> Faces:
-        """Select faces with a boolean mask, an index array or a slice."""
+        """Select faces with a boolean mask, an index array or a slice; ``faces[i]`` is the one face ``i`` as a
+        :class:`Faces` of length 1 (so ``for face in faces`` gives each face with all its columns)."""
+        if isinstance(index, int | np.integer):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"face {index} of {len(self)}")
+            index = [int(index) % len(self)]
 
         def pick(a):
             return None if a is None else a[index]
