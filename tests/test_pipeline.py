@@ -461,3 +461,29 @@ def test_a_folder_goes_on_past_a_video_that_breaks_part_way(media, tmp_path):
     assert len(skipped) == 1 and "truncated" in skipped[0], skipped
     with pytest.raises(AffectlensError, match="truncated"):  # alone, it is an error
         list(Analyzer().analyze(folder / "b_cut.mp4"))
+
+
+class _Untimed(Source):
+    """A clip's frames with no time_s, as a hand-written Source may give them."""
+
+    is_video, fps, name = True, 24000 / 1001, "untimed"
+
+    def __init__(self, path):
+        self.path = path
+
+    def __iter__(self):
+        from affectlens.sources import Frame
+
+        for f in itertools.islice(VideoSource(self.path), 60):
+            yield Frame(f.image, f.index, None, self.name)
+
+
+def test_video_frames_without_times_are_timed_from_the_rate(media):
+    """Untimed video frames were each read as a still image: no blink, hold or smoothing (minimum engagement 0.0
+    against 53 with times)."""
+    clip = media / "videos" / "expressions_man.mp4"
+    with pytest.warns(UserWarning, match="without time_s"):
+        got = to_dataframe(Analyzer().analyze(_Untimed(clip)))
+    want = to_dataframe(list(itertools.islice(Analyzer().analyze(VideoSource(clip)), 60)))
+    assert got["time_s"].notna().all() and np.allclose(got["time_s"], want["time_s"], atol=0.05)
+    assert abs(got["engagement"].mean() - want["engagement"].mean()) < 1.0
