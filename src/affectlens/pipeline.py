@@ -9,6 +9,7 @@ detector runs ahead of the later stages in another (:func:`detect_ahead`).
 from __future__ import annotations
 
 import itertools
+import numbers
 import queue
 import threading
 import time
@@ -80,8 +81,10 @@ class AnalyzerConfig:
             raise AffectlensError(f"engagement = {self.engagement!r}: must be an EngagementConfig or a dict of fields")
         for name in _NUMBERS:  # "0.5" or None where a number goes: one line, not a TypeError from a comparison
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            if value is not None and (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)):
                 raise AffectlensError(f"{name} = {value!r}: must be a number")
+            if isinstance(value, np.generic):  # NumPy scalars work; kept as Python numbers (JSON, Ray, run.json)
+                setattr(self, name, value.item())
         if self.analysis_fps == 0:
             self.analysis_fps = None
         self.device = str(self.device).lower()

@@ -184,5 +184,5 @@ def test_a_network_blip_mid_stimulus_pauses_reconnects_and_goes_on(chromium, ser
         w = c.get(f"/v1/studies/{name}").json()["respondents"][0]
     assert w["state"] == "done" and w["seconds_watched"] > 9, (w, stats)
     rows = _rows_of(server.data_dir / "home" / "studies" / name / "results", server, "w")
-    gaps = rows["stimulus_time_s"].diff().max()
-    assert gaps < 2.0, f"a {gaps:.2f} s hole in the stimulus timeline: the stimulus played on unanalysed"
+    gaps = rows["stimulus_time_s"].diff().max()  # at most the page's 2 s hold, a frame's period and a poll
+    assert gaps < 2.6, f"a {gaps:.2f} s hole in the stimulus timeline: the stimulus played on unanalysed"

@@ -19,8 +19,9 @@ yawn is a wide mouth held ``yawn_min_s`` (2 s: a yawn is a slow gape of about 6 
 a shout or an excited word keeps the mouth wide for a second or so), and looking away must last
 ``look_away_min_s`` (a face first seen turned away has been so for an unknown time: it counts as held).
 On video the eyes are not read on a head turned more than ``eyes_yaw_max`` or looking down more than
-``eyes_down_max`` degrees: the lids of a face reading notes look closed to the camera, and neither
-closed eyes nor blinks are counted there.
+``eyes_down_max`` degrees: the lids of a face reading notes look closed to the camera; no blink is
+counted there, and eyes that stay shut-looking make it ``looking_away`` (at notes, a plate, or dozing
+off), not ``eyes_closed``.
 
 The states are decided from everything known about the face, not from one geometric cue; the
 expression inputs are exported as columns of their own:
@@ -236,7 +237,10 @@ class EngagementScorer:
                 )  # fmt: skip
             self._prune(float(time_s))
         if time_s is not None:  # (smoothed) on video; a still image is read as it is, there is nothing else to go on
+            # eyes shut-looking on a bowed or turned head: looking down or away (at notes, a plate, dozing off), not
+            # the lids themselves, and no blink
             unread = eyes_unreadable(yaw, pitch, cfg)
+            away |= closed & unread & ~lost
             closed &= ~unread
             blink &= ~unread
         closed &= ~lost & ~laugh & ~frown & ~cry
@@ -330,8 +334,7 @@ class EngagementScorer:
             st.yaw = a * yaw + (1 - a) * st.yaw
             st.pitch = a * pitch + (1 - a) * st.pitch
             st.t = t
-        # eyes: hysteresis, then blink vs closed by duration (frames whose eyes cannot be read do not count)
-        veto_eyes = veto_eyes or bool(eyes_unreadable(np.float32(st.yaw), np.float32(st.pitch), cfg))
+        # eyes: hysteresis, then blink vs closed by duration
         was_closed = st.closed
         st.closed = st.eye < cfg.eyes_closed_below if not was_closed else st.eye < cfg.eyes_open_above
         if st.closed and not was_closed:

@@ -11,8 +11,8 @@
   const TARGET_FPS = 6, CHECK_FPS = 3, MAX_SIDE = 480, PROGRESS_EVERY_MS = 3000, POLL_MS = 40;
   // a frame unanswered this long means a stalled network the browser has not reported: reconnect (a connection,
   // or its "resumed", that takes this long the same)
-  const STALL_MS = 4000;
-  const HOLD_MS = 1500;  // a frame unanswered this long: the stimulus waits (not seen unanalysed) until it is
+  const STALL_MS = 8000;
+  const HOLD_MS = 2000;  // a frame unanswered this long: the stimulus waits (not seen unanalysed) until it is
   const stats = { sent: 0, acked: 0, checks: 0, errors: 0, cameraStartedAt: null, stimulusStartedAt: null, state: "consent",
                   rttSumMs: 0, rttMaxMs: 0 };
   let sentAt = -1e9;
@@ -100,7 +100,8 @@
     sock.onmessage = (ev) => onMessage(JSON.parse(ev.data));
     sock.onclose = (ev) => {
       if (settled || sock !== ws) return;  // a connection already given up on
-      if (ev.code >= 4000 || ev.code === 1011) finish(UNAVAILABLE);  // refused by the server: a reload cannot help
+      if (ev.code === 4001 && stats.state === "watch") reconnect(true);  // taken over by a late try of ours: back
+      else if (ev.code >= 4000 || ev.code === 1011) finish(UNAVAILABLE);  // refused by the server: a reload cannot help
       else if (stats.state === "watch" || stats.state === "check") reconnect(stats.state === "watch");
     };
   }
@@ -140,6 +141,7 @@
     else if (m.type === "saved") finish();
     else if (m.type === "error") {
       inFlight = false; stats.errors++;
+      if (held) release();  // an answer all the same: the stimulus goes on
       if (m.status === 410 && ended) finish();  // back after the end: the end was saved meanwhile
       else if (m.status === 410 || m.status === 404) finish(m.message);
       else if (m.status === 409 || m.status >= 500) finish(UNAVAILABLE);
