@@ -257,11 +257,12 @@ def export_cmd(
     typer.echo(f"wrote {path} ({size:.1f} MB) and {card_path(path)}; ONNX/PyTorch max |Δp| = {parity:.1e}")
 
 
+Members = Annotated[list[str], typer.Argument(help="MODEL[=WEIGHT]: a shipped model name or .onnx file with its card")]
+
+
 @app.command("compose")
 def compose_cmd(
-    member: Annotated[
-        list[str], typer.Argument(help="MODEL[=WEIGHT]: a shipped model name or .onnx file with its card")
-    ],
+    member: Members,
     out: OnnxOut,
     name: CardName = None,
     evaluate_on: EvalOn = [],  # noqa: B006
