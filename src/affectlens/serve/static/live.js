@@ -98,7 +98,8 @@
     while (resultTimes.length && now - resultTimes[0] > 3000) resultTimes.shift();
     dropped = msg.dropped;
     faces = msg.faces;
-    const t = (now - t0) / 1000;
+    // the server's session clock (when it received the frame), the time_s of every row: one clock in the CSV
+    const t = typeof msg.time_s === "number" ? msg.time_s : (now - t0) / 1000;
     for (const f of faces) {
       const h = spark.get(f.track_id) || [];
       h.push(f.engagement ?? 0);
