@@ -225,3 +225,14 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, m
     loop.train(cfg, tmp_path / "resumed", resume=True, progress=False)
     a, b = (torch.load(tmp_path / d / "last.pt", weights_only=False)["model"] for d in ("whole", "resumed"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_cosine_run_of_the_shipped_recipe_exports(tmp_path, ferplus):
+    """The cosine schedule (every shipped model's) put NumPy floats in the optimizer's state: once checkpoints were
+    read with weights_only, export refused every such run ("holds a Python object numpy...scalar")."""
+    import torch
+
+    out = tmp_path / "cos"
+    tiny_train(out, ferplus, 1, "--schedule", "cosine", "--optimizer", "adamw", "--lr", "1e-3")
+    torch.load(out / "best.pt", weights_only=True)  # plain data only, with no allowance for NumPy
+    cli("export", out / "best.pt", "--out", tmp_path / "cos.onnx", check=True)

@@ -11,6 +11,7 @@ import copy
 import csv
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -345,7 +346,8 @@ def _optimizer(cfg: TrainConfig, modules: list[torch.nn.Module], steps_per_epoch
         warm = max(int(cfg.warmup_epochs * steps_per_epoch), 1)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt,
-            lambda s: min((s + 1) / warm, 0.5 * (1 + np.cos(np.pi * min(s / total, 1.0)))),
+            # (math, not NumPy: a NumPy float in the optimizer's state made the checkpoint unreadable with weights_only)
+            lambda s: min((s + 1) / warm, 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))),
         )
     return opt, sched
 
@@ -576,6 +578,13 @@ def _write_metrics(path: Path, history: list[dict]) -> None:
 
 
 CHECKPOINT_KEYS = ("weights", "config", "preprocess")
+# NumPy floats as plain data (no code runs to read them): the pickle's scalar constructor and the float dtypes
+_NUMPY_SCALARS = [
+    (getattr(np, "_core", None) or np.core).multiarray.scalar,  # NumPy 2 / 1
+    np.dtype,
+    type(np.dtype(np.float64)),
+    type(np.dtype(np.float32)),
+]
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -583,7 +592,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     checkpoints hold only tensors, numbers, strings and containers of them); anything else, a file that is
     no checkpoint or one of another tool, is one clear error."""
     try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(_NUMPY_SCALARS):  # a learning rate of cosine runs before 7 Dec 2026
+            ck = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise AffectlensError(f"checkpoint {path} not found") from None
     except Exception as exc:  # a refused global, or whatever a file that is no torch file makes torch.load raise
