@@ -141,6 +141,9 @@ def test_eyes_of_a_face_reading_notes_or_in_profile_are_not_read():
     for i in range(30):  # the same head, eyes open: watching the screen below the camera
         u = sc.update(frame(eye=0.9, pitch=-22.0, tid=7), i / 30).signals
     assert u["state"][0] == "engaged"
+    for i in range(30, 45):  # the bowed head of track 1 bursts out laughing, eyes squeezed: a laugh is engaged
+        s = sc.update(frame(eye=0.1, pitch=-22.0, tid=1, probs=HAPPY, width=0.7), i / 30).signals
+    assert s["laugh"][0] and s["state"][0] == "engaged", s["state_reason"][0]
     blinks = 0
     for i in range(60):  # blink-like dips on a profile
         blinks += int(sc.update(frame(eye=0.1 if i % 10 < 3 else 0.9, yaw=30.0, tid=2), i / 30).signals["blink"][0])

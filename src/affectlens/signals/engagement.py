@@ -236,14 +236,14 @@ class EngagementScorer:
                     bool(veto_eyes[i]), bool(veto_mouth[i]),
                 )  # fmt: skip
             self._prune(float(time_s))
+        closed &= ~lost & ~laugh & ~frown & ~cry  # (before the eyes of a bowed head become looking away)
         if time_s is not None:  # (smoothed) on video; a still image is read as it is, there is nothing else to go on
             # eyes shut-looking on a bowed or turned head: looking down or away (at notes, a plate, dozing off), not
             # the lids themselves, and no blink
             unread = eyes_unreadable(yaw, pitch, cfg)
-            away |= closed & unread & ~lost
+            away |= closed & unread
             closed &= ~unread
             blink &= ~unread
-        closed &= ~lost & ~laugh & ~frown & ~cry
         yawning &= ~lost & ~laugh & ~smile & ~gasp & ~cry
         away &= ~lost
         reason = np.full(n, "", object)
