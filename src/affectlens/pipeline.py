@@ -251,12 +251,8 @@ class Analyzer:
     def analyze_image(self, image: np.ndarray, name: str = "<array>") -> FrameResult:
         """One image → its faces, ids numbered left to right. RGB (H, W, 3) uint8, or any array
         :func:`~affectlens.detect.base.as_rgb8` converts (gray, RGBA, 16-bit, floats in 0-1), converted
-        once so every stage (detector, crops, face mesh) reads the same pixels."""
-        try:
-            rgb = as_rgb8(image)
-        except ValueError as exc:
-            raise AffectlensError(f"{name}: {exc}") from None
-        return next(self._run(iter([Frame(rgb, 0, None, name)]), video=False))
+        once (:func:`rgb_frame`, as every frame) so every stage (detector, crops, face mesh) reads the same pixels."""
+        return next(self._run(iter([Frame(image, 0, None, name)]), video=False))
 
     def analyze_source(self, src: Source, small_faces: bool | None = None) -> Iterator[FrameResult]:
         """Every frame's result; ``small_faces`` overrides ``config.tile_video`` for this source (a service's
