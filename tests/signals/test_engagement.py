@@ -87,9 +87,19 @@ def test_looking_away_after_a_second_turned():
     assert int(np.argmax(away)) == 40 and not away[70:].any()
 
 
-def test_face_lost_wins_and_scores_zero():
-    out = run([{"presence": 0.1, "eye": 0.0}])
-    assert out[0]["state_reason"][0] == "face_lost" and out[0]["engagement"][0] == 0
+def test_a_face_the_mesh_cannot_read_is_unknown_not_disengaged():
+    """face_lost wins over every other reason, and its engagement and attention are NaN (left out of means), not
+    0: a dim or half-hidden face is not a viewer who looked away. Its expression is still read."""
+    out = run([{}] * 5 + [{"presence": 0.1, "eye": 0.0, "yaw": 60.0}] * 3 + [{}] * 2)
+    lost = slice(5, 8)
+    assert list(col(out, "state_reason")[lost]) == ["face_lost"] * 3
+    assert list(col(out, "state")[lost]) == ["unknown"] * 3
+    assert np.isnan(col(out, "engagement")[lost]).all() and np.isnan(col(out, "attention")[lost]).all()
+    assert (col(out, "expression_engagement")[lost] == 0.5).all()  # neutral
+    assert not col(out, "eyes_closed")[lost].any() and not col(out, "looking_away")[lost].any()
+    assert list(col(out, "state")[8:]) == ["engaged"] * 2 and (col(out, "engagement")[8:] == 75).all()
+    still = EngagementScorer(EngagementConfig(), tuple(EMOTIONS)).update(frame(presence=0.2), None).signals
+    assert still["state"][0] == "unknown" and np.isnan(still["engagement"][0])
 
 
 def test_still_images_decide_from_the_frame_alone():
@@ -263,6 +273,28 @@ def test_an_excited_open_mouth_held_a_second_is_no_yawn(media):
     boy = [r for r in rows if 9.5 <= r["time_s"] <= 10.3 and r["p_happiness"] > 0.9 and r["mouth_open"] > 0.25]
     assert len(boy) >= 5
     assert not any(r["yawning"] for r in boy) and all(r["state"] == "engaged" for r in boy)
+
+
+@pytest.mark.parametrize(("fps", "closure_s"), [(5.0, 0.6), (8.0, 0.45)])
+def test_a_natively_sparse_stream_gets_the_same_correction_as_a_reduced_rate(fps, closure_s):
+    """A 5 fps webcam or remote respondent (no --fps: the pipeline knows no sampling) read a 0.6 s closure, seen
+    in 3 frames 0.4 s apart, as a blink: each track's measured spacing now extends its durations the same way."""
+    t = np.arange(0, 6, 1 / fps)
+    closed = (t >= 2) & (t < 2 + closure_s)
+    sc = EngagementScorer(EngagementConfig(alpha=1.0), tuple(EMOTIONS))  # sampling_s 0
+    out = [sc.update(frame(eye=0.05 if c else 0.95), float(x)).signals for x, c in zip(t, closed, strict=True)]
+    assert col(out, "blink").sum() == 0 and col(out, "eyes_closed").any()
+    sc = EngagementScorer(EngagementConfig(alpha=1.0), tuple(EMOTIONS))
+    seq = [{}] * int(2 * fps) + [{"eye": 0.05}] + [{}] * int(2 * fps)  # a blink, seen in one frame
+    once = [sc.update(frame(**kw), i / fps).signals for i, kw in enumerate(seq)]
+    assert col(once, "blink").sum() == 1 and not col(once, "eyes_closed").any()
+
+
+def test_a_full_rate_stream_reads_durations_as_before():
+    """At 30 fps the measured spacing adds nothing: a 0.4 s closure is a blink, 0.43 s is closed eyes."""
+    for frames, blink in ((13, 1), (14, 0)):  # first to last closed frame: 0.4 s, 0.433 s
+        out = run([{}] * 30 + [{"eye": 0.05}] * frames + [{}] * 30)
+        assert col(out, "blink").sum() == blink and col(out, "eyes_closed").any() == (not blink)
 
 
 @pytest.mark.parametrize(("fps", "closure_s"), [(5.0, 0.6), (2.0, 0.6), (1.0, 1.5)])

@@ -123,3 +123,13 @@ def test_blurred_video_leaves_no_face_the_analysis_found_or_could_find(media, tm
             same = np.abs(src[y1:y2, x1:x2].astype(int) - out[y1:y2, x1:x2]).mean() < 6  # left as it was
             sharp += int(same)
     assert sharp == 0
+
+
+def test_a_face_of_unknown_engagement_is_drawn_with_an_empty_gauge():
+    """face_lost: engagement NaN. It used to crash the gauge (int of NaN); it reads "?" and fills nothing."""
+    img = np.full((240, 320, 3), 128, np.uint8)
+    signals = {"engagement": np.array([np.nan], np.float32), "state_reason": np.array(["face_lost"], object)}
+    faces = Faces(np.array([[100.0, 60, 180, 140]]), np.ones(1), np.array([3]), signals=signals)
+    out = Annotator().draw(FrameResult("x.jpg", 0, None, 320, 240, faces, ()), img.copy())
+    gauge = out[142, 102:178]  # the bar under the box: its dark background only, no fill (80 fills 60 px)
+    assert gauge.max() <= 45 and out.shape == img.shape

@@ -48,6 +48,32 @@ def test_second_summary_one_row_per_track_and_second_and_tables_on_close(tmp_pat
     assert len(read_table(tmp_path / "s.csv")) == 4 and len(read_table(tmp_path / "s.parquet")) == 4
 
 
+def test_frames_of_unknown_engagement_are_left_out_of_means_and_shares_not_counted_as_zero(tmp_path):
+    """face_lost frames (state unknown, engagement NaN) count in n_frames and share_face_lost, nowhere else: a
+    second of only such frames has no engagement (empty), and a track's mean is over the frames that were read."""
+    nan = float("nan")
+    ts, ss = TrackSummary(labels=LABELS), SecondSummary([tmp_path / "s.csv"], labels=LABELS)
+    with ss:
+        for r in (
+            _result(0, 0.0, [[1.0, 0.0]], [60.0]),
+            _result(1, 0.5, [[1.0, 0.0]], [nan], state="unknown"),
+            _result(2, 1.0, [[1.0, 0.0]], [nan], state="unknown"),
+            _result(3, 1.5, [[1.0, 0.0]], [nan], state="unknown"),
+            _result(4, 2.0, [[1.0, 0.0]], [20.0], state="disengaged"),
+        ):
+            ts.add(r)
+            ss.add(r)
+    (track,) = ts.rows()
+    assert track["mean_engagement"] == 40.0 and track["attentive_share"] == 0.5 and track["share_face_lost"] == 0.6
+    assert (track["peak_time_s"], track["dip_time_s"]) == (0, 2)  # second 1 was never read: neither
+    s0, s1, s2 = ss.rows()
+    assert (s0["mean_engagement"], s0["share_engaged"], s0["share_face_lost"]) == (60.0, 1.0, 0.5)
+    assert (s1["mean_engagement"], s1["share_engaged"], s1["share_face_lost"], s1["n_frames"]) == (None, None, 1.0, 2)
+    assert s2["mean_engagement"] == 20.0 and s2["share_engaged"] == 0.0
+    table = read_table(tmp_path / "s.csv")
+    assert table["mean_engagement"].isna().tolist() == [False, True, False]
+
+
 def test_empty_summaries_write_their_header(tmp_path):
     with TrackSummary([tmp_path / "t.csv"], labels=LABELS), SecondSummary([tmp_path / "s.csv"], labels=LABELS):
         pass

@@ -289,3 +289,24 @@ def test_emotion_bands_stay_in_0_1_and_cover_the_true_mean():
         covered.append(lo <= true <= hi)
         inside.append(0 <= lo <= hi <= 1)
     assert all(inside) and 0.90 <= np.mean(covered) <= 0.99
+
+
+def test_frames_whose_engagement_is_unknown_are_left_out_of_the_study_means():
+    """A respondent's face_lost frames (engagement and attention NaN) leave that second's engagement to the frames
+    that were read; a second with none read has no engagement, and the timeline averages the respondents read."""
+    nan = float("nan")
+    frames = pd.DataFrame(
+        [
+            frame("a", 0.2, "happiness", 80),
+            frame("a", 0.7, "happiness", nan, attention=nan),
+            frame("a", 1.5, "neutral", nan, attention=nan),
+            frame("b", 0.5, "neutral", 40),
+            frame("b", 1.5, "neutral", 60),
+        ]
+    )
+    ps = per_second(frames, 2.0)
+    a = ps[ps["respondent"] == "a"].set_index("second")
+    assert a.loc[0, "engagement"] == 80 and a.loc[0, "attention"] == 0.5 and math.isnan(a.loc[1, "engagement"])
+    tl = timeline(ps, 2.0)
+    assert list(tl["engagement_mean"]) == [60, 60]  # second 1: b alone, not (0 + 60) / 2
+    assert list(tl["n_respondents"]) == [2, 2]  # a's expression was still read in second 1

@@ -9,8 +9,12 @@ Every number is a documented formula of exported columns (README, "Engagement"):
   a screen below or beside the camera, not into it);
 * ``engagement = 100 · attention · (0.5 + 0.5 · expression_engagement)`` (an attentive neutral face
   scores 75, an attentive smiling face 100, a face with closed eyes 0);
-* ``state`` is ``disengaged`` when ``state_reason`` is one of ``face_lost`` (the landmark model sees
-  no face), ``eyes_closed``, ``yawning`` or ``looking_away`` (first that applies), else ``engaged``.
+* ``state`` is ``disengaged`` when ``state_reason`` is one of ``eyes_closed``, ``yawning`` or
+  ``looking_away`` (first that applies), else ``engaged``;
+* a face the landmark model cannot read (``face_presence`` under ``face_presence_below``: dim, blurred,
+  half hidden, glasses catching the light) is ``unknown`` with ``state_reason`` ``face_lost``: its
+  ``engagement`` and ``attention`` are NaN (empty in tables, null in JSON), left out of every mean and
+  share, not counted as 0: a face nobody can read is not a disengaged viewer.
 
 On a still image the booleans come from that image alone. On video the raw measurements are
 smoothed per track (EMA), each condition has hysteresis (a lower threshold to leave it than to
@@ -66,6 +70,7 @@ DEFAULT_WEIGHTS = {
 }
 
 REASONS = ("face_lost", "eyes_closed", "yawning", "looking_away")
+STATES = ("engaged", "disengaged", "unknown")  # unknown: face_lost (engagement and attention NaN)
 
 
 @dataclass
@@ -167,6 +172,7 @@ def eyes_unreadable(yaw: np.ndarray, pitch: np.ndarray, cfg: EngagementConfig) -
 
 
 _EPS = 1e-6  # durations summed from frame times: 0.4 s must not read as 0.40000000000000036
+REFERENCE_FPS = 30.0  # the frame rate the durations' thresholds were measured at (first-to-last frame readings)
 
 
 @dataclass
@@ -184,6 +190,7 @@ class _Track:
     away: bool = False
     away_since: float = 0.0
     yawning: bool = False
+    spacing: float | None = None  # the usual time between this track's analysed frames (EMA, gaps capped)
 
 
 class EngagementScorer:
@@ -200,7 +207,9 @@ class EngagementScorer:
         self.labels = labels
         self.frame_rate = frame_rate  # alpha is one frame's weight at this rate (same smoothing in seconds)
         # added to durations read from a state's first to its last analysed frame where those are sparser than
-        # the source's (the pipeline's half of the extra spacing: at --fps 5 a 0.6 s closure read as a blink)
+        # the source's (the pipeline's half of the extra spacing: at --fps 5 a 0.6 s closure read as a blink); a
+        # source that is itself sparse (a 5 fps webcam or remote respondent) gets the same from each track's
+        # measured spacing, whichever is larger
         self.sampling_s = max(float(sampling_s), 0.0)
         self._tracks: dict[int, _Track] = {}
 
@@ -251,6 +260,9 @@ class EngagementScorer:
             reason[mask] = name  # later entries win: face_lost > eyes_closed > yawning > looking_away
         engaged = reason == ""
         attention = np.where(engaged, head_attention(yaw, pitch, cfg), 0.0).astype(np.float32)
+        attention[lost] = np.nan  # unknown, not inattentive
+        state = np.where(engaged, "engaged", "disengaged").astype(object)
+        state[lost] = "unknown"
         s |= {
             "laugh": laugh,
             "smile": smile,
@@ -264,7 +276,7 @@ class EngagementScorer:
             "expression_engagement": np.round(ee, 4),
             "attention": np.round(attention, 4),
             "engagement": np.round(100.0 * attention * (0.5 + 0.5 * ee), 1).astype(np.float32),
-            "state": np.where(engaged, "engaged", "disengaged").astype(object),
+            "state": state,
             "state_reason": reason,
         }
         return faces
@@ -328,6 +340,9 @@ class EngagementScorer:
             st = self._tracks[tid] = _Track(t, eye, mouth, yaw, pitch, away_since=t)
         else:
             dt = t - st.t
+            if dt > 0:  # (a detection gap is capped: it says little of the rate)
+                gap = min(dt, 1.0)
+                st.spacing = gap if st.spacing is None else 0.8 * st.spacing + 0.2 * gap
             a = time_alpha(cfg.alpha, dt, self.frame_rate)
             st.eye = a * eye + (1 - a) * st.eye
             st.mouth = a * mouth + (1 - a) * st.mouth
@@ -344,7 +359,8 @@ class EngagementScorer:
             st.closed_seen = True
         # (at most a blink's length: a closure seen in one frame at 1 fps is most likely a blink, and read as
         # closed eyes it would mark the viewer disengaged)
-        closed_for = st.closed_for + min(self.sampling_s, cfg.blink_max_s)
+        sampling = self._sampling(st)
+        closed_for = st.closed_for + min(sampling, cfg.blink_max_s)
         blink = was_closed and not st.closed and st.closed_seen and closed_for <= cfg.blink_max_s + _EPS
         eyes_closed = st.closed and closed_for > cfg.blink_max_s + _EPS
         # mouth: wide (hysteresis), a yawn once held long enough
@@ -354,15 +370,22 @@ class EngagementScorer:
             st.wide_for = 0.0
         elif st.wide and not veto_mouth:
             st.wide_for += dt
-        st.yawning = st.wide and st.wide_for + self.sampling_s >= cfg.yawn_min_s - _EPS
+        st.yawning = st.wide and st.wide_for + sampling >= cfg.yawn_min_s - _EPS
         # head: turned away (hysteresis), held long enough
         m = cfg.away_release if st.away else 0.0
         was_away = st.away
         st.away = abs(st.yaw) > cfg.yaw_away - m or abs(st.pitch) > cfg.pitch_away - m
         if st.away and not was_away:  # first seen turned away: turned for an unknown while, the hold is met
             st.away_since = t - (cfg.look_away_min_s if new else 0.0)
-        looking_away = st.away and t - st.away_since + self.sampling_s >= cfg.look_away_min_s
+        looking_away = st.away and t - st.away_since + sampling >= cfg.look_away_min_s
         return eyes_closed, st.yawning, looking_away, blink, (st.eye, st.mouth, st.yaw, st.pitch)
+
+    def _sampling(self, st: _Track) -> float:
+        """What a duration read from first to last analysed frame is extended by: half of how much further apart
+        this track's frames are than at the reference rate, or the pipeline's figure where that is larger. A state
+        seen in k frames spaced h apart lasted between (k - 1) h and (k + 1) h."""
+        measured = 0.0 if st.spacing is None else 0.5 * max(st.spacing - 1.0 / REFERENCE_FPS, 0.0)
+        return max(self.sampling_s, measured)
 
     def _prune(self, t: float) -> None:
         if len(self._tracks) > 64:

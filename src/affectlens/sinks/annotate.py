@@ -58,9 +58,11 @@ class Annotator:
             if "engagement" in f.signals:
                 value = float(f.signals["engagement"][i])
                 reason = str(f.signals["state_reason"][i])
-                lines.append(f"engagement {value:.0f}" + (f" ({reason.replace('_', ' ')})" if reason else ""))
+                known = np.isfinite(value)  # NaN: a face the mesh cannot read, engagement unknown (an empty gauge)
+                shown = f"{value:.0f}" if known else "?"
+                lines.append(f"engagement {shown}" + (f" ({reason.replace('_', ' ')})" if reason else ""))
                 gw = max(x2 - x1, int(80 * scale))
-                self._gauge(img, value / 100.0, x1, below, gw, max(int(7 * scale), 3))
+                self._gauge(img, value / 100.0 if known else 0.0, x1, below, gw, max(int(7 * scale), 3))
                 below += max(int(7 * scale), 3) + 2
             if probs is not None:
                 order = np.argsort(-probs[i])[:3]

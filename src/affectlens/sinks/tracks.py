@@ -21,6 +21,11 @@ from affectlens.types import FrameResult
 
 _MEANS = ("engagement", "attention", "expression_engagement", "eye_openness", "mouth_open", "yaw", "pitch")
 _SHARES = ("eyes_closed", "yawning", "looking_away")
+_READ = ("engagement", "attention")  # NaN on face_lost frames: a second may have none
+
+
+def _mean(sums: dict, counts: dict, key: str) -> float | None:
+    return round(sums[key] / counts[key], 4) if counts.get(key) else None
 
 
 @dataclass
@@ -37,6 +42,7 @@ class _Acc:
     label_counts: dict[str, int] = field(default_factory=dict)
     # engagement
     n_signals: int = 0
+    known: int = 0  # frames whose engagement was read (not face_lost): the denominator of its mean and shares
     engaged: int = 0
     engagement_sum: float = 0.0
     smiles: int = 0
@@ -147,8 +153,10 @@ class TrackSummary(_Summary):
                 continue
             a.n_signals += 1
             e = float(s["engagement"][i])
-            a.engagement_sum += e
-            a.engaged += s["state"][i] == "engaged"
+            if not math.isnan(e):  # face_lost: unknown, left out (not a 0)
+                a.known += 1
+                a.engagement_sum += e
+                a.engaged += s["state"][i] == "engaged"
             yawning = bool(s["yawning"][i])
             a.yawns += _new_event(yawning, a.yawning, a.yawn_last_t, t)
             a.yawning = yawning
@@ -160,16 +168,17 @@ class TrackSummary(_Summary):
                     a.longest_away = max(a.longest_away, t - a.away_since + self.look_away_hold_s)
                 else:
                     a.away_since = None
-                acc = a.per_second.setdefault(int(math.floor(t)), [0.0, 0])
-                acc[0] += e
-                acc[1] += 1
+                if not math.isnan(e):
+                    acc = a.per_second.setdefault(int(math.floor(t)), [0.0, 0])
+                    acc[0] += e
+                    acc[1] += 1
 
     def rows(self) -> list[dict]:
         return [self._row(a) for a in self._acc.values()]
 
     def columns(self) -> list[str]:
         """The columns of a row (with the labels and signals given): the header of an empty table."""
-        probe = _Acc("", 0, 0, 0.0, n=1, prob_sum=np.zeros(len(self.labels)), n_signals=int(self.signals))
+        probe = _Acc("", 0, 0, 0.0, n=1, prob_sum=np.zeros(len(self.labels)), n_signals=int(self.signals), known=1)
         return list(self._row(probe)) if self.labels else list(self._row(replace(probe, prob_sum=None)))
 
     def _row(self, a: _Acc) -> dict:
@@ -195,8 +204,9 @@ class TrackSummary(_Summary):
         if a.n_signals:
             minutes = (duration or 0) / 60
             row |= {
-                "attentive_share": round(a.engaged / a.n_signals, 4),
-                "mean_engagement": round(a.engagement_sum / a.n_signals, 2),
+                "attentive_share": round(a.engaged / a.known, 4) if a.known else None,
+                "mean_engagement": round(a.engagement_sum / a.known, 2) if a.known else None,
+                "share_face_lost": round(1 - a.known / a.n_signals, 4),
                 "yawns": a.yawns,
                 "blinks": a.blinks,
                 # (a rate over a few seconds says nothing: 2 blinks in a second are not 120 a minute)
@@ -244,14 +254,17 @@ class SecondSummary(_Summary):
         p = result.faces.best_probs
         s = f.signals
         for i, tid in enumerate(f.track_ids):
-            a = self._acc.setdefault((result.source, int(tid), sec), {"n": 0, "sums": {}, "p": None})
+            a = self._acc.setdefault((result.source, int(tid), sec), {"n": 0, "sums": {}, "counts": {}, "p": None})
             a["n"] += 1
-            sums = a["sums"]
+            sums, counts = a["sums"], a["counts"]
             for k in _MEANS + _SHARES + ("blink",):
-                if k in s:
-                    sums[k] = sums.get(k, 0.0) + float(s[k][i])
+                if k in s and not math.isnan(v := float(s[k][i])):  # NaN: unknown (face_lost), left out
+                    sums[k] = sums.get(k, 0.0) + v
+                    counts[k] = counts.get(k, 0) + 1
             if "state" in s:
-                sums["engaged"] = sums.get("engaged", 0.0) + (s["state"][i] == "engaged")
+                state = s["state"][i]
+                for k, hit in (("engaged", state == "engaged"), ("face_lost", state == "unknown")):
+                    sums[k] = sums.get(k, 0.0) + hit
             if p is not None:
                 a["p"] = p[i].astype(np.float64) if a["p"] is None else a["p"] + p[i]
 
@@ -263,17 +276,21 @@ class SecondSummary(_Summary):
 
     def columns(self) -> list[str]:
         """The columns of a row (with the labels and signals given): the header of an empty table."""
-        keys = (*_MEANS, *_SHARES, "blink", "engaged") if self.signals else ()
-        probe = {"n": 1, "sums": dict.fromkeys(keys, 0.0), "p": np.zeros(len(self.labels)) if self.labels else None}
+        keys = (*_MEANS, *_SHARES, "blink", "engaged", "face_lost") if self.signals else ()
+        probe = {"n": 1, "sums": dict.fromkeys(keys, 0.0), "counts": dict.fromkeys(keys, 1)}
+        probe["p"] = np.zeros(len(self.labels)) if self.labels else None
         return list(self._row(("", 0, 0), probe))
 
     def _row(self, key: tuple[str, int, int], a: dict) -> dict:
         source, tid, sec = key
-        n, sums = a["n"], a["sums"]
+        n, sums, counts = a["n"], a["sums"], a["counts"]
         row = {"source": source, "track_id": tid, "second": sec, "n_frames": n}
-        row |= {f"mean_{k}": round(sums[k] / n, 4) for k in _MEANS if k in sums}
+        # over the frames where each was read: a second all face_lost has no engagement (None), not 0
+        row |= {f"mean_{k}": _mean(sums, counts, k) for k in _MEANS if k in sums or ("engaged" in sums and k in _READ)}
         if "engaged" in sums:
-            row["share_engaged"] = round(sums["engaged"] / n, 4)
+            known = n - sums["face_lost"]
+            row["share_engaged"] = round(sums["engaged"] / known, 4) if known else None
+            row["share_face_lost"] = round(sums["face_lost"] / n, 4)
         row |= {f"share_{k}": round(sums[k] / n, 4) for k in _SHARES if k in sums}
         if "blink" in sums:
             row["blinks"] = int(sums["blink"])

@@ -102,7 +102,7 @@
     const t = typeof msg.time_s === "number" ? msg.time_s : (now - t0) / 1000;
     for (const f of faces) {
       const h = spark.get(f.track_id) || [];
-      h.push(f.engagement ?? 0);
+      h.push(f.engagement ?? null);
       if (h.length > HISTORY) h.shift();
       spark.set(f.track_id, h);
       const tl = timeline.get(f.track_id) || { x: [], y: [] };
@@ -158,10 +158,13 @@
   function renderCharts(t) {
     if (typeof Plotly === "undefined") return;
     // no face is not zero engagement: the gauge says "no face" and shows no bar
-    const mean = faces.length ? faces.reduce((a, f) => a + (f.engagement ?? 0), 0) / faces.length : 0;
-    const gauge = [{ type: "indicator", mode: faces.length ? "gauge+number" : "gauge", value: mean,
-      number: { valueformat: ".0f" }, title: { text: faces.length ? "" : "no face", font: { size: 22 } },
-      gauge: { axis: { range: [0, 100] }, bar: { color: faces.length ? "#3fa7ff" : "rgba(0,0,0,0)" }, steps: [{ range: [0, 40], color: "#3a2424" }, { range: [40, 70], color: "#3a3624" }, { range: [70, 100], color: "#243a2c" }] } }];
+    // a face the mesh cannot read (state unknown, engagement null) is left out of the mean, not read as 0
+    const read = faces.filter((f) => typeof f.engagement === "number");
+    const mean = read.length ? read.reduce((a, f) => a + f.engagement, 0) / read.length : 0;
+    const title = faces.length ? (read.length ? "" : "face unreadable") : "no face";
+    const gauge = [{ type: "indicator", mode: read.length ? "gauge+number" : "gauge", value: mean,
+      number: { valueformat: ".0f" }, title: { text: title, font: { size: 22 } },
+      gauge: { axis: { range: [0, 100] }, bar: { color: read.length ? "#3fa7ff" : "rgba(0,0,0,0)" }, steps: [{ range: [0, 40], color: "#3a2424" }, { range: [40, 70], color: "#3a3624" }, { range: [70, 100], color: "#243a2c" }] } }];
     Plotly.react("live-gauge", gauge, AL.plotLayout({ margin: { l: 25, r: 25, t: 10, b: 10 } }), { displayModeBar: false, staticPlot: true });
     for (const [id, d] of timeline) if (!d.x.length || d.x.at(-1) < t - TIMELINE_S) { timeline.delete(id); spark.delete(id); }
     // copies: Plotly.react redraws only data it has not seen (the same arrays grown in place read as unchanged)
@@ -187,7 +190,13 @@
       const h = spark.get(f.track_id) || [], sh = 28 * scale, sw = Math.max(w, 120 * scale), y0 = f.y2 + 4;
       ctx.fillStyle = "rgba(0,0,0,.55)"; ctx.fillRect(f.x1, y0, sw, sh);
       ctx.strokeStyle = col; ctx.lineWidth = 1.5; ctx.beginPath();
-      h.forEach((v, i) => { const x = f.x1 + (i / (HISTORY - 1)) * sw, y = y0 + sh - (v / 100) * sh; i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
+      // a gap where the face could not be read (engagement null), not a drop to 0
+      let pen = false;
+      h.forEach((v, i) => {
+        if (v === null) { pen = false; return; }
+        const x = f.x1 + (i / (HISTORY - 1)) * sw, y = y0 + sh - (v / 100) * sh;
+        pen ? ctx.lineTo(x, y) : ctx.moveTo(x, y); pen = true;
+      });
       ctx.stroke();
     }
     if (stream) requestAnimationFrame(draw);
