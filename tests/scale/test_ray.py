@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("ray", reason="the [ray] extra is not installed: pip install -e '.[ray]'")
 
 from affectlens.studies import recordings
+from affectlens.studies.api import add_recording, create_study
 from affectlens.studies.locations import locate
 from tests.conftest import cli, need
 from tests.studies.conftest import clip
@@ -53,10 +54,10 @@ def _ray_task_pids() -> list[int]:
 
 def test_a_killed_worker_is_retried_and_every_recording_is_done_exactly_once(tmp_path, monkeypatch):
     monkeypatch.setenv("AFFECTLENS_HOME", str(tmp_path / "home"))
-    for name in ("local", "onray"):
-        cli("study", "create", name, "--stimulus", clip("intel_classroom_four_people.mp4"), check=True)
+    for name in ("local", "onray"):  # (set up in-process: eight commands cost ~10 s of imports)
+        create_study(name, clip("intel_classroom_four_people.mp4"))
         for i, c in enumerate(CLIPS):
-            cli("study", "add", name, clip(c), "--respondent", f"r{i}", check=True)
+            add_recording(name, clip(c), f"r{i}")
     cli("study", "run", "local", "--no-progress", check=True)
 
     cmd = [sys.executable, "-m", "affectlens", "study", "run", "onray", "--ray", "--no-progress"]

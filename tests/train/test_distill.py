@@ -1,6 +1,8 @@
 """The distillation path on CPU, tiny and real: teachers → committed soft targets → student."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +18,21 @@ def _train(out, faces, seed: int, *extra: str):
     return cli("train", "--out", out, "--dataset", faces, "--seed", str(seed), *common, *extra, check=True)
 
 
-def test_teach_then_distill(tmp_path, faces):
-    for seed in (0, 1):
-        _train(tmp_path / f"t{seed}", faces, seed)
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, faces):
+    """One teacher (seed 0, 1 epoch) and its soft targets at the default size, trained once for the module (each
+    training is a subprocess of several seconds); a test that alters the targets copies them first."""
+    root = tmp_path_factory.mktemp("teacher")
+    _train(root / "t", faces, 0)
+    targets = root / "teachers.npz"
+    cli("teach", "--out", targets, "--teacher", root / "t" / "last.pt", "--dataset", faces, check=True)
+    return root / "t" / "last.pt", targets
+
+
+def test_teach_then_distill(tmp_path, faces, teacher):
+    _train(tmp_path / "t1", faces, 1)
     targets = tmp_path / "teachers.npz"
-    teachers = [a for s in (0, 1) for a in ("--teacher", str(tmp_path / f"t{s}" / "last.pt"))]
+    teachers = ["--teacher", str(teacher[0]), "--teacher", str(tmp_path / "t1" / "last.pt")]
     r = cli("teach", "--out", targets, *teachers, "--dataset", faces, check=True)
     assert "ensemble train accuracy" in r.stdout
 
@@ -35,10 +47,8 @@ def test_teach_then_distill(tmp_path, faces):
     assert run["config"]["distill"] == str(targets)
 
 
-def test_a_teacher_file_for_other_faces_is_refused(tmp_path, faces, ferplus):
-    _train(tmp_path / "t", faces, 0)
-    targets = tmp_path / "teachers.npz"
-    cli("teach", "--out", targets, "--teacher", tmp_path / "t" / "last.pt", "--dataset", faces, check=True)
+def test_a_teacher_file_for_other_faces_is_refused(tmp_path, faces, teacher):
+    targets = Path(shutil.copy(teacher[1], tmp_path / "teachers.npz"))
     data = dict(np.load(targets))
     meta = json.loads(str(data["meta"]))
     np.savez(targets, probs=data["probs"], meta=np.array(json.dumps(meta | {"faces_sha256": "0" * 16})))
@@ -48,14 +58,11 @@ def test_a_teacher_file_for_other_faces_is_refused(tmp_path, faces, ferplus):
     assert r.returncode == 1 and "other training faces" in r.stderr
 
 
-def test_teach_takes_the_students_input_size(tmp_path, faces):
+def test_teach_takes_the_students_input_size(tmp_path, faces, teacher):
     """Targets made for 48 px crops do not fit a 40 px student; `teach --input-size 40` does."""
-    _train(tmp_path / "t", faces, 0)
-    common = ("--teacher", tmp_path / "t" / "last.pt", "--dataset", faces)
+    common = ("--teacher", teacher[0], "--dataset", faces)
     student = ("--dataset", faces, "--epochs", "1", "--batch-size", "32", "--valid", "none", "--input-size", "40")
-    default = tmp_path / "default.npz"
-    cli("teach", "--out", default, *common, check=True)
-    r = cli("train", "--out", tmp_path / "s1", *student, "--distill", default)
+    r = cli("train", "--out", tmp_path / "s1", *student, "--distill", teacher[1])
     assert r.returncode == 1 and "other training faces" in r.stderr
     sized = tmp_path / "sized.npz"
     cli("teach", "--out", sized, *common, "--input-size", "40", check=True)
@@ -70,15 +77,13 @@ def test_a_negative_input_size_is_one_clear_error(tmp_path, faces):
         ], r.stderr[-500:]
 
 
-def test_hard_labels_keep_the_teachers_share(tmp_path, faces):
+def test_hard_labels_keep_the_teachers_share(faces, teacher):
     """--hard-labels replaced the blended targets by one-hot labels after the teachers were blended in: a
     distillation run with it was a plain hard-label run."""
     from affectlens.faces.preprocess import Preprocess
     from affectlens.train.loop import TrainConfig, _load_data
 
-    _train(tmp_path / "t", faces, 0)
-    targets = tmp_path / "teachers.npz"
-    cli("teach", "--out", targets, "--teacher", tmp_path / "t" / "last.pt", "--dataset", faces, check=True)
+    targets = teacher[1]
     cfg = TrainConfig(train=[faces], valid=None, soft_labels=False, distill=str(targets), distill_weight=0.7)
     data = _load_data(cfg, Preprocess(size=48, color="gray"))
     t = data.targets[:, : len(EMOTIONS)].numpy()
