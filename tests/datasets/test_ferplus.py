@@ -33,6 +33,32 @@ def test_cache_round_trip(ferplus):
         assert list(a.files) == list(x.files)
 
 
+def test_a_cache_written_compressed_by_an_older_release_still_loads(ferplus, tmp_path, monkeypatch):
+    """Caches are written uncompressed now (face pixels do not deflate; compressing RAF-DB took 10 of its 12.7 s
+    first read); one an older release wrote with np.savez_compressed is read as before, not decoded again."""
+    import affectlens.datasets.cache as cache
+
+    monkeypatch.setenv("AFFECTLENS_CACHE", str(tmp_path))
+    monkeypatch.setattr(cache.np, "savez", np.savez_compressed)  # write as the older release did
+    a = load_dataset(f"ferplus:{ferplus}", "valid", use_cache=True)
+    monkeypatch.undo()
+    monkeypatch.setenv("AFFECTLENS_CACHE", str(tmp_path))
+    (file,) = (tmp_path / "datasets").glob("*.npz")
+    with np.load(file) as z:
+        assert z.zip.getinfo("images.npy").compress_type != 0  # it was compressed
+    monkeypatch.setattr(cache, "save", lambda *_: pytest.fail("the compressed cache was not used"))
+    b = load_dataset(f"ferplus:{ferplus}", "valid", use_cache=True)
+    np.testing.assert_array_equal(a.images, b.images)
+
+
+def test_a_new_cache_is_stored_uncompressed(ferplus, tmp_path, monkeypatch):
+    monkeypatch.setenv("AFFECTLENS_CACHE", str(tmp_path))
+    load_dataset(f"ferplus:{ferplus}", "valid", use_cache=True)
+    (file,) = (tmp_path / "datasets").glob("*.npz")
+    with np.load(file) as z:
+        assert z.zip.getinfo("images.npy").compress_type == 0
+
+
 def test_vote_targets_drop_single_outlier_votes():
     votes = np.array([[6, 0, 1, 0, 3, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0, 9]])
     t = vote_targets(votes)
