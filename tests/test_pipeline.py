@@ -2,6 +2,7 @@
 
 import itertools
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -306,6 +307,28 @@ def test_an_array_of_any_common_format_reads_as_its_rgb_image(analyzer, media):
     assert len(analyzer.analyze_image(gray).faces) == 1
     with pytest.raises(AffectlensError, match="expected an image"):
         analyzer.analyze_image(np.zeros((4, 4, 7), np.uint8))
+
+
+def test_an_opencv_bgr_array_reads_as_its_photo_with_color_bgr(analyzer, media):
+    """cv2.imread gives BGR: read as RGB its faces are blue-tinted, which the face mesh and detector see; with
+    ``color="bgr"`` it reads exactly as the RGB photo (BGRA too). A 0-1 float image resampled with a cubic filter
+    overshoots 1 a little and read as 0-255 (a black image, no face); a normalised tensor is refused."""
+    rgb = load_image(media / "expressions" / "happy.jpg")
+    want = analyzer.analyze_image(rgb)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    got = analyzer.analyze_image(bgr, color="bgr")
+    assert np.array_equal(got.faces.best_probs, want.faces.best_probs)
+    assert np.array_equal(got.faces.signals["eye_openness"], want.faces.signals["eye_openness"])
+    bgra = np.dstack([bgr, np.full(rgb.shape[:2], 255, np.uint8)])
+    assert np.array_equal(next(analyzer.analyze(bgra, color="bgr")).faces.best_probs, want.faces.best_probs)
+    full = rgb.astype(np.float32) / rgb.max()  # 0-1 using the whole range
+    big = cv2.resize(full, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+    assert big.max() > 1.0  # cubic overshoot
+    assert analyzer.analyze_image(big).top_labels() == want.top_labels()
+    with pytest.raises(AffectlensError, match="normalised tensor"):
+        analyzer.analyze_image(rgb / 127.5 - 1.0)
+    with pytest.raises(AffectlensError, match="'rgb' or 'bgr'"):
+        analyzer.analyze_image(rgb, color="hsv")
 
 
 def test_crops_mode_reads_a_face_image_as_eval_does(ferplus):

@@ -231,15 +231,19 @@ class Analyzer:
 
     # -- public API ---------------------------------------------------------------------------
     def analyze(
-        self, source: str | Path | Source | np.ndarray, on_skip: Callable[[str], None] | None = None
+        self,
+        source: str | Path | Source | np.ndarray,
+        on_skip: Callable[[str], None] | None = None,
+        color: str = "rgb",
     ) -> Iterator[FrameResult]:
         """Stream :class:`FrameResult` for every (strided) frame of every item in ``source``.
 
         In a folder, a file that cannot be read, or a video that breaks part-way (its frames before the break
         come out), is skipped with a warning and its reason passed to ``on_skip``, as ``affectlens analyze``
-        does; a single input that fails raises :class:`AffectlensError`."""
+        does; a single input that fails raises :class:`AffectlensError`. ``color``: the channel order of an
+        array given as ``source`` (see :meth:`analyze_image`); files are decoded by affectlens."""
         if isinstance(source, np.ndarray):
-            yield self.analyze_image(source)
+            yield self.analyze_image(source, color=color)
             return
         if isinstance(source, Source):
             yield from self.analyze_source(source)
@@ -248,10 +252,17 @@ class Analyzer:
             with skipping(item, on_skip):
                 yield from self.analyze_source(open_item(item, self.config.stride))
 
-    def analyze_image(self, image: np.ndarray, name: str = "<array>") -> FrameResult:
+    def analyze_image(self, image: np.ndarray, name: str = "<array>", color: str = "rgb") -> FrameResult:
         """One image → its faces, ids numbered left to right. RGB (H, W, 3) uint8, or any array
         :func:`~affectlens.detect.base.as_rgb8` converts (gray, RGBA, 16-bit, floats in 0-1), converted
-        once (:func:`rgb_frame`, as every frame) so every stage (detector, crops, face mesh) reads the same pixels."""
+        once (:func:`rgb_frame`, as every frame) so every stage (detector, crops, face mesh) reads the same pixels.
+        ``color="bgr"`` for an image in OpenCV's channel order (``cv2.imread``): read as RGB, its faces' colours
+        are swapped, which the detector and face mesh see."""
+        if color != "rgb":
+            try:
+                image = as_rgb8(image, color)
+            except ValueError as exc:
+                raise AffectlensError(f"{name}: {exc}") from None
         return next(self._run(iter([Frame(image, 0, None, name)]), video=False))
 
     def analyze_source(self, src: Source, small_faces: bool | None = None) -> Iterator[FrameResult]:

@@ -44,12 +44,20 @@ def box_iou(box: np.ndarray | tuple, boxes: np.ndarray) -> np.ndarray:
     return iou_matrix(box, boxes)[0]
 
 
-def as_rgb8(image: np.ndarray) -> np.ndarray:
+COLORS = ("rgb", "bgr")
+
+
+def as_rgb8(image: np.ndarray, color: str = "rgb") -> np.ndarray:
     """Any image array → contiguous RGB uint8 (H, W, 3).
 
     Accepts gray (H, W) or (H, W, 1), RGB, RGBA (alpha dropped), uint8, uint16 (top byte), bool,
-    other integers (clipped to 0..255) and floats (0..1 when the maximum is at most 1, else 0..255).
+    other integers (clipped to 0..255) and floats: 0..1 when the maximum is at most 1.5 (a 0-1 image resampled
+    with a cubic filter overshoots 1 a little), else 0..255; floats well below 0 (a normalised tensor, -1..1 or
+    mean-subtracted) are refused, there is no telling their range. ``color="bgr"``: the channels are in
+    OpenCV's order (``cv2.imread``, ``cv2.VideoCapture``), BGR or BGRA.
     """
+    if color not in COLORS:
+        raise ValueError(f"color={color!r}: the channel order is 'rgb' or 'bgr'")
     img = np.asarray(image)
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 2, 3, 4)):
         raise ValueError(f"expected an image of shape (H, W), (H, W, 1|3|4), got {img.shape}")
@@ -59,7 +67,12 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
         img = img.astype(np.uint8) * 255
     elif np.issubdtype(img.dtype, np.floating):
         finite = np.nan_to_num(img.astype(np.float32))
-        scale = 255.0 if finite.size and finite.max() <= 1.0 else 1.0
+        if finite.size and finite.min() < -0.5:
+            raise ValueError(
+                f"float pixels down to {finite.min():.3g}: a normalised tensor? give 0-1 or 0-255 values "
+                "(undo the mean and scale first)"
+            )
+        scale = 255.0 if finite.size and finite.max() <= 1.5 else 1.0
         img = np.clip(finite * scale + 0.5, 0, 255).astype(np.uint8)
     elif img.dtype != np.uint8:
         img = np.clip(img, 0, 255).astype(np.uint8)
@@ -67,7 +80,7 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
         img = img[..., None]
     if img.shape[2] in (1, 2):  # gray, gray + alpha
         img = np.repeat(img[..., :1], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3])
+    return np.ascontiguousarray(img[..., 2::-1] if color == "bgr" else img[..., :3])
 
 
 def detect_padded(detector: FaceDetector, image_rgb: np.ndarray, pad: float = 0.4) -> Faces:
