@@ -5,7 +5,7 @@
 
 Runs the default Analyzer, then draws per face track: the engagement index (0-100), its two
 ingredients (attention and expression engagement, 0-1 scaled to 0-100), and the disengaged
-moments coloured by their reason.
+moments coloured by their reason (grey: face_lost, the face unreadable: no engagement at all).
 """
 
 from __future__ import annotations

@@ -52,3 +52,12 @@ def test_cells_keep_what_numpy_scalars_print(tmp_path):
     with TableWriter(path, "jsonl") as w:
         w.write([{"yaw": np.float32(-17.5), "eye_openness": np.float32(0.966)}])
     assert path.read_text().strip() == '{"yaw": -17.5, "eye_openness": 0.966}'
+
+
+def test_csv_cells_of_nan_are_empty_not_the_text_nan(tmp_path):
+    """A face_lost row's engagement (NaN) was written as the text 'nan': empty, as None is and as the README says."""
+    import numpy as np
+
+    with TableWriter(tmp_path / "t.csv", "csv") as w:
+        w.write([{"a": 1, "b": np.float32("nan"), "c": float("inf")}, {"a": 2, "b": np.float32(0.5), "c": 1.0}])
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["a,b,c", "1,,", "2,0.5,1.0"]

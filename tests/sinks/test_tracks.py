@@ -53,14 +53,13 @@ def test_frames_of_unknown_engagement_are_left_out_of_means_and_shares_not_count
     second of only such frames has no engagement (empty), and a track's mean is over the frames that were read."""
     nan = float("nan")
     ts, ss = TrackSummary(labels=LABELS), SecondSummary([tmp_path / "s.csv"], labels=LABELS)
+    lost = [_result(i, t, [[1.0, 0.0]], [nan], state="unknown") for i, t in ((1, 0.5), (2, 1.0), (3, 1.5))]
+    for r in lost:  # the mesh is not on a face: what it measures there is noise, left out too
+        r.faces.signals |= {"eyes_closed": np.ones(1, bool), "yaw": np.full(1, 40.0, np.float32)}
     with ss:
-        for r in (
-            _result(0, 0.0, [[1.0, 0.0]], [60.0]),
-            _result(1, 0.5, [[1.0, 0.0]], [nan], state="unknown"),
-            _result(2, 1.0, [[1.0, 0.0]], [nan], state="unknown"),
-            _result(3, 1.5, [[1.0, 0.0]], [nan], state="unknown"),
-            _result(4, 2.0, [[1.0, 0.0]], [20.0], state="disengaged"),
-        ):
+        for r in (_result(0, 0.0, [[1.0, 0.0]], [60.0]), *lost, _result(4, 2.0, [[1.0, 0.0]], [20.0], "disengaged")):
+            if "yaw" not in r.faces.signals:
+                r.faces.signals["yaw"] = np.zeros(1, np.float32)
             ts.add(r)
             ss.add(r)
     (track,) = ts.rows()
@@ -68,7 +67,9 @@ def test_frames_of_unknown_engagement_are_left_out_of_means_and_shares_not_count
     assert (track["peak_time_s"], track["dip_time_s"]) == (0, 2)  # second 1 was never read: neither
     s0, s1, s2 = ss.rows()
     assert (s0["mean_engagement"], s0["share_engaged"], s0["share_face_lost"]) == (60.0, 1.0, 0.5)
+    assert (s0["share_eyes_closed"], s0["mean_yaw"]) == (0.0, 0.0)  # over the frame read, not 0.5 and 20
     assert (s1["mean_engagement"], s1["share_engaged"], s1["share_face_lost"], s1["n_frames"]) == (None, None, 1.0, 2)
+    assert (s1["share_eyes_closed"], s1["mean_yaw"]) == (None, None)
     assert s2["mean_engagement"] == 20.0 and s2["share_engaged"] == 0.0
     table = read_table(tmp_path / "s.csv")
     assert table["mean_engagement"].isna().tolist() == [False, True, False]

@@ -310,3 +310,40 @@ def test_frames_whose_engagement_is_unknown_are_left_out_of_the_study_means():
     tl = timeline(ps, 2.0)
     assert list(tl["engagement_mean"]) == [60, 60]  # second 1: b alone, not (0 + 60) / 2
     assert list(tl["n_respondents"]) == [2, 2]  # a's expression was still read in second 1
+
+
+def test_a_study_with_unreadable_faces_counts_its_respondents_and_engagement_apart():
+    """Respondents whose faces the mesh cannot read (face_lost: engagement NaN, expressions read) are respondents
+    (headline, tag groups, heatmap) but not in engagement's n (key moments, its intervals), and two tag groups of
+    only such respondents are an untested pair: the report and export crashed on them (TypeError in segments)."""
+    from affectlens.report import figures
+    from affectlens.report.headline import executive_summary, headline
+    from affectlens.studies.results import StudyTables
+    from affectlens.studies.segments import segment_tests
+
+    rows = []
+    for r in "abcdef":  # a always read; b read from 3 s on; c-f never (their expressions are)
+        for t in np.arange(0, 6, 0.25):
+            read = r == "a" or (r == "b" and t >= 3)
+            eng = (90.0 if t < 1 else 40.0 if t < 2 else 70.0) if read else math.nan
+            rows.append(frame(r, t, "neutral", eng, attention=1.0 if read else math.nan))
+    ps = per_second(pd.DataFrame(rows), 6.0)
+    tl = timeline(ps, 6.0)
+    assert list(tl["n_respondents"]) == [6] * 6 and list(tl["n_engagement"]) == [1, 1, 1, 2, 2, 2]
+    km = key_moments(tl)
+    eng = km[km["metric"] == "engagement"].set_index("second")
+    assert list(eng["n_respondents"]) == [1, 1]  # the one whose engagement was read, not the 6 faces seen
+    tags = pd.DataFrame({"respondent": list("abcdef"), "key": "g", "value": ["x", "x", "x", "y", "y", "y"]})
+    comp, _ = compare_tags(ps, tags, 6.0)
+    assert list(comp["n_respondents"]) == [3, 3] and list(comp["n_engagement"]) == [2, 0]
+    glasses = pd.DataFrame({"respondent": list("cdef"), "key": "glasses", "value": ["yes", "yes", "no", "no"]})
+    whole, _ = segment_tests(ps, glasses, n_permutations=200)
+    pair = whole[(whole["group_a"] == "no") & (whole["group_b"] == "yes")].set_index("metric")
+    assert tuple(pair.loc["engagement", ["n_a", "n_b"]]) == (0, 0) and math.isnan(pair.loc["engagement", "p_value"])
+    assert tuple(pair.loc["p_neutral", ["n_a", "n_b"]]) == (2, 2)  # their expressions are still compared
+    h = headline(StudyTables(ps, tl, km, comp, *(pd.DataFrame(),) * 4))
+    assert (h.respondents, h.engagement_n) == (6, 2)
+    assert "Engagement could be read for 2 of them" in " ".join(executive_summary(h))
+    assert figures.heatmap(ps, 6).data[0].y == tuple("abcdef")
+    assert figures.low_coverage_seconds(tl, count="n_engagement") == [0, 1, 2]  # fewer read than the best second
+    assert figures.low_coverage_seconds(tl) == []

@@ -144,21 +144,26 @@ def with_band(tl: pd.DataFrame, metric: str, title: str, y: str, colour: str) ->
     x = _x(tl)
     add_band(fig, x, tl[f"{metric}_ci_low"], tl[f"{metric}_ci_high"], _rgba(colour, 0.2), name="95% CI")
     fig.add_scatter(x=x, y=tl[f"{metric}_mean"], mode="lines+markers", name=f"mean {metric}", line_color=colour)
-    grey_low_coverage(fig, tl)
+    # engagement and attention are read on fewer faces than expressions (face_lost): grey by their own count
+    grey_low_coverage(fig, tl, "n_engagement" if metric in ("engagement", "attention") else "n_respondents")
     return _axes(fig, title, y)
 
 
-def low_coverage_seconds(tl: pd.DataFrame, min_respondents: int = MIN_RESPONDENTS) -> list[int]:
-    """Seconds that fewer than ``min_respondents`` respondents (and fewer than the most-watched second's) cover."""
+def low_coverage_seconds(
+    tl: pd.DataFrame, min_respondents: int = MIN_RESPONDENTS, count: str = "n_respondents"
+) -> list[int]:
+    """Seconds that fewer than ``min_respondents`` respondents (and fewer than the most-watched second's) cover;
+    ``count``: the timeline's column of respondents (``n_engagement`` for the engagement and attention curves)."""
     if tl.empty:
         return []
-    floor = min(min_respondents, int(tl["n_respondents"].max()))
-    return [int(s) for s, n in zip(tl["second"], tl["n_respondents"], strict=True) if n < max(floor, 1)]
+    count = count if count in tl else "n_respondents"
+    floor = min(min_respondents, int(tl[count].max()))
+    return [int(s) for s, n in zip(tl["second"], tl[count], strict=True) if n < max(floor, 1)]
 
 
-def grey_low_coverage(fig: go.Figure, tl: pd.DataFrame) -> None:
+def grey_low_coverage(fig: go.Figure, tl: pd.DataFrame, count: str = "n_respondents") -> None:
     """Grey out the seconds with too few respondents (their means say little)."""
-    for s in low_coverage_seconds(tl):
+    for s in low_coverage_seconds(tl, count=count):
         fig.add_vrect(x0=s - 0.5, x1=s + 0.5, fillcolor="#9e9e9e", opacity=0.25, line_width=0, layer="below")
 
 
@@ -168,6 +173,8 @@ def respondents(tl: pd.DataFrame) -> go.Figure:
     if "viewers" in tl:
         fig.add_scatter(x=_x(tl), y=tl["viewers"], name="viewers still watching", mode="lines", line={"shape": "hv"})
     fig.add_bar(x=_x(tl), y=tl["n_respondents"], name="respondents with a face read", marker_color="#607d8b")
+    if "n_engagement" in tl and (tl["n_engagement"] < tl["n_respondents"]).any():
+        fig.add_scatter(x=_x(tl), y=tl["n_engagement"], name="of them, engagement read", mode="markers")
     fig = _axes(fig, "Viewers still watching, and respondents contributing each second", "respondents")
     fig.update_layout(height=260)
     return fig
@@ -176,7 +183,8 @@ def respondents(tl: pd.DataFrame) -> go.Figure:
 def heatmap(per_second: pd.DataFrame, n_seconds: int) -> go.Figure:
     """Engagement of every respondent in every second."""
     z = per_second.pivot_table(index="respondent", columns="second", values="engagement", aggfunc="mean")
-    z = z.reindex(columns=range(n_seconds))
+    # every respondent has a row (one whose face was never readable has an empty one, not none)
+    z = z.reindex(index=sorted(per_second["respondent"].unique()), columns=range(n_seconds))
     fig = go.Figure(
         go.Heatmap(
             z=z.to_numpy(),
@@ -189,7 +197,7 @@ def heatmap(per_second: pd.DataFrame, n_seconds: int) -> go.Figure:
             hoverongaps=False,
         )
     )
-    fig = _axes(fig, "Engagement per respondent (blank: no face that second)", "respondent")
+    fig = _axes(fig, "Engagement per respondent (blank: no face read that second)", "respondent")
     fig.update_layout(height=max(240, 60 + 28 * len(z.index)), hovermode="closest")
     return fig
 

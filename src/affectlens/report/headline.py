@@ -20,6 +20,11 @@ class Headline:
     peak: tuple[int, float] | None  # (second, engagement) of the strongest engagement peak
     weakest: tuple[int, float] | None  # (second, engagement) of the deepest dip
     duration_s: float | None = None  # the stimulus's: a key moment in its last, partial second ends with it
+    engagement_n: int = -1  # respondents whose engagement was read (-1: as many as ``respondents``)
+
+    def __post_init__(self):
+        if self.engagement_n < 0:
+            self.engagement_n = self.respondents
 
 
 def second_end(s: int, duration: float | None) -> str:
@@ -55,7 +60,7 @@ def headline(t: StudyTables, duration_s: float | None = None) -> Headline:
     ps = t.per_second
     if ps.empty:
         nan3 = (math.nan,) * 3
-        return Headline(0, nan3, nan3, nan3, nan3, None, None, duration_s)
+        return Headline(0, nan3, nan3, nan3, nan3, None, None, duration_s, 0)
     # every figure is a mean over respondents of each one's own mean: the respondent is the unit of the
     # interval (seconds of one person are not independent trials) and a longer watch weighs no more
     per_resp = (
@@ -73,7 +78,8 @@ def headline(t: StudyTables, duration_s: float | None = None) -> Headline:
     peaks = eng_km[eng_km["kind"] == "peak"].sort_values("value", ascending=False) if len(eng_km) else eng_km
     dips = eng_km[eng_km["kind"] == "dip"].sort_values("value") if len(eng_km) else eng_km
     return Headline(
-        respondents=eng[3],
+        respondents=len(per_resp),  # every respondent with a face read (an unreadable one still has expressions)
+        engagement_n=eng[3],
         engagement=eng[:3],
         attention=att[:3],
         positive=shares["positive"],
@@ -100,8 +106,9 @@ def interval(x: tuple[float, float, float], fmt, bound_fmt=None) -> str:
 
 
 def panel_rows(h: Headline) -> list[tuple[str, str]]:
+    read = f" (engagement read for {h.engagement_n})" if h.engagement_n < h.respondents else ""
     return [
-        ("respondents", str(h.respondents)),
+        ("respondents", f"{h.respondents}{read}"),
         ("mean engagement (0-100)", interval(h.engagement, "{:.1f}")),
         ("mean attention (0-1)", interval(h.attention, "{:.2f}")),
         ("positive moments", interval(h.positive, percent, _whole_percent)),
@@ -127,13 +134,19 @@ def executive_summary(h: Headline) -> list[str]:
     out = [
         f"{n} respondent{'s' if n != 1 else ''} had {'their faces' if n != 1 else 'their face'} read while watching."
     ]
+    if h.engagement_n < n:
+        out.append(
+            f"Engagement could be read for {h.engagement_n} of them: the face mesh could not read the others' faces "
+            "(too dim, small or hidden), whose expressions still count."
+        )
     m, lo, hi = h.engagement
-    shown = float(f"{m:.0f}")  # the level word follows the number printed (69.6 reads "70": high)
-    level = "high" if shown >= 70 else "moderate" if shown >= 45 else "low"
-    out.append(
-        f"Engagement was {level}: {m:.0f} of 100 on average"
-        + (f", and with 95% confidence between {lo:.0f} and {hi:.0f}." if not math.isnan(lo) else ".")
-    )
+    if not math.isnan(m):
+        shown = float(f"{m:.0f}")  # the level word follows the number printed (69.6 reads "70": high)
+        level = "high" if shown >= 70 else "moderate" if shown >= 45 else "low"
+        out.append(
+            f"Engagement was {level}: {m:.0f} of 100 on average"
+            + (f", and with 95% confidence between {lo:.0f} and {hi:.0f}." if not math.isnan(lo) else ".")
+        )
     pos, neg = h.positive[0], h.negative[0]
     if percent(pos) == percent(neg):  # the wording follows the figures printed, not the unrounded shares
         out.append(f"Positive and negative expressions were about as frequent ({percent(pos)} of the moments each).")

@@ -109,7 +109,7 @@ def _summary(study: Study, t: StudyTables) -> str:
         ("stimulus", f"{Path(study.stimulus_path).name} ({study.stimulus_duration_s:.1f} s)"),
         ("recordings", ", ".join(f"{v} {k}" for k, v in sorted(status.items())) or "none"),
         ("expression model", study.model_name or "the default"),
-        ("respondents analysed", str(n)),
+        ("respondents analysed", str(len(per_resp)) + (f" (engagement read for {n})" if n < len(per_resp) else "")),
         ("mean engagement (0-100)", interval((m, lo, hi), "{:.2f}")),
         ("mean attention (0-1)", _num(per_resp["attention"].mean()) if len(ps) else "–"),
         ("mean valence score", _num(per_resp["valence_score"].mean()) if len(ps) else "–"),

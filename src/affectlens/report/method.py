@@ -29,7 +29,9 @@ The valence shares are the shares of respondents whose top emotion falls in each
 the mean over respondents of P(positive emotions) − P(negative emotions), from −1 to +1.</dd>
 <dt>Engagement and attention, with 95% confidence intervals</dt>
 <dd>Engagement (0–100) and attention (0–1) are affectlens's per-face measures (head pose, gaze proxy, eyes,
-face presence, expression). The timeline shows their mean over the respondents present each second; the band
+expression). A face the face mesh cannot read (too dim, small or hidden) has no engagement: it is left out of
+these means, not counted as 0, while its expressions still count. The timeline shows their mean over the
+respondents whose engagement was read each second; the band
 is the 95% confidence interval of that mean: mean ± t<sub>0.975, n−1</sub> · s / √n, with s the sample
 standard deviation over the n respondents (Student's t), clipped to the metric's range (0–100, 0–1: a mean
 can never leave it). With fewer than two respondents there is no band. The shares of positive and negative

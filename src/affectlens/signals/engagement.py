@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from collections import deque
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -190,7 +191,7 @@ class _Track:
     away: bool = False
     away_since: float = 0.0
     yawning: bool = False
-    spacing: float | None = None  # the usual time between this track's analysed frames (EMA, gaps capped)
+    gaps: deque = field(default_factory=lambda: deque(maxlen=9))  # the last times between its analysed frames
 
 
 class EngagementScorer:
@@ -340,9 +341,8 @@ class EngagementScorer:
             st = self._tracks[tid] = _Track(t, eye, mouth, yaw, pitch, away_since=t)
         else:
             dt = t - st.t
-            if dt > 0:  # (a detection gap is capped: it says little of the rate)
-                gap = min(dt, 1.0)
-                st.spacing = gap if st.spacing is None else 0.8 * st.spacing + 0.2 * gap
+            if dt > 0:
+                st.gaps.append(dt)
             a = time_alpha(cfg.alpha, dt, self.frame_rate)
             st.eye = a * eye + (1 - a) * st.eye
             st.mouth = a * mouth + (1 - a) * st.mouth
@@ -384,7 +384,9 @@ class EngagementScorer:
         """What a duration read from first to last analysed frame is extended by: half of how much further apart
         this track's frames are than at the reference rate, or the pipeline's figure where that is larger. A state
         seen in k frames spaced h apart lasted between (k - 1) h and (k + 1) h."""
-        measured = 0.0 if st.spacing is None else 0.5 * max(st.spacing - 1.0 / REFERENCE_FPS, 0.0)
+        # the median of the last gaps: the stream's rate, not a moment the face was missed or unreadable
+        spacing = float(np.median(st.gaps)) if st.gaps else 0.0
+        measured = 0.5 * max(spacing - 1.0 / REFERENCE_FPS, 0.0)
         return max(self.sampling_s, measured)
 
     def _prune(self, t: float) -> None:

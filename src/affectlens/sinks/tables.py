@@ -93,7 +93,8 @@ class TableWriter:
                 self._start_csv()
             text = io.StringIO()
             csv.DictWriter(text, fieldnames=self.columns, extrasaction="ignore").writerows(
-                {k: ("" if v is None else v) for k, v in r.items()} for r in rows
+                {k: ("" if (c := clean(v)) is None else c) for k, v in r.items()}
+                for r in rows  # NaN: empty
             )
             self._fh.write(text.getvalue())
             self._fh.flush()

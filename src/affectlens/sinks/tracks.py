@@ -21,7 +21,6 @@ from affectlens.types import FrameResult
 
 _MEANS = ("engagement", "attention", "expression_engagement", "eye_openness", "mouth_open", "yaw", "pitch")
 _SHARES = ("eyes_closed", "yawning", "looking_away")
-_READ = ("engagement", "attention")  # NaN on face_lost frames: a second may have none
 
 
 def _mean(sums: dict, counts: dict, key: str) -> float | None:
@@ -257,10 +256,14 @@ class SecondSummary(_Summary):
             a = self._acc.setdefault((result.source, int(tid), sec), {"n": 0, "sums": {}, "counts": {}, "p": None})
             a["n"] += 1
             sums, counts = a["sums"], a["counts"]
+            # a face_lost frame's mesh is not on a face: its pose, eyes and mouth are left out with its engagement
+            lost = "state" in s and s["state"][i] == "unknown"
             for k in _MEANS + _SHARES + ("blink",):
-                if k in s and not math.isnan(v := float(s[k][i])):  # NaN: unknown (face_lost), left out
-                    sums[k] = sums.get(k, 0.0) + v
-                    counts[k] = counts.get(k, 0) + 1
+                if k in s:
+                    sums.setdefault(k, 0.0)  # (the column is there even in a second with nothing read)
+                    if not lost and not math.isnan(v := float(s[k][i])):
+                        sums[k] += v
+                        counts[k] = counts.get(k, 0) + 1
             if "state" in s:
                 state = s["state"][i]
                 for k, hit in (("engaged", state == "engaged"), ("face_lost", state == "unknown")):
@@ -285,13 +288,13 @@ class SecondSummary(_Summary):
         source, tid, sec = key
         n, sums, counts = a["n"], a["sums"], a["counts"]
         row = {"source": source, "track_id": tid, "second": sec, "n_frames": n}
-        # over the frames where each was read: a second all face_lost has no engagement (None), not 0
-        row |= {f"mean_{k}": _mean(sums, counts, k) for k in _MEANS if k in sums or ("engaged" in sums and k in _READ)}
+        # over the frames that were read: a second all face_lost has no engagement, pose or shares (None), not 0
+        row |= {f"mean_{k}": _mean(sums, counts, k) for k in _MEANS if k in sums}
         if "engaged" in sums:
             known = n - sums["face_lost"]
             row["share_engaged"] = round(sums["engaged"] / known, 4) if known else None
             row["share_face_lost"] = round(sums["face_lost"] / n, 4)
-        row |= {f"share_{k}": round(sums[k] / n, 4) for k in _SHARES if k in sums}
+        row |= {f"share_{k}": _mean(sums, counts, k) for k in _SHARES if k in sums}
         if "blink" in sums:
             row["blinks"] = int(sums["blink"])
         if a["p"] is not None:

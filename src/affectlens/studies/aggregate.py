@@ -11,7 +11,9 @@ Every respondent counts once per second (the mean of their frames in it, see :mo
   interval of the mean over respondents, Student's t clipped to the metric's range (engagement
   0-100, attention 0-1; see :mod:`stats`); NaN below 2 respondents;
 - ``share_positive|negative_ci_low|high``: Wilson 95% interval of those shares;
-- ``n_respondents``: respondents with at least one face frame in the second.
+- ``n_respondents``: respondents with at least one face frame in the second (their expressions read);
+- ``n_engagement``: of them, those whose engagement was read (a face the face mesh cannot read, ``face_lost``,
+  has expressions but no engagement or attention): the n of ``engagement_mean`` and ``attention_mean``.
 """
 
 from __future__ import annotations
@@ -73,8 +75,12 @@ def timeline(
         stats = vals.groupby(ps["second"]).agg(["mean", "std", "count"]).reindex(seconds) if len(ps) else None
         if stats is None:
             out[f"{m}_mean"] = out[f"{m}_ci_low"] = out[f"{m}_ci_high"] = np.nan
+            if m == "engagement":
+                out["n_engagement"] = 0
             continue
         half = ci_half_width(stats["std"].to_numpy(), stats["count"].fillna(0).to_numpy())
+        if m == "engagement":  # respondents whose engagement was read (not only their expression): its mean's n
+            out["n_engagement"] = stats["count"].fillna(0).astype(int)
         out[f"{m}_mean"] = stats["mean"]
         out[f"{m}_ci_low"], out[f"{m}_ci_high"] = clipped_ci(stats["mean"], half, *RANGES[m])
     return out.reset_index()
@@ -99,7 +105,8 @@ def key_moments(
     """Peaks and dips of engagement and of P(happiness) on the timeline.
 
     Only seconds with a face read for at least ``min_share_of_respondents`` of the best-covered second's
-    respondents (``n_respondents``) count. A peak lies at least the metric's prominence (5 engagement
+    respondents count (for engagement, respondents whose engagement was read: ``n_engagement``; the moment's
+    ``n_respondents`` is that count). A peak lies at least the metric's prominence (5 engagement
     points, 0.05 of probability) above the curve's median, a dip as far below it, so one second is never
     both and a flat curve has none; a probability peak also needs a value over 0.05. The ``k`` most
     extreme seconds of each kind are taken greedily, each at least ``min_gap_s`` seconds from those
@@ -108,11 +115,14 @@ def key_moments(
     cols = ["kind", "metric", "second", "value", "n_respondents", "prominence"]
     if tl.empty or tl["n_respondents"].max() == 0:
         return pd.DataFrame(columns=cols)
-    floor = max(1, math.ceil(min_share_of_respondents * tl["n_respondents"].max()))
-    ok = tl[tl["n_respondents"] >= floor]
     rows = []
     for metric, column, prominence in MOMENT_METRICS:
-        cand = ok.dropna(subset=[column])
+        # each metric's own coverage: engagement is read on fewer faces than expressions (face_lost)
+        count = "n_engagement" if metric == "engagement" and "n_engagement" in tl else "n_respondents"
+        if tl[count].max() == 0:
+            continue
+        floor = max(1, math.ceil(min_share_of_respondents * tl[count].max()))
+        cand = tl[tl[count] >= floor].dropna(subset=[column]).assign(n_respondents=lambda d, c=count: d[c])
         if cand.empty:
             continue
         median = float(cand[column].median())
@@ -176,7 +186,8 @@ def compare_tags(
         for value, members in groups.items():
             sub = per_resp.loc[members]
             m, lo, hi, n = mean_ci(sub["engagement"], *RANGES["engagement"])
-            row = {"key": key, "value": value, "n_respondents": n if n else len(members)}
+            # respondents in the group (a face read); the engagement interval's n may be fewer (faces unreadable)
+            row = {"key": key, "value": value, "n_respondents": len(sub), "n_engagement": n}
             row |= {"engagement_mean": m, "engagement_ci_low": lo, "engagement_ci_high": hi}
             row |= {"attention_mean": sub["attention"].mean(), "valence_score": sub["valence_score"].mean()}
             row |= {f"mean_p_{c}": sub[f"p_{c}"].mean() for c in emotions}

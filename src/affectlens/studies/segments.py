@@ -131,14 +131,16 @@ _SECONDS = ["key", "group_a", "group_b", "metric", "second", "difference", "p_va
 
 def _pair(sub: pd.DataFrame, metric: str, members_a: set[str], n_permutations: int) -> tuple[dict, pd.DataFrame]:
     wide = sub.pivot_table(index="respondent", columns="second", values=metric, aggfunc="mean")
-    in_a = np.array([r in members_a for r in wide.index])
-    per_resp = wide.mean(axis=1, skipna=True).to_numpy()
+    in_a = np.array([r in members_a for r in wide.index], dtype=bool)
+    per_resp = wide.mean(axis=1, skipna=True).to_numpy() if wide.shape[1] else np.full(len(wide), np.nan)
     diff, p = permutation_pvalues(per_resp, in_a, n_permutations)
+    # the test's n: respondents with a value (one whose metric was never read, every face unreadable, has none)
+    a, b = in_a & ~np.isnan(per_resp), ~in_a & ~np.isnan(per_resp)
     row = {
-        "n_a": int(in_a.sum()),
-        "n_b": int((~in_a).sum()),
-        "mean_a": float(np.nanmean(per_resp[in_a])),
-        "mean_b": float(np.nanmean(per_resp[~in_a])),
+        "n_a": int(a.sum()),
+        "n_b": int(b.sum()),
+        "mean_a": float(per_resp[a].mean()) if a.any() else np.nan,
+        "mean_b": float(per_resp[b].mean()) if b.any() else np.nan,
         "difference": float(diff[0]),
         "p_value": float(p[0]),
     }

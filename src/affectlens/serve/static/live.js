@@ -146,7 +146,7 @@
     list.replaceChildren(...(faces.length ? faces.map((f) => AL.el("li", { "data-track": f.track_id, style: `border-left-color:${AL.color(f.track_id)}` },
       AL.el("strong", {}, `#${f.track_id} ${f.label}`), " · engagement ",
       AL.el("span", { class: "engagement" }, AL.fmt(f.engagement, 0)),
-      f.state ? AL.el("span", { class: f.state === "engaged" ? "state-done" : "state-failed" }, ` · ${f.state}${f.state_reason ? ` (${f.state_reason.replace("_", " ")})` : ""}`) : null,
+      f.state ? AL.el("span", { class: f.state === "engaged" ? "state-done" : f.state === "unknown" ? "state-pending" : "state-failed" }, ` · ${f.state}${f.state_reason ? ` (${f.state_reason.replace("_", " ")})` : ""}`) : null,
       AL.el("div", { class: "top3" }, f.top3.flatMap(([c, p]) => [
         AL.el("span", {}, c), AL.el("div", { class: "bar" }, AL.el("span", { style: `width:${(p * 100).toFixed(0)}%` })), AL.el("span", {}, AL.fmt(p)),
       ])),

@@ -115,7 +115,7 @@
   }
 
   function table(tracks) {
-    const cols = ["track_id", "duration_s", "n_frames", "dominant_label", "mean_engagement", "attentive_share", "smiles", "blinks", "yawns", "longest_look_away_s"]
+    const cols = ["track_id", "duration_s", "n_frames", "dominant_label", "mean_engagement", "attentive_share", "share_face_lost", "smiles", "blinks", "yawns", "longest_look_away_s"]
       .filter((c) => tracks.some((t) => c in t));
     const t = $("job-tracks");
     t.tHead.replaceChildren(AL.el("tr", {}, cols.map((c) => AL.el("th", {}, c.replace(/_/g, " ")))));
