@@ -60,6 +60,7 @@ def test_frames_of_unknown_engagement_are_left_out_of_means_and_shares_not_count
         for r in (_result(0, 0.0, [[1.0, 0.0]], [60.0]), *lost, _result(4, 2.0, [[1.0, 0.0]], [20.0], "disengaged")):
             if "yaw" not in r.faces.signals:
                 r.faces.signals["yaw"] = np.zeros(1, np.float32)
+            r.faces.signals["expression_engagement"] = np.full(1, 0.5, np.float32)  # read from the expression
             ts.add(r)
             ss.add(r)
     (track,) = ts.rows()
@@ -69,7 +70,7 @@ def test_frames_of_unknown_engagement_are_left_out_of_means_and_shares_not_count
     assert (s0["mean_engagement"], s0["share_engaged"], s0["share_face_lost"]) == (60.0, 1.0, 0.5)
     assert (s0["share_eyes_closed"], s0["mean_yaw"]) == (0.0, 0.0)  # over the frame read, not 0.5 and 20
     assert (s1["mean_engagement"], s1["share_engaged"], s1["share_face_lost"], s1["n_frames"]) == (None, None, 1.0, 2)
-    assert (s1["share_eyes_closed"], s1["mean_yaw"]) == (None, None)
+    assert (s1["share_eyes_closed"], s1["mean_yaw"], s1["mean_expression_engagement"]) == (None, None, 0.5)
     assert s2["mean_engagement"] == 20.0 and s2["share_engaged"] == 0.0
     table = read_table(tmp_path / "s.csv")
     assert table["mean_engagement"].isna().tolist() == [False, True, False]

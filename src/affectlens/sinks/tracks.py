@@ -257,11 +257,12 @@ class SecondSummary(_Summary):
             a["n"] += 1
             sums, counts = a["sums"], a["counts"]
             # a face_lost frame's mesh is not on a face: its pose, eyes and mouth are left out with its engagement
+            # (not its expression: expression_engagement is read from the probabilities, as mean_p_* are)
             lost = "state" in s and s["state"][i] == "unknown"
             for k in _MEANS + _SHARES + ("blink",):
                 if k in s:
                     sums.setdefault(k, 0.0)  # (the column is there even in a second with nothing read)
-                    if not lost and not math.isnan(v := float(s[k][i])):
+                    if (not lost or k == "expression_engagement") and not math.isnan(v := float(s[k][i])):
                         sums[k] += v
                         counts[k] = counts.get(k, 0) + 1
             if "state" in s:
