@@ -93,6 +93,26 @@ def test_the_cache_reads_a_folder_again_once_images_are_added(tmp_path, media, m
     assert len(load_dataset(f"imagefolder:{root}", "all", use_cache=True)) == 3  # not the stale 2
 
 
+def test_the_cache_reads_images_overwritten_in_place_again(tmp_path, media, monkeypatch):
+    """An image replaced under the same name leaves its folder's mtime as it was: the cache served the old pixels
+    (eval figures of images no longer there). Every file's size and mtime are in the key."""
+    import os
+
+    monkeypatch.setenv("AFFECTLENS_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "faces"
+    for src, folder in (("happy", "happy"), ("sad", "sad")):
+        (root / folder).mkdir(parents=True)
+        shutil.copy(media / "expressions" / f"{src}.jpg", root / folder / "a.jpg")
+    before = load_dataset(f"imagefolder:{root}", "all", use_cache=True)
+    stamp = (root / "happy").stat()
+    shutil.copy(media / "expressions" / "angry.jpg", root / "happy" / "a.jpg")  # overwritten in place
+    os.utime(root / "happy", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # (the folder as it was, to be sure)
+    after = load_dataset(f"imagefolder:{root}", "all", use_cache=True)
+    fresh = load_dataset(f"imagefolder:{root}", "all", use_cache=False)
+    assert not np.array_equal(before.images, after.images)
+    np.testing.assert_array_equal(after.images, fresh.images)
+
+
 def test_an_imagefolder_without_split_folders_is_the_split_all(tmp_path, media, caplog):
     # every split of such a folder is the same images: it was labelled with the split asked for (train, valid)
     from affectlens.datasets import images_read

@@ -26,20 +26,29 @@ def cache_dir() -> Path:
 
 
 def _stamp(path: Path) -> str:
-    """Size + mtime of what defines a dataset: the files at its top (CSVs such as ``fer2013.csv`` or
-    ``duplicates_of_train.csv``), its label files, and the folders two levels down (a folder's mtime
-    changes when an image is added, removed or renamed in it: an ImageFolder class, a FER+ split)."""
+    """What defines a dataset: the size and mtime of the files at its top (CSVs such as ``fer2013.csv`` or
+    ``duplicates_of_train.csv``), of its label files, and of every file in the folders one and two levels down
+    (an ImageFolder class, a FER+ split, RAF-DB's images), digested. A folder's own mtime changes when a file is
+    added, removed or renamed in it, not when an image is overwritten in place: keyed on folders alone, a split
+    whose images were replaced read its old pixels from the cache (~0.1 s for FER+'s 35k files)."""
     parts = []
     candidates = [path]
+    folders: list[Path] = []
     if path.is_dir():
         candidates += sorted(p for p in path.iterdir() if p.is_file())
         candidates += sorted(path.glob("*/label.csv")) + sorted(path.glob("EmoLabel/*"))
         top = sorted(Path(e.path) for e in os.scandir(path) if e.is_dir())
-        candidates += top + sorted(Path(e.path) for d in top for e in os.scandir(d) if e.is_dir())
-    for p in candidates:
+        folders = top + sorted(Path(e.path) for d in top for e in os.scandir(d) if e.is_dir())
+    for p in candidates + folders:
         st = p.stat()
         parts.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
-    return ";".join(parts)
+    files = hashlib.sha1()
+    for folder in folders:
+        for e in sorted(os.scandir(folder), key=lambda e: e.name):
+            if e.is_file():
+                st = e.stat()
+                files.update(f"{e.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return ";".join(parts) + "|" + files.hexdigest()
 
 
 def cache_path(kind: str, path: Path, split: str, extra: str = "") -> Path:
