@@ -165,3 +165,23 @@ def test_export_refuses_to_calibrate_or_measure_on_the_training_images(tmp_path,
     r = cli("export", ck, "--out", tmp_path / "m.onnx", option, faces)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"{option} {faces}@" in r.stderr and "reads the same images as the training set" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        (("--epochs", "0"), "--epochs 0: at least 1"),  # (a ZeroDivisionError traceback)
+        (("--batch-size", "0"), "--batch-size 0: at least 1"),
+        (("--lr", "-1"), "--lr -1.0: a positive learning rate"),
+        (("--optimizer", "adam"), "--optimizer adam: choose one of sgd, adamw"),  # (ran AdamW)
+        (("--schedule", "step"), "--schedule step: choose one of onecycle, cosine"),  # (ran cosine)
+        (("--precision", "fp16"), "--precision fp16: choose one of auto, bf16, fp32"),  # (ran auto)
+        (("--limit", "-5"), "--limit -5: at least 0"),  # (trained on all but 5 faces)
+        (("--label-smoothing", "2"), "--label-smoothing 2.0: in [0, 1)"),
+    ],
+)
+def test_train_options_out_of_range_or_misspelt_are_one_line_before_any_work(tmp_path, option, said):
+    r = cli("train", "--out", tmp_path / "r", "--dataset", f"imagefolder:{tmp_path / 'none'}", "--valid", "none",
+            *option)  # fmt: skip
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"error: {said}"], r.stderr[-500:]
+    assert not (tmp_path / "r").exists()

@@ -64,3 +64,17 @@ def test_the_int8_card_does_not_claim_the_float_graphs_calibration(tmp_path):
     assert saved["temperature"] == card.temperature  # the float graph's, until --temperature-on refits it
     assert "fitted_on" not in saved["calibration"] and "ece_after" not in saved["calibration"]
     assert saved["calibration"]["fitted_on_float_graph"]["fitted_on"] == "ferplus_valid"
+
+
+def test_a_wrong_out_or_an_int8_model_is_refused_before_any_work(tmp_path):
+    """quantize on an int8 model exited 0 and wrote a graph ONNX Runtime cannot load; --out the model itself
+    replaced the float model; --out a folder wrote folder/int8.onnx with its card beside the folder."""
+    path = random_model(tmp_path, 48)
+    data = f"imagefolder:{tmp_path / 'none'}"  # never read: the checks come first
+    for out, why in ((path, "is the model being quantised"), (tmp_path, "give the .onnx file"),
+                     (tmp_path / "q", "give the .onnx file")):  # fmt: skip
+        r = cli("quantize", path, "--out", out, "--calibrate-on", data)
+        assert r.returncode == 1 and why in r.stderr, r.stderr[-500:]
+    r = cli("quantize", "affect-cnn-x2-v1-int8", "--out", tmp_path / "z.onnx", "--calibrate-on", data)
+    assert r.returncode == 1 and "already quantised" in r.stderr, r.stderr[-500:]
+    assert path.is_file() and not (tmp_path / "z.onnx").exists()

@@ -68,6 +68,7 @@ def train_cmd(
     ] = True,
 ) -> None:
     """Train an expression model on the CPU (or GPU) and checkpoint every epoch."""
+    from affectlens.errors import AffectlensError
     from affectlens.train.augment import AugmentConfig
     from affectlens.train.loop import TrainConfig, train
 
@@ -83,8 +84,13 @@ def train_cmd(
         init=str(init) if init else None,
         augment=AugmentConfig(mixup_alpha=mixup, cutmix_alpha=cutmix),
     )
+    if mixup < 0 or cutmix < 0:
+        raise AffectlensError(f"--mixup {mixup} / --cutmix {cutmix}: alphas of at least 0 (0 = off)")
     best = train(cfg, out, resume=resume, progress=progress)
-    typer.echo(f"best epoch {best.get('epoch')}: valid accuracy {best['valid_accuracy']:.4f}; checkpoints in {out}")
+    if cfg.valid is None:  # (no validation set: no best epoch, the last one is kept)
+        typer.echo(f"trained {cfg.epochs} epoch(s) without validation; checkpoints in {out} (last.pt)")
+    else:
+        typer.echo(f"best epoch {best.get('epoch')}: valid accuracy {best['valid_accuracy']:.4f}; checkpoints in {out}")
 
 
 @app.command("teach")
@@ -364,9 +370,10 @@ def quantize_cmd(
     from affectlens.datasets import load_dataset, require_apart
     from affectlens.evaluate.bench import bench_ours
     from affectlens.train.export import calibrate_card, measure_into_card
-    from affectlens.train.quantize import quantize_classifier
+    from affectlens.train.quantize import check_out, quantize_classifier
 
     float_clf = get_model(model)
+    out = check_out(float_clf, out)  # (a wrong --out is said before any work)
     trained = training_sets(float_clf.card.training)  # held-out sets are checked before the work starts
     if temperature_on:
         spec, _, split = temperature_on.partition("@")

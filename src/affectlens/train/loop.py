@@ -75,8 +75,32 @@ class TrainConfig:
     color: str | None = None  # "gray" | "rgb"; None: the architecture's (an RGB backbone may train on gray faces)
 
     def __post_init__(self) -> None:
-        if not 0 < self.backbone_lr <= 1:  # refused before any data is loaded
+        # refused before any data is loaded: a typo ran another setting silently (--optimizer adam ran AdamW,
+        # --schedule step cosine, --precision fp16 auto), a zero crashed mid-run (--epochs 0, --batch-size 0)
+        if not 0 < self.backbone_lr <= 1:
             raise AffectlensError(f"--backbone-lr {self.backbone_lr}: a share of --lr in (0, 1]")
+        choices = {"optimizer": ("sgd", "adamw"), "schedule": ("onecycle", "cosine"),
+                   "class_weights": ("none", "balanced", "sqrt"), "precision": ("auto", "bf16", "fp32")}  # fmt: skip
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                flag = "--" + name.replace("_", "-")
+                raise AffectlensError(f"{flag} {getattr(self, name)}: choose one of {', '.join(allowed)}")
+        ranges = (("epochs", 1, None), ("batch_size", 1, None), ("limit", 0, None), ("early_stop", 0, None),
+                  ("warmup_epochs", 0, None), ("weight_decay", 0, None), ("logit_adjust", 0, None),
+                  ("distill_weight", 0, 1), ("shape_weight", 0, None))  # fmt: skip
+        for name, low, high in ranges:
+            value = getattr(self, name)
+            if value < low or (high is not None and value > high):
+                span = f"at least {low}" if high is None else f"in [{low}, {high}]"
+                raise AffectlensError(f"--{name.replace('_', '-')} {value}: {span}")
+        if not self.lr > 0:
+            raise AffectlensError(f"--lr {self.lr}: a positive learning rate")
+        if not 0 <= self.label_smoothing < 1:
+            raise AffectlensError(f"--label-smoothing {self.label_smoothing}: in [0, 1)")
+        if not 0 <= self.ema < 1:
+            raise AffectlensError(f"--ema {self.ema}: in [0, 1) (0 turns the weight average off)")
+        if self.distill_temperature <= 0:
+            raise AffectlensError(f"--distill-temperature {self.distill_temperature}: positive")
 
     def preprocess(self) -> Preprocess:
         if self.input_size < 0:

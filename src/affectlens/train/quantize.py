@@ -31,6 +31,7 @@ import numpy as np
 from affectlens.classify.card import card_path
 from affectlens.classify.onnx import ExpressionClassifier
 from affectlens.datasets.base import FaceDataset
+from affectlens.errors import AffectlensError
 
 
 def _reader(clf: ExpressionClassifier, crops: np.ndarray, batch: int = 64):
@@ -83,6 +84,22 @@ def calibration_crops(clf: ExpressionClassifier, sets: list[FaceDataset], n: int
     return np.concatenate(parts)
 
 
+def check_out(clf: ExpressionClassifier, out: str | Path) -> Path:
+    """``out`` as a new .onnx file that is not the model itself; an int8 model is refused (quantised twice, its
+    graph cannot be loaded). Checked before any work."""
+    import onnx
+
+    out = Path(out)
+    if out.suffix != ".onnx" or out.is_dir():
+        raise AffectlensError(f"--out {out}: give the .onnx file to write (its card goes beside it as .json)")
+    if out.resolve() == Path(clf.path).resolve():
+        raise AffectlensError(f"--out {out} is the model being quantised: write the int8 model beside it")
+    graph = onnx.load(str(clf.path), load_external_data=False).graph
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv") for n in graph.node):
+        raise AffectlensError(f"{clf.card.name} is already quantised: quantise its float model")
+    return out
+
+
 def quantize_classifier(
     clf: ExpressionClassifier,
     calibration: FaceDataset | Sequence[FaceDataset],
@@ -99,7 +116,7 @@ def quantize_classifier(
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     sets = [calibration] if isinstance(calibration, FaceDataset) else list(calibration)
-    out = Path(out)
+    out = check_out(clf, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     crops = calibration_crops(clf, sets, n, seed)
     data = " + ".join(f"{ds.name}_{ds.split}" for ds in sets)
