@@ -87,6 +87,23 @@ def test_export_parity_and_eval(run_dir, ferplus, tmp_path):
         assert (out / f).stat().st_size > 1000, f
 
 
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        (("--tta", "flop"), "--tta flop: none | flip"),  # (a ValueError traceback)
+        (("--crop-scale", "-1"), "--crop-scale -1.0: the crop's size over the detector box, in [1, 2]"),  # (written)
+        (("--out", "noext"), "--out {tmp}/noext: give the .onnx file to write"),  # (written, then not found)
+    ],
+)
+def test_export_options_out_of_range_are_one_line_and_write_nothing(run_dir, tmp_path, option, said):
+    args = ["export", run_dir / "best.pt", "--out", tmp_path / "m.onnx", *option]
+    if option[0] == "--out":
+        args = ["export", run_dir / "best.pt", "--out", tmp_path / option[1]]
+    r = cli(*args)
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[0].startswith("error: " + said.format(tmp=tmp_path))
+    assert not list(tmp_path.iterdir())
+
+
 def test_eval_accepts_a_checkpoint(run_dir, ferplus):
     proc = cli(
         "eval",

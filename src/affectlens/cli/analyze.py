@@ -120,10 +120,13 @@ def analyze_cmd(
     OUT/seconds.<fmt> (per face track and second of video) and OUT/run.json.
     """
     from affectlens.classify import DEFAULT_MODEL
+    from affectlens.errors import AffectlensError
     from affectlens.pipeline import AnalyzerConfig
     from affectlens.signals.engagement import EngagementConfig
 
     fmts = _formats(fmt)
+    if blur_faces and not annotate:  # (it made no media, but searched video frames for small faces: other tables)
+        raise AffectlensError("--blur-faces blurs the faces of annotated media: add --annotate")
     cfg = AnalyzerConfig(
         signals=signals,
         crops=crops,

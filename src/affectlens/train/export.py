@@ -98,16 +98,24 @@ def export_onnx(
     ``tta="flip"`` exports the mean of each face and its mirror image (twice the compute).
     """
     paths = [Path(c) for c in (checkpoint if isinstance(checkpoint, list | tuple) else [checkpoint])]
+    # (said before any checkpoint is read: these were tracebacks, or files written and then refused)
+    if tta not in ("none", "flip"):
+        raise AffectlensError(f"--tta {tta}: none | flip")
+    if crop_scale is not None and not 1.0 <= crop_scale <= 2.0:
+        raise AffectlensError(f"--crop-scale {crop_scale}: the crop's size over the detector box, in [1, 2]")
+    if Path(onnx_path).suffix != ".onnx":
+        raise AffectlensError(f"--out {onnx_path}: give the .onnx file to write (its card goes beside it as .json)")
     loaded = [load_checkpoint(c) for c in paths]
     model, cfg, pre, _ = loaded[0]
     for other in loaded[1:]:
         if other[2] != pre:
-            raise ValueError(f"ensemble members need the same preprocessing: {pre} vs {other[2]}")
+            raise AffectlensError(
+                f"ensemble members need the same preprocessing ({pre} vs {other[2]}): compose members that cut "
+                "faces differently with `affectlens compose`"
+            )
     archs = [lc[1].model for lc in loaded]
     if len(loaded) > 1:
         model = Ensemble([lc[0] for lc in loaded]).eval()
-    if tta not in ("none", "flip"):
-        raise ValueError(f"unknown test-time augmentation {tta!r}: none | flip")
     if tta == "flip":
         model = FlipTTA(model).eval()
     if crop_scale is not None:
