@@ -107,13 +107,14 @@ def teach_cmd(
         int, typer.Option("--input-size", help="the student's --input-size (0: the architecture's default)")
     ] = 0,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="average each face with its mirror image")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="a bar over the teachers' faces")] = True,
 ) -> None:
     """Soft targets for distillation: the teachers' mean probabilities on the training faces."""
     from affectlens.train.distill import teach
     from affectlens.train.loop import TrainConfig
 
     pre = TrainConfig(model=student, input_size=input_size).preprocess()
-    meta = teach(teacher, list(dataset), out, student=pre, flip=flip)
+    meta = teach(teacher, list(dataset), out, student=pre, flip=flip, progress=progress)
     per = ", ".join(f"{a:.3f}" for a in meta["train_accuracy_per_teacher"])
     typer.echo(
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {meta['n']} faces): ensemble train accuracy "
