@@ -80,3 +80,17 @@ def test_unknown_split(ferplus):
 def test_bad_spec():
     with pytest.raises(AffectlensError, match="KIND:PATH"):
         load_dataset("celeba:/nowhere", "test")
+
+
+def test_a_published_dataset_is_the_same_images_wherever_it_is_stored(ferplus, tmp_path, monkeypatch):
+    """A card's training path is relative to the folder the model was trained in: from any other folder it named
+    nothing, and evaluating on the training images passed without the warning (every pip-installed user)."""
+    from affectlens.datasets import images_read, require_apart
+
+    monkeypatch.chdir(tmp_path)
+    card = [("ferplus:../shared/data/ferplus", "train", "the training set")]  # as the shipped cards record it
+    assert images_read("ferplus:../shared/data/ferplus", "train") == images_read(f"fer2013:{ferplus}", "train")
+    with pytest.raises(AffectlensError, match="reads the same images as the training set"):
+        require_apart((f"ferplus:{ferplus}", "train"), "--dataset", card)
+    require_apart((f"ferplus:{ferplus}", "test"), "--dataset", card)  # another split: held out
+    assert images_read(f"imagefolder:{tmp_path / 'nowhere'}", "train") is None

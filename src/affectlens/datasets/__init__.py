@@ -58,18 +58,28 @@ def _warn_if_all(ds: FaceDataset, path: Path, split: str) -> FaceDataset:
     return ds
 
 
+# the published datasets are the same images wherever a copy lives; FER+ relabels FER2013's images, split for split
+_SAME_IMAGES = {"ferplus": "fer2013-images", "fer2013": "fer2013-images", "rafdb": "rafdb"}
+
+
 def images_read(spec: str, split: str) -> tuple[str, str, str] | None:
-    """Which images ``load_dataset(spec, split)`` reads, as (kind, folder, split) without loading them: two
-    (spec, split) pairs with the same answer read the same images (an ImageFolder without split folders reads
-    all of them for any split). None where the path does not exist (here: a card's relative training path)."""
+    """Which images ``load_dataset(spec, split)`` reads, as (images, folder, split) without loading them: two
+    (spec, split) pairs with the same answer read the same images. A published dataset (FER+, FER2013, RAF-DB) is
+    known by its name and split, wherever it is stored (a model card's training path, relative to the folder it
+    was trained in, names no folder of a user's: the check passed silently there); FER+ and FER2013 share their
+    images. An ImageFolder is its folder (one without split folders reads all of them for any split). None for a
+    spec that names no dataset, or an ImageFolder whose folder is not here."""
+    kind, sep, path = spec.partition(":")
+    if not sep or kind not in KINDS or not path:
+        return None
+    if kind in _SAME_IMAGES:
+        return _SAME_IMAGES[kind], "", split
     try:
-        kind, path = parse_spec(spec)
+        kind, folder = parse_spec(spec)
     except AffectlensError:
         return None
-    if kind == "imagefolder":
-        root, split = split_root(path, split)
-        return kind, str(root.resolve()), "all"  # the folder alone says which images
-    return kind, str(path.resolve()), split
+    root, split = split_root(folder, split)
+    return kind, str(root.resolve()), "all"  # the folder alone says which images
 
 
 def require_apart(held_out: tuple[str, str], what: str, others: list[tuple[str, str, str]]) -> None:
@@ -81,7 +91,7 @@ def require_apart(held_out: tuple[str, str], what: str, others: list[tuple[str, 
         return
     for spec, split, use in others:
         if images_read(spec, split) == mine:
-            kind, folder, _ = mine
+            kind, folder, _ = mine  # (kind: the images' family)
             why = f" ({folder} has no split folders: every split is all of its images)" if kind == "imagefolder" else ""
             raise AffectlensError(
                 f"{what} {held_out[0]}@{held_out[1]} reads the same images as {use} {spec}@{split}{why}; "
