@@ -57,6 +57,23 @@ def test_resume_continues_from_last_epoch(run_dir, ferplus):
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
 
 
+def test_resuming_with_another_model_or_optimiser_is_one_line(run_dir, ferplus, tmp_path):
+    """--resume with another --model was a state_dict RuntimeError of hundreds of lines, another --optimizer a
+    KeyError: 'step'; the run's folder is left as it was."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    before = (copy / "metrics.csv").read_bytes()
+    for option, said in ((("--model", "resnet_se"), "--model 'affect_cnn' (now 'resnet_se')"),
+                         (("--optimizer", "adamw"), "--optimizer 'sgd' (now 'adamw')")):  # fmt: skip
+        r = cli("train", "--out", copy, "--dataset", f"ferplus:{ferplus}", "--valid", f"ferplus:{ferplus}",
+                "--epochs", "3", "--limit", "512", "--resume", *option)  # fmt: skip
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1 and said in lines[0], r.stderr[-800:]
+    assert (copy / "metrics.csv").read_bytes() == before
+
+
 def test_export_parity_and_eval(run_dir, ferplus, tmp_path):
     onnx = tmp_path / "tiny.onnx"
     proc = cli("export", run_dir / "best.pt", "--out", onnx, "--eval", f"ferplus:{ferplus}@valid", check=True)

@@ -433,6 +433,7 @@ class _Trainer:
         if not last.is_file():
             return
         ck = read_checkpoint(last, map_location=self.dev)
+        self._check_resumable(ck["config"], last)
         self.model.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["optimizer"])
         if ck["config"].get("epochs") == self.cfg.epochs:
@@ -455,6 +456,19 @@ class _Trainer:
             self.gen = torch.Generator()
             self.gen.set_state(ck["generator"])
         log.info("resumed from %s at epoch %d", last, self.start)
+
+    # what a run cannot change when it resumes: the weights' shapes and the optimiser's state follow from these
+    # (another --model was a huge state_dict RuntimeError, another --optimizer KeyError: 'step')
+    RESUME_FIXED = ("model", "optimizer", "input_size", "color", "shape")
+
+    def _check_resumable(self, saved: dict, last: Path) -> None:
+        now = self.cfg.to_dict()
+        differ = [k for k in self.RESUME_FIXED if k in saved and saved[k] != now.get(k)]
+        if differ:
+            was = ", ".join(f"--{k.replace('_', '-')} {saved[k]!r} (now {now.get(k)!r})" for k in differ)
+            raise AffectlensError(
+                f"--resume: {last} was trained with {was}; resume with the same options, or start a new --out"
+            )
 
     def write_run_json(self) -> None:
         argv = sys.argv
