@@ -46,3 +46,17 @@ def test_wrong_layout_is_one_line(tmp_path):
     proc = cli("eval", "--dataset", f"rafdb:{tmp_path}", "--split", "valid")
     assert proc.returncode == 1
     assert "expected RAF-DB's basic layout" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_model_tools_refuse_wrong_outputs_and_settings_before_measuring(tmp_path):
+    """eval --out an existing file failed with Errno 17 after the whole evaluation; benchmark-models took
+    --threads 0 and printed '0 threads per model', and named a missing peer python only after measuring ours."""
+    (tmp_path / "afile").write_text("x")
+    runs = (
+        (("eval", "--dataset", "ferplus:.", "--out", tmp_path / "afile"), "is a file: give a folder"),
+        (("benchmark-models", "--threads", "0"), "--threads 0: at least 1"),
+        (("benchmark-models", "--peer", "fer=/no/python"), "/no/python is not a Python interpreter here"),
+    )
+    for args, said in runs:
+        r = cli(*args)
+        assert r.returncode == 1 and said in r.stderr.strip().splitlines()[-1], (args, r.stderr[-400:])

@@ -163,6 +163,8 @@ def eval_cmd(
     from affectlens.errors import AffectlensError
     from affectlens.evaluate.runner import evaluate
 
+    if out is not None and out.exists() and not out.is_dir():  # (said after the whole evaluation, as Errno 17)
+        raise AffectlensError(f"--out {out} is a file: give a folder for metrics.json and the figures")
     clf = get_model(resolve_model(model) if model else None).prepare()
     try:  # a figure on the training images may be wanted (training accuracy), but it is said to be one
         require_apart((dataset, split), "--dataset", training_sets(clf.card.training))
@@ -459,7 +461,11 @@ def benchmark_models_cmd(
         name, sep, python = p.partition("=")
         if not sep:
             raise AffectlensError(f"--peer {p!r}: expected NAME=PATH_TO_PYTHON, e.g. fer=.venv-peer-fer/bin/python")
+        if not Path(python).is_file():  # (said only after every model of ours had been measured)
+            raise AffectlensError(f"--peer {p}: {python} is not a Python interpreter here")
         peer_specs.append((name, python))
+    if threads < 1:
+        raise AffectlensError(f"--threads {threads}: at least 1")
     rows = []
     for spec in datasets:
         spec, _, split = spec.partition("@")
