@@ -327,6 +327,10 @@ def test_an_opencv_bgr_array_reads_as_its_photo_with_color_bgr(analyzer, media):
     assert analyzer.analyze_image(big).top_labels() == want.top_labels()
     with pytest.raises(AffectlensError, match="normalised tensor"):
         analyzer.analyze_image(rgb / 127.5 - 1.0)
+    # a 0-255 float image resampled with a cubic filter undershoots 0 (two_people.jpg: -24.8): clipped, read
+    two = load_image(media / "photos" / "two_people.jpg").astype(np.float32)
+    under = cv2.resize(two, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+    assert under.min() < -0.5 and len(analyzer.analyze_image(under).faces) == 2
     with pytest.raises(AffectlensError, match="'rgb' or 'bgr'"):
         analyzer.analyze_image(rgb, color="hsv")
 

@@ -72,6 +72,10 @@ def test_resuming_with_another_model_or_optimiser_is_one_line(run_dir, ferplus, 
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 1 and len(lines) == 1 and said in lines[0], r.stderr[-800:]
     assert (copy / "metrics.csv").read_bytes() == before
+    # the same crop said another way (affect_cnn's own 48 px gray) is the same run: it resumes
+    cli("train", "--out", copy, "--dataset", f"ferplus:{ferplus}", "--valid", f"ferplus:{ferplus}", "--epochs", "3",
+        "--limit", "512", "--batch-size", "64", "--lr", "0.05", "--resume", "--input-size", "48", "--color", "gray",
+        check=True)  # fmt: skip
 
 
 def test_export_parity_and_eval(run_dir, ferplus, tmp_path):
@@ -108,7 +112,7 @@ def test_export_parity_and_eval(run_dir, ferplus, tmp_path):
     ("option", "said"),
     [
         (("--tta", "flop"), "--tta flop: none | flip"),  # (a ValueError traceback)
-        (("--crop-scale", "-1"), "--crop-scale -1.0: the crop's size over the detector box, in [1, 2]"),  # (written)
+        (("--crop-scale", "-1"), "--crop-scale -1.0: the crop's size over the detector box, in [0.5, 3]"),  # (written)
         (("--out", "noext"), "--out {tmp}/noext: give the .onnx file to write"),  # (written, then not found)
     ],
 )

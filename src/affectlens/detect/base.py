@@ -52,8 +52,9 @@ def as_rgb8(image: np.ndarray, color: str = "rgb") -> np.ndarray:
 
     Accepts gray (H, W) or (H, W, 1), RGB, RGBA (alpha dropped), uint8, uint16 (top byte), bool,
     other integers (clipped to 0..255) and floats: 0..1 when the maximum is at most 1.5 (a 0-1 image resampled
-    with a cubic filter overshoots 1 a little), else 0..255; floats well below 0 (a normalised tensor, -1..1 or
-    mean-subtracted) are refused, there is no telling their range. ``color="bgr"``: the channels are in
+    with a cubic filter overshoots 1 a little), else 0..255 (a 0-255 image resampled undershoots 0: clipped);
+    floats within 1.5 of 0 that go well below 0 (a -1..1 normalised tensor) are refused, there is no telling
+    their range. ``color="bgr"``: the channels are in
     OpenCV's order (``cv2.imread``, ``cv2.VideoCapture``), BGR or BGRA.
     """
     if color not in COLORS:
@@ -67,12 +68,13 @@ def as_rgb8(image: np.ndarray, color: str = "rgb") -> np.ndarray:
         img = img.astype(np.uint8) * 255
     elif np.issubdtype(img.dtype, np.floating):
         finite = np.nan_to_num(img.astype(np.float32))
-        if finite.size and finite.min() < -0.5:
+        unit = finite.size and finite.max() <= 1.5
+        if unit and finite.min() < -0.5:  # (a 0-255 image resampled undershoots 0 too: that is clipped, as ever)
             raise ValueError(
-                f"float pixels down to {finite.min():.3g}: a normalised tensor? give 0-1 or 0-255 values "
-                "(undo the mean and scale first)"
+                f"float pixels from {finite.min():.3g} to {finite.max():.3g}: a normalised tensor? give 0-1 or "
+                "0-255 values (undo the mean and scale first)"
             )
-        scale = 255.0 if finite.size and finite.max() <= 1.5 else 1.0
+        scale = 255.0 if unit else 1.0
         img = np.clip(finite * scale + 0.5, 0, 255).astype(np.uint8)
     elif img.dtype != np.uint8:
         img = np.clip(img, 0, 255).astype(np.uint8)

@@ -198,6 +198,7 @@ _COLUMN_NAMES = {
     "key": "tag",
     "value": "value",
     "n_respondents": "respondents",
+    "n_engagement": "engagement read for",
     "engagement_mean": "mean engagement",
     "engagement_ci_low": "engagement 95% CI low",
     "engagement_ci_high": "engagement 95% CI high",
@@ -214,6 +215,7 @@ def _comparison(t: StudyTables) -> str:
         "key",
         "value",
         "n_respondents",
+        "n_engagement",
         "engagement_mean",
         "engagement_ci_low",
         "engagement_ci_high",
@@ -221,7 +223,7 @@ def _comparison(t: StudyTables) -> str:
         "valence_score",
         "mean_p_happiness",
     ]
-    table = t.comparison[cols].rename(columns=_COLUMN_NAMES)
+    table = t.comparison[[c for c in cols if c in t.comparison]].rename(columns=_COLUMN_NAMES)
     keys = sorted(t.group_timelines["key"].unique()) if len(t.group_timelines) else []
     segs = figures.segments(t.group_timelines, t.segment_seconds)
     figs = "".join(_fig(f, _segment_data(t, k), f"segments-{k}") for f, k in zip(segs, keys, strict=True))
@@ -287,12 +289,12 @@ def build_report(study: Study, t: StudyTables, norms: Norms | None = None) -> st
             "Engagement and attention",
             _fig(
                 figures.with_band(tl, "engagement", "Engagement (95% CI band)", "engagement (0-100)", "#1f77b4"),
-                _cols(tl, "engagement_", "n_respondents"),
+                _cols(tl, "engagement_", "n_engagement"),  # (the n of its mean and interval)
                 "engagement",
             )
             + _fig(
                 figures.with_band(tl, "attention", "Attention (95% CI band)", "attention (0-1)", "#2ca02c"),
-                _cols(tl, "attention_", "n_respondents"),
+                _cols(tl, "attention_", "n_engagement"),
                 "attention",
             )
             + _fig(figures.respondents(tl), _cols(tl, "viewers", "n_respondents"), "viewers"),

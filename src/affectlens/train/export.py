@@ -101,8 +101,8 @@ def export_onnx(
     # (said before any checkpoint is read: these were tracebacks, or files written and then refused)
     if tta not in ("none", "flip"):
         raise AffectlensError(f"--tta {tta}: none | flip")
-    if crop_scale is not None and not 1.0 <= crop_scale <= 2.0:
-        raise AffectlensError(f"--crop-scale {crop_scale}: the crop's size over the detector box, in [1, 2]")
+    if crop_scale is not None and not 0.5 <= crop_scale <= 3.0:  # (benchmarks/crop_scale.py sweeps from 0.9)
+        raise AffectlensError(f"--crop-scale {crop_scale}: the crop's size over the detector box, in [0.5, 3]")
     if Path(onnx_path).suffix != ".onnx":
         raise AffectlensError(f"--out {onnx_path}: give the .onnx file to write (its card goes beside it as .json)")
     loaded = [load_checkpoint(c) for c in paths]

@@ -459,13 +459,26 @@ class _Trainer:
 
     # what a run cannot change when it resumes: the weights' shapes and the optimiser's state follow from these
     # (another --model was a huge state_dict RuntimeError, another --optimizer KeyError: 'step')
-    RESUME_FIXED = ("model", "optimizer", "input_size", "color", "shape")
+    # (compared as what they make: --input-size 48 is affect_cnn's default 0, --color gray its None, a shape file
+    # under another spelling the same head)
+    RESUME_FIXED = ("model", "optimizer", "shape")
 
     def _check_resumable(self, saved: dict, last: Path) -> None:
         now = self.cfg.to_dict()
-        differ = [k for k in self.RESUME_FIXED if k in saved and saved[k] != now.get(k)]
+        made = {"model": lambda c: c.get("model"), "optimizer": lambda c: c.get("optimizer"),
+                "shape": lambda c: bool(c.get("shape"))}  # fmt: skip
+        differ = [k for k in self.RESUME_FIXED if k in saved and made[k](saved) != made[k](now)]
+        try:
+            if TrainConfig.from_dict(saved).preprocess() != self.cfg.preprocess():
+                differ.append("input_size")
+        except (AffectlensError, TypeError, ValueError):
+            pass
         if differ:
-            was = ", ".join(f"--{k.replace('_', '-')} {saved[k]!r} (now {now.get(k)!r})" for k in differ)
+
+            def show(c: dict, k: str):
+                return repr(c.get(k)) if k != "input_size" else TrainConfig.from_dict(c).preprocess()
+
+            was = ", ".join(f"--{k.replace('_', '-')} {show(saved, k)} (now {show(now, k)})" for k in differ)
             raise AffectlensError(
                 f"--resume: {last} was trained with {was}; resume with the same options, or start a new --out"
             )
