@@ -258,12 +258,7 @@ class Analyzer:
         once (:func:`rgb_frame`, as every frame) so every stage (detector, crops, face mesh) reads the same pixels.
         ``color="bgr"`` for an image in OpenCV's channel order (``cv2.imread``): read as RGB, its faces' colours
         are swapped, which the detector and face mesh see."""
-        if color != "rgb":
-            try:
-                image = as_rgb8(image, color)
-            except ValueError as exc:
-                raise AffectlensError(f"{name}: {exc}") from None
-        return next(self._run(iter([Frame(image, 0, None, name)]), video=False))
+        return next(self._run(iter([rgb_frame(Frame(image, 0, None, name), color)]), video=False))
 
     def analyze_source(self, src: Source, small_faces: bool | None = None) -> Iterator[FrameResult]:
         """Every frame's result; ``small_faces`` overrides ``config.tile_video`` for this source (a service's
@@ -397,14 +392,16 @@ GROUP_MAX_BYTES = 8 * 2**20  # larger frames (4K) are detected one by one
 TRIM_EVERY_FRAMES = 2048  # the heap's free pages go back to the OS this often in a long video (~68 s at 30 fps)
 
 
-def rgb_frame(frame: Frame) -> Frame:
+def rgb_frame(frame: Frame, color: str = "rgb") -> Frame:
     """``frame`` with an RGB uint8 image: a custom :class:`Source` (or a live caller) may give floats in 0-1, gray,
-    RGBA or 16-bit frames, read wrong or failing deep in a stage where a still image was converted."""
+    RGBA or 16-bit frames, read wrong or failing deep in a stage where a still image was converted; ``color``: the
+    channel order it comes in (``"bgr"``: OpenCV's)."""
     img = frame.image
-    if isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3:
+    rgb8 = isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    if rgb8 and color == "rgb":
         return frame if img.flags.c_contiguous else replace(frame, image=np.ascontiguousarray(img))
     try:
-        return replace(frame, image=as_rgb8(img))
+        return replace(frame, image=as_rgb8(img, color))
     except ValueError as exc:
         raise AffectlensError(f"{frame.source} frame {frame.index}: {exc}") from None
 

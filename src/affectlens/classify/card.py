@@ -59,3 +59,11 @@ class ModelCard:
 
 def card_path(onnx_path: str | Path) -> Path:
     return Path(onnx_path).with_suffix(".json")
+
+
+def onnx_out(path: str | Path) -> Path:
+    """``path`` as a model file to write: an .onnx file (not a folder), its card going beside it (:func:`card_path`)."""
+    path = Path(path)
+    if path.suffix != ".onnx" or path.is_dir():
+        raise AffectlensError(f"--out {path}: give the .onnx file to write (its card goes beside it as .json)")
+    return path

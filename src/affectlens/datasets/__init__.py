@@ -19,11 +19,18 @@ KINDS = ("ferplus", "fer2013", "rafdb", "imagefolder")
 log = logging.getLogger(__name__)
 
 
-def parse_spec(spec: str) -> tuple[str, Path]:
-    """``'ferplus:../data/ferplus'`` → ``('ferplus', Path(...))``."""
+def _kind_and_path(spec: str) -> tuple[str, str] | None:
+    """``'ferplus:../data/ferplus'`` → ``('ferplus', '../data/ferplus')``; None when it is not KIND:PATH."""
     kind, sep, path = spec.partition(":")
-    if not sep or kind not in KINDS or not path:
+    return (kind, path) if sep and kind in KINDS and path else None
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    """``'ferplus:../data/ferplus'`` → ``('ferplus', Path(...))``, the path existing."""
+    parsed = _kind_and_path(spec)
+    if parsed is None:
         raise AffectlensError(f"dataset {spec!r}: expected KIND:PATH with KIND one of {', '.join(KINDS)}")
+    kind, path = parsed
     p = Path(path).expanduser()
     if not p.exists():
         raise AffectlensError(f"dataset path {p} does not exist")
@@ -69,11 +76,11 @@ def images_read(spec: str, split: str) -> tuple[str, str, str] | None:
     was trained in, names no folder of a user's: the check passed silently there); FER+ and FER2013 share their
     images. An ImageFolder is its folder (one without split folders reads all of them for any split). None for a
     spec that names no dataset, or an ImageFolder whose folder is not here."""
-    kind, sep, path = spec.partition(":")
-    if not sep or kind not in KINDS or not path:
+    parsed = _kind_and_path(spec)
+    if parsed is None:
         return None
-    if kind in _SAME_IMAGES:
-        return _SAME_IMAGES[kind], "", split
+    if parsed[0] in _SAME_IMAGES:
+        return _SAME_IMAGES[parsed[0]], "", split
     try:
         kind, folder = parse_spec(spec)
     except AffectlensError:

@@ -71,7 +71,7 @@ DEFAULT_WEIGHTS = {
 }
 
 REASONS = ("face_lost", "eyes_closed", "yawning", "looking_away")
-STATES = ("engaged", "disengaged", "unknown")  # unknown: face_lost (engagement and attention NaN)
+UNKNOWN = "unknown"  # the state of a face_lost face: its engagement and attention are NaN
 
 
 @dataclass
@@ -263,7 +263,7 @@ class EngagementScorer:
         attention = np.where(engaged, head_attention(yaw, pitch, cfg), 0.0).astype(np.float32)
         attention[lost] = np.nan  # unknown, not inattentive
         state = np.where(engaged, "engaged", "disengaged").astype(object)
-        state[lost] = "unknown"
+        state[lost] = UNKNOWN
         s |= {
             "laugh": laugh,
             "smile": smile,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.labels import valence
-from affectlens.signals.engagement import EngagementConfig
+from affectlens.signals.engagement import UNKNOWN, EngagementConfig
 from affectlens.sinks.base import Sink
 from affectlens.sinks.tables import write_table
 from affectlens.types import FrameResult
@@ -258,7 +258,7 @@ class SecondSummary(_Summary):
             sums, counts = a["sums"], a["counts"]
             # a face_lost frame's mesh is not on a face: its pose, eyes and mouth are left out with its engagement
             # (not its expression: expression_engagement is read from the probabilities, as mean_p_* are)
-            lost = "state" in s and s["state"][i] == "unknown"
+            lost = "state" in s and s["state"][i] == UNKNOWN
             for k in _MEANS + _SHARES + ("blink",):
                 if k in s:
                     sums.setdefault(k, 0.0)  # (the column is there even in a second with nothing read)
@@ -267,7 +267,7 @@ class SecondSummary(_Summary):
                         counts[k] = counts.get(k, 0) + 1
             if "state" in s:
                 state = s["state"][i]
-                for k, hit in (("engaged", state == "engaged"), ("face_lost", state == "unknown")):
+                for k, hit in (("engaged", state == "engaged"), ("face_lost", state == UNKNOWN)):
                     sums[k] = sums.get(k, 0.0) + hit
             if p is not None:
                 a["p"] = p[i].astype(np.float64) if a["p"] is None else a["p"] + p[i]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from affectlens.classify.card import ModelCard, card_path
+from affectlens.classify.card import ModelCard, card_path, onnx_out
 from affectlens.errors import AffectlensError
 from affectlens.labels import EMOTIONS
 from affectlens.train.loop import load_checkpoint, to_input
@@ -103,8 +103,7 @@ def export_onnx(
         raise AffectlensError(f"--tta {tta}: none | flip")
     if crop_scale is not None and not 0.5 <= crop_scale <= 3.0:  # (benchmarks/crop_scale.py sweeps from 0.9)
         raise AffectlensError(f"--crop-scale {crop_scale}: the crop's size over the detector box, in [0.5, 3]")
-    if Path(onnx_path).suffix != ".onnx":
-        raise AffectlensError(f"--out {onnx_path}: give the .onnx file to write (its card goes beside it as .json)")
+    onnx_out(onnx_path)
     loaded = [load_checkpoint(c) for c in paths]
     model, cfg, pre, _ = loaded[0]
     for other in loaded[1:]:

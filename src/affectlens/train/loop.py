@@ -7,6 +7,7 @@ epoch, the learning curves) and ``run.json`` (the configuration and the command 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
@@ -457,28 +458,22 @@ class _Trainer:
             self.gen.set_state(ck["generator"])
         log.info("resumed from %s at epoch %d", last, self.start)
 
-    # what a run cannot change when it resumes: the weights' shapes and the optimiser's state follow from these
-    # (another --model was a huge state_dict RuntimeError, another --optimizer KeyError: 'step')
-    # (compared as what they make: --input-size 48 is affect_cnn's default 0, --color gray its None, a shape file
-    # under another spelling the same head)
-    RESUME_FIXED = ("model", "optimizer", "shape")
-
     def _check_resumable(self, saved: dict, last: Path) -> None:
-        now = self.cfg.to_dict()
-        made = {"model": lambda c: c.get("model"), "optimizer": lambda c: c.get("optimizer"),
-                "shape": lambda c: bool(c.get("shape"))}  # fmt: skip
-        differ = [k for k in self.RESUME_FIXED if k in saved and made[k](saved) != made[k](now)]
-        try:
-            if TrainConfig.from_dict(saved).preprocess() != self.cfg.preprocess():
-                differ.append("input_size")
-        except (AffectlensError, TypeError, ValueError):
-            pass
+        """What a run cannot change when it resumes: the weights' shapes and the optimiser's state follow from these
+        (another --model was a huge state_dict RuntimeError, another --optimizer KeyError: 'step'). Compared as what
+        they make: --input-size 48 is affect_cnn's default 0, --color gray its None, a shape file under another
+        spelling the same head."""
+
+        def fixed(c: dict) -> dict:
+            out = {f"--{k}": bool(c[k]) if k == "shape" else c[k] for k in ("model", "optimizer", "shape") if k in c}
+            with contextlib.suppress(AffectlensError, TypeError, ValueError):  # (an older release's config)
+                out["crop"] = TrainConfig.from_dict(c).preprocess()
+            return out
+
+        before, now = fixed(saved), fixed(self.cfg.to_dict())
+        differ = [k for k in before if k in now and before[k] != now[k]]
         if differ:
-
-            def show(c: dict, k: str):
-                return repr(c.get(k)) if k != "input_size" else TrainConfig.from_dict(c).preprocess()
-
-            was = ", ".join(f"--{k.replace('_', '-')} {show(saved, k)} (now {show(now, k)})" for k in differ)
+            was = ", ".join(f"{k} {before[k]!r} (now {now[k]!r})" for k in differ)
             raise AffectlensError(
                 f"--resume: {last} was trained with {was}; resume with the same options, or start a new --out"
             )

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.classify.card import card_path
+from affectlens.classify.card import card_path, onnx_out
 from affectlens.classify.onnx import ExpressionClassifier
 from affectlens.datasets.base import FaceDataset
 from affectlens.errors import AffectlensError
@@ -89,9 +89,7 @@ def check_out(clf: ExpressionClassifier, out: str | Path) -> Path:
     graph cannot be loaded). Checked before any work."""
     import onnx
 
-    out = Path(out)
-    if out.suffix != ".onnx" or out.is_dir():
-        raise AffectlensError(f"--out {out}: give the .onnx file to write (its card goes beside it as .json)")
+    out = onnx_out(out)
     if out.resolve() == Path(clf.path).resolve():
         raise AffectlensError(f"--out {out} is the model being quantised: write the int8 model beside it")
     graph = onnx.load(str(clf.path), load_external_data=False).graph
