@@ -105,10 +105,14 @@ def interval(x: tuple[float, float, float], fmt, bound_fmt=None) -> str:
     return show(m) + band
 
 
+def respondents_read(respondents: int, engagement_n: int) -> str:
+    """``"6"``, or ``"6 (engagement read for 2)"`` where some respondents' faces could not be read."""
+    return f"{respondents}" + (f" (engagement read for {engagement_n})" if engagement_n < respondents else "")
+
+
 def panel_rows(h: Headline) -> list[tuple[str, str]]:
-    read = f" (engagement read for {h.engagement_n})" if h.engagement_n < h.respondents else ""
     return [
-        ("respondents", f"{h.respondents}{read}"),
+        ("respondents", respondents_read(h.respondents, h.engagement_n)),
         ("mean engagement (0-100)", interval(h.engagement, "{:.1f}")),
         ("mean attention (0-1)", interval(h.attention, "{:.2f}")),
         ("positive moments", interval(h.positive, percent, _whole_percent)),

@@ -12,7 +12,14 @@ import plotly.io as pio
 
 from affectlens.labels import EMOTIONS
 from affectlens.report import figures, stimulus
-from affectlens.report.headline import executive_summary, headline, interval, panel_rows, second_span
+from affectlens.report.headline import (
+    executive_summary,
+    headline,
+    interval,
+    panel_rows,
+    respondents_read,
+    second_span,
+)
 from affectlens.report.method import METHOD_HTML
 from affectlens.report.norms import Norms
 from affectlens.studies.aggregate import n_seconds
@@ -109,7 +116,7 @@ def _summary(study: Study, t: StudyTables) -> str:
         ("stimulus", f"{Path(study.stimulus_path).name} ({study.stimulus_duration_s:.1f} s)"),
         ("recordings", ", ".join(f"{v} {k}" for k, v in sorted(status.items())) or "none"),
         ("expression model", study.model_name or "the default"),
-        ("respondents analysed", str(len(per_resp)) + (f" (engagement read for {n})" if n < len(per_resp) else "")),
+        ("respondents analysed", respondents_read(len(per_resp), n)),
         ("mean engagement (0-100)", interval((m, lo, hi), "{:.2f}")),
         ("mean attention (0-1)", _num(per_resp["attention"].mean()) if len(ps) else "–"),
         ("mean valence score", _num(per_resp["valence_score"].mean()) if len(ps) else "–"),
